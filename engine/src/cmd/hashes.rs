@@ -1,0 +1,5 @@
+//! The hashes family of commands.
+
+use super::spec::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];

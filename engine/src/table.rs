@@ -1,0 +1,709 @@
+//! The hash table each shard's database owns (DESIGN.md §1): keys are binary strings, values are generic.
+//!
+//! It gives three things a plain `HashMap` cannot:
+//! - **Pause-free growth.** Two power-of-two bucket arrays with separate chaining, resized the way Redis's
+//!   `dict` does it: a resize allocates the new array and every later mutating call moves at most one
+//!   non-empty bucket (looking at no more than ten empty ones) from the old array to the new; the owner also
+//!   calls [`Table::rehash_step`] from its idle loop. The table grows when it holds as many entries as
+//!   buckets and shrinks when less than 10% of the buckets would be used. No call moves the whole table.
+//! - **A stable SCAN cursor.** [`Table::scan`] is Redis's `dictScan`: the cursor counts with its bits
+//!   reversed, so a key present for the whole scan is returned at least once (maybe more) however the table
+//!   grows or shrinks between calls, including while both arrays are live.
+//! - **Fork-less point-in-time snapshots.** Every entry carries the `version` (table epoch) of its last
+//!   write. [`Table::snapshot_begin`] records `snap = epoch` and bumps the epoch in O(1); from then on an
+//!   entry is *pending* while its `version <= snap`. [`Table::snapshot_step`] walks the table with its own
+//!   SCAN cursor and hands each pending entry to the [`SnapshotSink`].
+//!
+//! **The snapshot rule.** While a snapshot is running, *before any mutation of a pending entry* (through
+//! [`Table::get_mut`], [`Table::insert`] over it, [`Table::remove`], [`Table::clear`]) the table passes the
+//! entry's current contents to the sink and sets its version to the current epoch, so it stops being pending.
+//! Entries written after the snapshot began carry a newer version and are never pending. Together with the
+//! SCAN guarantee this gives the sink exactly the entries present at `snapshot_begin`, as they were then,
+//! each exactly once, while writes go on. Every mutating path in this file goes through `touch` for this.
+//!
+//! Memory: an entry is one allocation (`Entry<V>`: key pointer and length, value, expiry, version, chain
+//! link: 40 bytes + `V`) plus its key's bytes, plus 8 to 16 bytes of bucket array per entry.
+
+use std::alloc::{self, Layout};
+use std::fmt;
+use std::mem;
+use std::sync::OnceLock;
+
+#[cfg(test)]
+mod tests;
+
+/// `Entry::expire_at` of a key with no TTL.
+pub const NO_EXPIRE: i64 = i64::MIN;
+
+/// The smallest non-empty bucket array.
+const MIN_SIZE: usize = 4;
+/// Empty buckets one rehash step may look at per bucket it is allowed to move (Redis's `empty_visits`).
+const EMPTY_VISITS: usize = 10;
+/// Random probes `random_entry` makes before it falls back to a linear search of the buckets.
+const RANDOM_PROBES: usize = 1000;
+
+type Link<V> = Option<Box<Entry<V>>>;
+
+/// One key with its value and expiry.
+pub struct Entry<V> {
+    /// Never change the key through [`Table::get_mut`]: the entry would sit in the wrong bucket.
+    pub key: Box<[u8]>,
+    pub value: V,
+    /// Unix time in milliseconds, or [`NO_EXPIRE`].
+    pub expire_at: i64,
+    /// The table epoch of the last write (see the snapshot rule in the module docs).
+    version: u32,
+    next: Link<V>,
+}
+
+impl<V> Entry<V> {
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    pub fn has_expire(&self) -> bool {
+        self.expire_at != NO_EXPIRE
+    }
+
+    /// The key, value and expiry, by value.
+    pub fn into_parts(self) -> (Box<[u8]>, V, i64) {
+        (self.key, self.value, self.expire_at)
+    }
+}
+
+impl<V: fmt::Debug> fmt::Debug for Entry<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entry")
+            .field("key", &String::from_utf8_lossy(&self.key))
+            .field("value", &self.value)
+            .field("expire_at", &self.expire_at)
+            .finish()
+    }
+}
+
+/// Receives the old contents of entries for an in-progress snapshot (an RDB writer, an AOF rewriter).
+pub trait SnapshotSink<V> {
+    fn emit(&mut self, entry: &Entry<V>);
+}
+
+/// One bucket array and the number of entries chained from it.
+struct Buckets<V> {
+    slots: Vec<Link<V>>,
+    used: usize,
+}
+
+impl<V> Buckets<V> {
+    fn empty() -> Self {
+        Buckets { slots: Vec::new(), used: 0 }
+    }
+
+    /// `n` empty buckets from zeroed memory: the allocator hands large arrays out as fresh zero pages, so
+    /// growing to millions of buckets costs no memset and no page faults up front (the rehash touches the
+    /// pages gradually). Filling a `Vec` with `None` would write the whole array inside one request.
+    fn with_size(n: usize) -> Self {
+        assert!(n.is_power_of_two());
+        let layout = Layout::array::<Link<V>>(n).expect("bucket array too large");
+        // SAFETY: `layout` is non-zero-sized (n >= 1, a link is pointer-sized). `alloc_zeroed` returns memory
+        // for `n` links with every byte zero, and std documents that an all-zero `Option<Box<T>>` with
+        // `T: Sized` is `None` (std::option, "Representation"), so all `n` elements are initialised.
+        // `from_raw_parts` gets the global allocator's pointer with the same layout, length and capacity.
+        let slots = unsafe {
+            let p = alloc::alloc_zeroed(layout).cast::<Link<V>>();
+            if p.is_null() {
+                alloc::handle_alloc_error(layout);
+            }
+            Vec::from_raw_parts(p, n, n)
+        };
+        Buckets { slots, used: 0 }
+    }
+
+    fn mask(&self) -> usize {
+        self.slots.len().wrapping_sub(1)
+    }
+
+    /// Frees the array without running drop code for each slot. Only for arrays whose entries have all been
+    /// moved out (`used == 0`): freeing a million-bucket array slot by slot would be one long pause.
+    fn free_drained(self) {
+        debug_assert_eq!(self.used, 0);
+        let mut slots = self.slots;
+        // SAFETY: `set_len(0)` is always sound (0 <= capacity, no element needs to be initialised); the worst
+        // a wrong caller could cause is a leak. With `used == 0` every slot is `None`, so nothing leaks.
+        unsafe { slots.set_len(0) };
+    }
+
+    /// Drops every chain iteratively (no recursion down a long chain) and empties the array.
+    fn drop_all(&mut self) {
+        for slot in &mut self.slots {
+            let mut chain = slot.take();
+            while let Some(mut e) = chain {
+                chain = e.next.take();
+            }
+        }
+        self.used = 0;
+    }
+}
+
+struct Snapshot<V> {
+    /// Entries with `version <= version` are pending.
+    version: u32,
+    cursor: u64,
+    done: bool,
+    sink: Box<dyn SnapshotSink<V>>,
+}
+
+/// Hands a pending entry's current contents to the snapshot sink, then marks the entry as written in the
+/// current epoch. Every path that mutates an entry calls this first (the snapshot rule).
+fn touch<V>(snapshot: &mut Option<Snapshot<V>>, epoch: u32, e: &mut Entry<V>) {
+    if let Some(s) = snapshot {
+        if !s.done && e.version <= s.version {
+            s.sink.emit(e);
+        }
+    }
+    e.version = epoch;
+}
+
+/// A keyspace hash table; see the module documentation.
+pub struct Table<V> {
+    /// `ht[0]` is the live array; `ht[1]` is the resize target while rehashing, else empty.
+    ht: [Buckets<V>; 2],
+    /// The next bucket of `ht[0]` to move while rehashing.
+    rehash_idx: Option<usize>,
+    seed: u64,
+    /// The version new writes get.
+    epoch: u32,
+    /// Sum of key lengths (for `heap_bytes`).
+    key_bytes: usize,
+    snapshot: Option<Snapshot<V>>,
+    /// What the last rehash call did: non-empty buckets moved and buckets looked at.
+    #[cfg(test)]
+    last_rehash: (usize, usize),
+}
+
+impl<V> Default for Table<V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<V> fmt::Debug for Table<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Table")
+            .field("len", &self.len())
+            .field("buckets", &[self.ht[0].slots.len(), self.ht[1].slots.len()])
+            .field("rehash_idx", &self.rehash_idx)
+            .field("epoch", &self.epoch)
+            .field("snapshot_active", &self.snapshot_active())
+            .finish()
+    }
+}
+
+impl<V> Drop for Table<V> {
+    fn drop(&mut self) {
+        for b in &mut self.ht {
+            b.drop_all();
+        }
+    }
+}
+
+impl<V> Table<V> {
+    pub fn new() -> Self {
+        Table {
+            ht: [Buckets::empty(), Buckets::empty()],
+            rehash_idx: None,
+            seed: process_seed(),
+            epoch: 1,
+            key_bytes: 0,
+            snapshot: None,
+            #[cfg(test)]
+            last_rehash: (0, 0),
+        }
+    }
+
+    /// A table that holds `n` entries without resizing (RDB `RESIZEDB`).
+    pub fn with_capacity(n: usize) -> Self {
+        let mut t = Self::new();
+        if n > 0 {
+            t.ht[0] = Buckets::with_size(n.max(MIN_SIZE).next_power_of_two());
+        }
+        t
+    }
+
+    pub fn len(&self) -> usize {
+        self.ht[0].used + self.ht[1].used
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of buckets in both arrays (for `DEBUG HTSTATS`-like reports).
+    pub fn buckets(&self) -> usize {
+        self.ht[0].slots.len() + self.ht[1].slots.len()
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        hash_key(self.seed, key)
+    }
+
+    /// How many of `ht` hold entries: 2 while rehashing, else 1.
+    fn tables(&self) -> usize {
+        1 + usize::from(self.rehash_idx.is_some())
+    }
+
+    /// Read access. Reads never interact with a snapshot.
+    pub fn get(&self, key: &[u8]) -> Option<&Entry<V>> {
+        let h = self.hash(key) as usize;
+        for b in &self.ht[..self.tables()] {
+            let Some(slot) = b.slots.get(h & b.mask()) else { continue };
+            let mut cur = slot.as_deref();
+            while let Some(e) = cur {
+                if *e.key == *key {
+                    return Some(e);
+                }
+                cur = e.next.as_deref();
+            }
+        }
+        None
+    }
+
+    pub fn contains_key(&self, key: &[u8]) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Write access. If a snapshot still needs this entry, its current contents are emitted first.
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry<V>> {
+        self.rehash(1);
+        let h = self.hash(key);
+        let tables = self.tables();
+        let (_, link) = find_link(&mut self.ht[..tables], h, key)?;
+        let e = link.as_deref_mut()?;
+        touch(&mut self.snapshot, self.epoch, e);
+        Some(e)
+    }
+
+    /// Inserts `key`, or replaces the value and expiry of an existing `key` (keeping the stored key),
+    /// returning the old value and expiry. A pending old entry is emitted to the snapshot first.
+    pub fn insert(&mut self, key: Box<[u8]>, value: V, expire_at: i64) -> Option<(V, i64)> {
+        self.rehash(1);
+        let h = self.hash(&key);
+        let tables = self.tables();
+        if let Some((_, link)) = find_link(&mut self.ht[..tables], h, &key) {
+            let e = link.as_deref_mut().expect("find_link returns an occupied link");
+            touch(&mut self.snapshot, self.epoch, e);
+            return Some((mem::replace(&mut e.value, value), mem::replace(&mut e.expire_at, expire_at)));
+        }
+        self.expand_if_needed();
+        // New entries go to the resize target while rehashing, so `ht[0]` only drains.
+        let b = &mut self.ht[self.tables() - 1];
+        let i = h as usize & b.mask();
+        self.key_bytes += key.len();
+        let next = b.slots[i].take();
+        b.slots[i] = Some(Box::new(Entry { key, value, expire_at, version: self.epoch, next }));
+        b.used += 1;
+        None
+    }
+
+    /// Removes `key`. A pending entry is emitted to the snapshot first.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry<V>> {
+        self.rehash(1);
+        let h = self.hash(key);
+        let tables = self.tables();
+        let (t, link) = find_link(&mut self.ht[..tables], h, key)?;
+        let mut e = link.take()?;
+        *link = e.next.take();
+        self.ht[t].used -= 1;
+        touch(&mut self.snapshot, self.epoch, &mut e);
+        self.key_bytes -= e.key.len();
+        self.shrink_if_needed();
+        Some(*e)
+    }
+
+    /// Removes everything (FLUSHDB). A running snapshot first receives every entry it still needs, which is
+    /// O(n), as freeing the entries is.
+    pub fn clear(&mut self) {
+        if let Some(s) = &mut self.snapshot {
+            if !s.done {
+                for e in Iter::new(&self.ht, self.ht[0].used + self.ht[1].used) {
+                    if e.version <= s.version {
+                        s.sink.emit(e);
+                    }
+                }
+            }
+        }
+        for b in &mut self.ht {
+            b.drop_all();
+            *b = Buckets::empty();
+        }
+        self.rehash_idx = None;
+        self.key_bytes = 0;
+    }
+
+    /// One SCAN step: calls `f` for the entries of one bucket of the smaller array and, while rehashing,
+    /// of all its expansions in the larger one. Returns the next cursor; 0 means the scan is complete.
+    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&Entry<V>)) -> u64 {
+        scan_step(self.scan_sizes(), cursor, |t, i| {
+            let mut cur = self.ht[t].slots[i].as_deref();
+            while let Some(e) = cur {
+                f(e);
+                cur = e.next.as_deref();
+            }
+        })
+    }
+
+    /// The bucket array sizes a scan step walks (0 for an array not in use).
+    fn scan_sizes(&self) -> [usize; 2] {
+        [self.ht[0].slots.len(), if self.rehash_idx.is_some() { self.ht[1].slots.len() } else { 0 }]
+    }
+
+    /// A random entry, chosen like Redis's `dictGetRandomKey`: a random non-empty bucket, then a random
+    /// entry of its chain. `None` when the table is empty.
+    pub fn random_entry(&self) -> Option<&Entry<V>> {
+        if self.is_empty() {
+            return None;
+        }
+        // Buckets of `ht[0]` below `rehash_idx` are known to be empty.
+        let start = self.rehash_idx.unwrap_or(0);
+        let n0 = self.ht[0].slots.len();
+        let end = n0 + self.scan_sizes()[1];
+        let slot = |i: usize| if i < n0 { &self.ht[0].slots[i] } else { &self.ht[1].slots[i - n0] };
+        let head = (0..RANDOM_PROBES)
+            .map(|_| slot(fastrand::usize(start..end)))
+            .find(|s| s.is_some())
+            // A nearly empty table (a shrink still in progress): search linearly from a random bucket.
+            .or_else(|| {
+                let r = fastrand::usize(start..end);
+                (r..end).chain(start..r).map(slot).find(|s| s.is_some())
+            })?
+            .as_deref()?;
+        let chain = || std::iter::successors(Some(head), |e| e.next.as_deref());
+        chain().nth(fastrand::usize(..chain().count()))
+    }
+
+    /// Every entry, in bucket order. The table cannot change while the iterator lives.
+    pub fn iter(&self) -> Iter<'_, V> {
+        Iter::new(&self.ht, self.len())
+    }
+
+    /// Moves up to `buckets` non-empty buckets to the resize target (and starts a pending shrink). Returns
+    /// true while a resize is still in progress. The owner calls this from its idle loop.
+    pub fn rehash_step(&mut self, buckets: usize) -> bool {
+        self.shrink_if_needed();
+        self.rehash(buckets);
+        self.is_rehashing()
+    }
+
+    pub fn is_rehashing(&self) -> bool {
+        self.rehash_idx.is_some()
+    }
+
+    /// Redis's `dictRehash`: moves up to `n` non-empty buckets of `ht[0]` to `ht[1]`, looking at no more
+    /// than `10 * n` empty ones; swaps the arrays when `ht[0]` is drained.
+    fn rehash(&mut self, n: usize) {
+        let Some(mut idx) = self.rehash_idx else { return };
+        let seed = self.seed;
+        let mut empty_visits = n * EMPTY_VISITS;
+        let mut moved = 0;
+        let [old, new] = &mut self.ht;
+        let new_mask = new.mask();
+        while moved < n && old.used > 0 {
+            let Some(mut chain) = old.slots[idx].take() else {
+                idx += 1;
+                empty_visits -= 1;
+                if empty_visits == 0 {
+                    break;
+                }
+                continue;
+            };
+            loop {
+                let next = chain.next.take();
+                let j = hash_key(seed, &chain.key) as usize & new_mask;
+                chain.next = new.slots[j].take();
+                new.slots[j] = Some(chain);
+                old.used -= 1;
+                new.used += 1;
+                let Some(e) = next else { break };
+                chain = e;
+            }
+            idx += 1;
+            moved += 1;
+        }
+        #[cfg(test)]
+        {
+            self.last_rehash = (moved, moved + n * EMPTY_VISITS - empty_visits);
+        }
+        if self.ht[0].used == 0 {
+            let target = mem::replace(&mut self.ht[1], Buckets::empty());
+            mem::replace(&mut self.ht[0], target).free_drained();
+            self.rehash_idx = None;
+        } else {
+            self.rehash_idx = Some(idx);
+        }
+    }
+
+    /// Grows when the table holds as many entries as buckets (called before an insert of a new key).
+    fn expand_if_needed(&mut self) {
+        if self.is_rehashing() {
+            return;
+        }
+        let (size, used) = (self.ht[0].slots.len(), self.ht[0].used);
+        if size == 0 {
+            self.ht[0] = Buckets::with_size(MIN_SIZE);
+        } else if used >= size {
+            self.start_resize((used + 1).next_power_of_two());
+        }
+    }
+
+    /// Shrinks when less than 10% of the buckets would be used.
+    fn shrink_if_needed(&mut self) {
+        let (size, used) = (self.ht[0].slots.len(), self.ht[0].used);
+        if !self.is_rehashing() && size > MIN_SIZE && used * 10 < size {
+            self.start_resize(used.max(MIN_SIZE).next_power_of_two());
+        }
+    }
+
+    fn start_resize(&mut self, size: usize) {
+        debug_assert!(!self.is_rehashing());
+        if size == self.ht[0].slots.len() {
+            return;
+        }
+        let target = Buckets::with_size(size);
+        if self.ht[0].used == 0 {
+            mem::replace(&mut self.ht[0], target).free_drained();
+        } else {
+            self.ht[1] = target;
+            self.rehash_idx = Some(0);
+        }
+    }
+
+    /// Starts a point-in-time snapshot in O(1): `sink` will receive every entry present now, as it is now,
+    /// exactly once, through [`Table::snapshot_step`] and through writes to entries not yet emitted. Gives
+    /// the sink back if a snapshot is already active (a finished one must be ended first).
+    pub fn snapshot_begin(&mut self, sink: Box<dyn SnapshotSink<V>>) -> Result<(), Box<dyn SnapshotSink<V>>> {
+        if self.snapshot.is_some() {
+            return Err(sink);
+        }
+        if self.epoch == u32::MAX {
+            self.renumber_versions();
+        }
+        self.snapshot = Some(Snapshot { version: self.epoch, cursor: 0, done: false, sink });
+        self.epoch += 1;
+        Ok(())
+    }
+
+    /// Once every 2^32 snapshots the epoch would wrap: with no snapshot active no version matters, so all
+    /// are reset (an O(n) walk, once in a few centuries of continuous BGSAVEs).
+    fn renumber_versions(&mut self) {
+        for b in &mut self.ht {
+            for slot in &mut b.slots {
+                let mut cur = slot.as_deref_mut();
+                while let Some(e) = cur {
+                    e.version = 0;
+                    cur = e.next.as_deref_mut();
+                }
+            }
+        }
+        self.epoch = 1;
+    }
+
+    /// True from `snapshot_begin` until `snapshot_end`, finished or not.
+    pub fn snapshot_active(&self) -> bool {
+        self.snapshot.is_some()
+    }
+
+    /// Walks about `budget` buckets of the snapshot (at least one SCAN step), emitting the pending entries
+    /// it meets. Returns true when the walk is complete (also when no snapshot is active): the sink then has
+    /// the whole snapshot and [`Table::snapshot_end`] returns it.
+    pub fn snapshot_step(&mut self, budget: usize) -> bool {
+        let sizes = self.scan_sizes();
+        let epoch = self.epoch;
+        let Some(s) = &mut self.snapshot else { return true };
+        let mut visited = 0;
+        while !s.done {
+            s.cursor = scan_step(sizes, s.cursor, |t, i| {
+                visited += 1;
+                let mut cur = self.ht[t].slots[i].as_deref_mut();
+                while let Some(e) = cur {
+                    if e.version <= s.version {
+                        s.sink.emit(e);
+                        e.version = epoch;
+                    }
+                    cur = e.next.as_deref_mut();
+                }
+            });
+            s.done = s.cursor == 0;
+            if visited >= budget {
+                break;
+            }
+        }
+        s.done
+    }
+
+    /// Ends the snapshot (finished, or abandoned) and returns its sink.
+    pub fn snapshot_end(&mut self) -> Option<Box<dyn SnapshotSink<V>>> {
+        self.snapshot.take().map(|s| s.sink)
+    }
+
+    /// Bytes this table allocated: bucket arrays, entries and keys (not the values' own heap, and not the
+    /// allocator's rounding).
+    pub fn heap_bytes(&self) -> usize {
+        let arrays: usize = self.ht.iter().map(|b| b.slots.capacity() * mem::size_of::<Link<V>>()).sum();
+        arrays + self.len() * mem::size_of::<Entry<V>>() + self.key_bytes
+    }
+}
+
+/// Finds the link (bucket slot or `next` field) that holds `key`, searching `ht` in order.
+fn find_link<'a, V>(ht: &'a mut [Buckets<V>], h: u64, key: &[u8]) -> Option<(usize, &'a mut Link<V>)> {
+    for (t, b) in ht.iter_mut().enumerate() {
+        let mask = b.mask();
+        let Some(mut link) = b.slots.get_mut(h as usize & mask) else { continue };
+        while link.as_ref().is_some_and(|e| *e.key != *key) {
+            link = &mut link.as_mut()?.next;
+        }
+        if link.is_some() {
+            return Some((t, link));
+        }
+    }
+    None
+}
+
+/// One step of Redis's `dictScan` over arrays of `sizes` (0 = array not in use): `visit(array, bucket)` for
+/// the cursor's bucket in the smaller array and all its expansions in the larger; returns the next cursor.
+fn scan_step(sizes: [usize; 2], cursor: u64, mut visit: impl FnMut(usize, usize)) -> u64 {
+    // Increments the cursor's bits above `mask`, counting from the most significant bit down.
+    fn next(v: u64, mask: u64) -> u64 {
+        (v | !mask).reverse_bits().wrapping_add(1).reverse_bits()
+    }
+    let mut v = cursor;
+    if sizes[1] == 0 {
+        if sizes[0] == 0 {
+            return 0;
+        }
+        let m0 = sizes[0] as u64 - 1;
+        visit(0, (v & m0) as usize);
+        return next(v, m0);
+    }
+    let (small, big) = if sizes[0] < sizes[1] { (0, 1) } else { (1, 0) };
+    let (m0, m1) = (sizes[small] as u64 - 1, sizes[big] as u64 - 1);
+    visit(small, (v & m0) as usize);
+    loop {
+        visit(big, (v & m1) as usize);
+        v = next(v, m1);
+        if v & (m0 ^ m1) == 0 {
+            return v;
+        }
+    }
+}
+
+/// Iterator over every entry of a [`Table`].
+pub struct Iter<'a, V> {
+    ht: &'a [Buckets<V>; 2],
+    table: usize,
+    bucket: usize,
+    node: Option<&'a Entry<V>>,
+    remaining: usize,
+}
+
+impl<'a, V> Iter<'a, V> {
+    fn new(ht: &'a [Buckets<V>; 2], len: usize) -> Self {
+        Iter { ht, table: 0, bucket: 0, node: None, remaining: len }
+    }
+}
+
+impl<'a, V> Iterator for Iter<'a, V> {
+    type Item = &'a Entry<V>;
+
+    fn next(&mut self) -> Option<&'a Entry<V>> {
+        while self.remaining > 0 {
+            if let Some(e) = self.node {
+                self.node = e.next.as_deref();
+                self.remaining -= 1;
+                return Some(e);
+            }
+            let slots = &self.ht.get(self.table)?.slots;
+            match slots.get(self.bucket) {
+                Some(slot) => {
+                    self.node = slot.as_deref();
+                    self.bucket += 1;
+                }
+                None => (self.table, self.bucket) = (self.table + 1, 0),
+            }
+        }
+        None
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<V> ExactSizeIterator for Iter<'_, V> {}
+
+/// The hash seed, random per process so clients cannot aim keys at one bucket.
+fn process_seed() -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(|| fastrand::u64(..))
+}
+
+const P0: u64 = 0xa076_1d64_78bd_642f;
+const P1: u64 = 0xe703_7ed1_a0b4_28db;
+const P2: u64 = 0x8ebc_6af0_9c88_c6e3;
+const P3: u64 = 0x5899_65cc_7537_4cc3;
+
+fn mum(a: u64, b: u64) -> u64 {
+    let r = u128::from(a) * u128::from(b);
+    (r as u64) ^ ((r >> 64) as u64)
+}
+
+fn read8(b: &[u8], i: usize) -> u64 {
+    let mut w = [0; 8];
+    w.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(w)
+}
+
+fn read4(b: &[u8], i: usize) -> u64 {
+    let mut w = [0; 4];
+    w.copy_from_slice(&b[i..i + 4]);
+    u64::from(u32::from_le_bytes(w))
+}
+
+/// wyhash (final version 4, Wang Yi, public domain): fast on short binary keys, well mixed in the low bits
+/// the bucket index uses.
+fn hash_key(seed: u64, key: &[u8]) -> u64 {
+    let len = key.len();
+    let mut seed = seed ^ mum(seed ^ P0, P1);
+    let (a, b);
+    if len <= 16 {
+        if len >= 4 {
+            let off = (len >> 3) << 2;
+            a = (read4(key, 0) << 32) | read4(key, off);
+            b = (read4(key, len - 4) << 32) | read4(key, len - 4 - off);
+        } else if len > 0 {
+            a = (u64::from(key[0]) << 16) | (u64::from(key[len >> 1]) << 8) | u64::from(key[len - 1]);
+            b = 0;
+        } else {
+            (a, b) = (0, 0);
+        }
+    } else {
+        let (mut p, mut i) = (0, len);
+        if i > 48 {
+            let (mut s1, mut s2) = (seed, seed);
+            while i > 48 {
+                seed = mum(read8(key, p) ^ P1, read8(key, p + 8) ^ seed);
+                s1 = mum(read8(key, p + 16) ^ P2, read8(key, p + 24) ^ s1);
+                s2 = mum(read8(key, p + 32) ^ P3, read8(key, p + 40) ^ s2);
+                p += 48;
+                i -= 48;
+            }
+            seed ^= s1 ^ s2;
+        }
+        while i > 16 {
+            seed = mum(read8(key, p) ^ P1, read8(key, p + 8) ^ seed);
+            p += 16;
+            i -= 16;
+        }
+        a = read8(key, len - 16);
+        b = read8(key, len - 8);
+    }
+    let r = u128::from(a ^ P1) * u128::from(b ^ seed);
+    mum((r as u64) ^ P0 ^ len as u64, ((r >> 64) as u64) ^ P1)
+}

@@ -1,0 +1,80 @@
+//! The five value types. Each collection type keeps a compact form for small values (what Redis calls
+//! listpack/intset) and converts to a large form past the configured thresholds, never back, as Redis 7.0 does.
+//! `OBJECT ENCODING` names come from here, and the RDB writer uses them to choose compact encodings.
+
+pub mod hash;
+pub mod list;
+pub mod set;
+pub mod string;
+pub mod zset;
+
+pub use hash::HashValue;
+pub use list::ListValue;
+pub use set::SetValue;
+pub use string::StrValue;
+pub use zset::ZSetValue;
+
+/// A value stored under a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(StrValue),
+    List(Box<ListValue>),
+    Hash(Box<HashValue>),
+    Set(Box<SetValue>),
+    ZSet(Box<ZSetValue>),
+}
+
+/// Redis's object type numbers (`OBJ_STRING` ...), used by `DEBUG DIGEST`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Str = 0,
+    List = 1,
+    Set = 2,
+    ZSet = 3,
+    Hash = 4,
+}
+
+impl Value {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Value::Str(_) => Kind::Str,
+            Value::List(_) => Kind::List,
+            Value::Hash(_) => Kind::Hash,
+            Value::Set(_) => Kind::Set,
+            Value::ZSet(_) => Kind::ZSet,
+        }
+    }
+
+    /// The name `TYPE` replies with.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
+        }
+    }
+
+    /// The name `OBJECT ENCODING` replies with (Redis 7.0).
+    pub fn encoding_name(&self) -> &'static str {
+        match self {
+            Value::Str(s) => s.encoding_name(),
+            Value::List(l) => l.encoding_name(),
+            Value::Hash(h) => h.encoding_name(),
+            Value::Set(s) => s.encoding_name(),
+            Value::ZSet(z) => z.encoding_name(),
+        }
+    }
+
+    /// Heap bytes owned by the value (approximate, for `MEMORY USAGE` and `used_memory`).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Value::Str(s) => s.heap_bytes(),
+            Value::List(l) => std::mem::size_of::<ListValue>() + l.heap_bytes(),
+            Value::Hash(h) => std::mem::size_of::<HashValue>() + h.heap_bytes(),
+            Value::Set(s) => std::mem::size_of::<SetValue>() + s.heap_bytes(),
+            Value::ZSet(z) => std::mem::size_of::<ZSetValue>() + z.heap_bytes(),
+        }
+    }
+}
