@@ -95,10 +95,8 @@ pub fn dataset_digest(store: &dyn Store) -> Digest {
         mix_digest(&mut fin, &(db as u32).to_be_bytes());
         for s in 0..shards {
             for e in store.shard_db_ref(s, db).table.iter() {
-                let kd = key_digest(e);
-                for (a, b) in fin.iter_mut().zip(kd) {
-                    *a ^= b;
-                }
+                // Redis XORs the SHA1 of each key's digest, not the digest itself.
+                xor_digest(&mut fin, &key_digest(e));
             }
         }
     }

@@ -11,6 +11,15 @@
 use crate::table::{Entry, Table, NO_EXPIRE};
 use crate::types::Value;
 
+/// Stores an optional deadline in the table's sentinel form. `i64::MIN` is the sentinel, so a real deadline
+/// that low (long past anyway) is nudged up by one millisecond.
+fn encode_expire(expire_at: Option<i64>) -> i64 {
+    match expire_at {
+        None => NO_EXPIRE,
+        Some(t) => t.max(NO_EXPIRE + 1),
+    }
+}
+
 /// One database's keys on one shard.
 pub struct Db {
     pub table: Table<Value>,
@@ -82,7 +91,7 @@ impl Db {
     pub fn set_expire(&mut self, key: &[u8], expire_at: Option<i64>) -> bool {
         let Some(e) = self.table.get_mut(key) else { return false };
         let had = e.expire_at != NO_EXPIRE;
-        e.expire_at = expire_at.unwrap_or(NO_EXPIRE);
+        e.expire_at = encode_expire(expire_at);
         match (had, expire_at.is_some()) {
             (false, true) => self.expires += 1,
             (true, false) => self.expires -= 1,
@@ -93,7 +102,7 @@ impl Db {
 
     /// Inserts or replaces `key`, with an optional expiry. Returns the old value if there was one.
     pub fn insert(&mut self, key: &[u8], value: Value, expire_at: Option<i64>) -> Option<Value> {
-        let exp = expire_at.unwrap_or(NO_EXPIRE);
+        let exp = encode_expire(expire_at);
         let old = self.table.insert(key.into(), value, exp);
         if let Some((_, old_exp)) = &old {
             if *old_exp != NO_EXPIRE {

@@ -82,7 +82,7 @@ impl<V: fmt::Debug> fmt::Debug for Entry<V> {
 }
 
 /// Receives the old contents of entries for an in-progress snapshot (an RDB writer, an AOF rewriter).
-pub trait SnapshotSink<V> {
+pub trait SnapshotSink<V>: Send {
     fn emit(&mut self, entry: &Entry<V>);
 }
 
@@ -94,7 +94,10 @@ struct Buckets<V> {
 
 impl<V> Buckets<V> {
     fn empty() -> Self {
-        Buckets { slots: Vec::new(), used: 0 }
+        Buckets {
+            slots: Vec::new(),
+            used: 0,
+        }
     }
 
     /// `n` empty buckets from zeroed memory: the allocator hands large arrays out as fresh zero pages, so
@@ -254,7 +257,9 @@ impl<V> Table<V> {
     pub fn get(&self, key: &[u8]) -> Option<&Entry<V>> {
         let h = self.hash(key) as usize;
         for b in &self.ht[..self.tables()] {
-            let Some(slot) = b.slots.get(h & b.mask()) else { continue };
+            let Some(slot) = b.slots.get(h & b.mask()) else {
+                continue;
+            };
             let mut cur = slot.as_deref();
             while let Some(e) = cur {
                 if *e.key == *key {
@@ -288,9 +293,14 @@ impl<V> Table<V> {
         let h = self.hash(&key);
         let tables = self.tables();
         if let Some((_, link)) = find_link(&mut self.ht[..tables], h, &key) {
-            let e = link.as_deref_mut().expect("find_link returns an occupied link");
+            let e = link
+                .as_deref_mut()
+                .expect("find_link returns an occupied link");
             touch(&mut self.snapshot, self.epoch, e);
-            return Some((mem::replace(&mut e.value, value), mem::replace(&mut e.expire_at, expire_at)));
+            return Some((
+                mem::replace(&mut e.value, value),
+                mem::replace(&mut e.expire_at, expire_at),
+            ));
         }
         self.expand_if_needed();
         // New entries go to the resize target while rehashing, so `ht[0]` only drains.
@@ -298,7 +308,13 @@ impl<V> Table<V> {
         let i = h as usize & b.mask();
         self.key_bytes += key.len();
         let next = b.slots[i].take();
-        b.slots[i] = Some(Box::new(Entry { key, value, expire_at, version: self.epoch, next }));
+        b.slots[i] = Some(Box::new(Entry {
+            key,
+            value,
+            expire_at,
+            version: self.epoch,
+            next,
+        }));
         b.used += 1;
         None
     }
@@ -352,7 +368,14 @@ impl<V> Table<V> {
 
     /// The bucket array sizes a scan step walks (0 for an array not in use).
     fn scan_sizes(&self) -> [usize; 2] {
-        [self.ht[0].slots.len(), if self.rehash_idx.is_some() { self.ht[1].slots.len() } else { 0 }]
+        [
+            self.ht[0].slots.len(),
+            if self.rehash_idx.is_some() {
+                self.ht[1].slots.len()
+            } else {
+                0
+            },
+        ]
     }
 
     /// A random entry, chosen like Redis's `dictGetRandomKey`: a random non-empty bucket, then a random
@@ -365,7 +388,13 @@ impl<V> Table<V> {
         let start = self.rehash_idx.unwrap_or(0);
         let n0 = self.ht[0].slots.len();
         let end = n0 + self.scan_sizes()[1];
-        let slot = |i: usize| if i < n0 { &self.ht[0].slots[i] } else { &self.ht[1].slots[i - n0] };
+        let slot = |i: usize| {
+            if i < n0 {
+                &self.ht[0].slots[i]
+            } else {
+                &self.ht[1].slots[i - n0]
+            }
+        };
         let head = (0..RANDOM_PROBES)
             .map(|_| slot(fastrand::usize(start..end)))
             .find(|s| s.is_some())
@@ -387,8 +416,8 @@ impl<V> Table<V> {
     /// Moves up to `buckets` non-empty buckets to the resize target (and starts a pending shrink). Returns
     /// true while a resize is still in progress. The owner calls this from its idle loop.
     pub fn rehash_step(&mut self, buckets: usize) -> bool {
-        self.shrink_if_needed();
         self.rehash(buckets);
+        self.shrink_if_needed();
         self.is_rehashing()
     }
 
@@ -399,7 +428,9 @@ impl<V> Table<V> {
     /// Redis's `dictRehash`: moves up to `n` non-empty buckets of `ht[0]` to `ht[1]`, looking at no more
     /// than `10 * n` empty ones; swaps the arrays when `ht[0]` is drained.
     fn rehash(&mut self, n: usize) {
-        let Some(mut idx) = self.rehash_idx else { return };
+        let Some(mut idx) = self.rehash_idx else {
+            return;
+        };
         let seed = self.seed;
         let mut empty_visits = n * EMPTY_VISITS;
         let mut moved = 0;
@@ -478,14 +509,22 @@ impl<V> Table<V> {
     /// Starts a point-in-time snapshot in O(1): `sink` will receive every entry present now, as it is now,
     /// exactly once, through [`Table::snapshot_step`] and through writes to entries not yet emitted. Gives
     /// the sink back if a snapshot is already active (a finished one must be ended first).
-    pub fn snapshot_begin(&mut self, sink: Box<dyn SnapshotSink<V>>) -> Result<(), Box<dyn SnapshotSink<V>>> {
+    pub fn snapshot_begin(
+        &mut self,
+        sink: Box<dyn SnapshotSink<V>>,
+    ) -> Result<(), Box<dyn SnapshotSink<V>>> {
         if self.snapshot.is_some() {
             return Err(sink);
         }
         if self.epoch == u32::MAX {
             self.renumber_versions();
         }
-        self.snapshot = Some(Snapshot { version: self.epoch, cursor: 0, done: false, sink });
+        self.snapshot = Some(Snapshot {
+            version: self.epoch,
+            cursor: 0,
+            done: false,
+            sink,
+        });
         self.epoch += 1;
         Ok(())
     }
@@ -516,7 +555,9 @@ impl<V> Table<V> {
     pub fn snapshot_step(&mut self, budget: usize) -> bool {
         let sizes = self.scan_sizes();
         let epoch = self.epoch;
-        let Some(s) = &mut self.snapshot else { return true };
+        let Some(s) = &mut self.snapshot else {
+            return true;
+        };
         let mut visited = 0;
         while !s.done {
             s.cursor = scan_step(sizes, s.cursor, |t, i| {
@@ -546,16 +587,26 @@ impl<V> Table<V> {
     /// Bytes this table allocated: bucket arrays, entries and keys (not the values' own heap, and not the
     /// allocator's rounding).
     pub fn heap_bytes(&self) -> usize {
-        let arrays: usize = self.ht.iter().map(|b| b.slots.capacity() * mem::size_of::<Link<V>>()).sum();
+        let arrays: usize = self
+            .ht
+            .iter()
+            .map(|b| b.slots.capacity() * mem::size_of::<Link<V>>())
+            .sum();
         arrays + self.len() * mem::size_of::<Entry<V>>() + self.key_bytes
     }
 }
 
 /// Finds the link (bucket slot or `next` field) that holds `key`, searching `ht` in order.
-fn find_link<'a, V>(ht: &'a mut [Buckets<V>], h: u64, key: &[u8]) -> Option<(usize, &'a mut Link<V>)> {
+fn find_link<'a, V>(
+    ht: &'a mut [Buckets<V>],
+    h: u64,
+    key: &[u8],
+) -> Option<(usize, &'a mut Link<V>)> {
     for (t, b) in ht.iter_mut().enumerate() {
         let mask = b.mask();
-        let Some(mut link) = b.slots.get_mut(h as usize & mask) else { continue };
+        let Some(mut link) = b.slots.get_mut(h as usize & mask) else {
+            continue;
+        };
         while link.as_ref().is_some_and(|e| *e.key != *key) {
             link = &mut link.as_mut()?.next;
         }
@@ -605,7 +656,13 @@ pub struct Iter<'a, V> {
 
 impl<'a, V> Iter<'a, V> {
     fn new(ht: &'a [Buckets<V>; 2], len: usize) -> Self {
-        Iter { ht, table: 0, bucket: 0, node: None, remaining: len }
+        Iter {
+            ht,
+            table: 0,
+            bucket: 0,
+            node: None,
+            remaining: len,
+        }
     }
 }
 
@@ -678,7 +735,9 @@ fn hash_key(seed: u64, key: &[u8]) -> u64 {
             a = (read4(key, 0) << 32) | read4(key, off);
             b = (read4(key, len - 4) << 32) | read4(key, len - 4 - off);
         } else if len > 0 {
-            a = (u64::from(key[0]) << 16) | (u64::from(key[len >> 1]) << 8) | u64::from(key[len - 1]);
+            a = (u64::from(key[0]) << 16)
+                | (u64::from(key[len >> 1]) << 8)
+                | u64::from(key[len - 1]);
             b = 0;
         } else {
             (a, b) = (0, 0);

@@ -1,17 +1,191 @@
-//! moon-server: the Moon daemon. Takes redis-server's command line: `moon-server [redis.conf] [--directive value ...]`.
+//! moon-server: the Moon daemon. Takes redis-server's command line:
+//! `moon-server [path/to/redis.conf] [--directive value ...]`.
+//!
+//! Start-up: read the configuration, bind the listeners (so a busy port fails at once), then run one monoio
+//! runtime per shard thread. Every thread accepts connections on the shared listeners and runs the shard's
+//! periodic work (active expiry, incremental rehash). SIGTERM/SIGINT end the process after the shutdown work.
 
+mod client;
+mod client_cmd;
+mod command_cmd;
+mod commands;
+mod config;
+mod config_cmd;
+mod conn;
+mod cron;
+mod debug;
+mod dispatch;
+mod info;
+mod log;
+mod server;
+mod shards;
+
+use anyhow::{Context, Result};
+use server::Server;
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--version" || a == "-v") {
-        println!("moon-server v={}", env!("CARGO_PKG_VERSION"));
+        println!("Moon server v={} (Redis 7.0.15 compatible)", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("Usage: moon-server [/path/to/redis.conf] [--directive value ...]");
+        println!("Usage: moon-server [/path/to/redis.conf] [options] [-]");
+        println!("       moon-server - (read config from stdin)");
+        println!("       moon-server -v or --version");
+        println!("       moon-server -h or --help");
+        println!();
+        println!("Examples:");
+        println!("       moon-server (run with Redis's defaults, plus appendonly yes)");
+        println!("       moon-server /etc/redis/6379.conf");
+        println!("       moon-server --port 7777 --dir ./moon-data --shards 4");
         return ExitCode::SUCCESS;
     }
-    eprintln!("moon-server: the network server is not built yet");
-    ExitCode::from(1)
+    let (config, file) = match config::Config::from_args(&args) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    match run(config, file) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            crate::warning!("{e:#}");
+            eprintln!("moon-server: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Binds every `bind` address on `port`. Addresses with a leading `-` are skipped when unavailable.
+fn bind_all(binds: &[String], port: u16) -> Result<Vec<TcpListener>> {
+    let mut out = Vec::new();
+    for b in binds {
+        let (optional, addr) = match b.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, b.as_str()),
+        };
+        let ip: IpAddr = match addr {
+            "*" => IpAddr::from([0, 0, 0, 0]),
+            "::*" => IpAddr::from([0u16; 8]),
+            other => match other.parse() {
+                Ok(ip) => ip,
+                Err(_) if optional => continue,
+                Err(_) => anyhow::bail!("Invalid bind address '{other}'"),
+            },
+        };
+        let sock = SocketAddr::new(ip, port);
+        match bind_one(sock) {
+            Ok(l) => out.push(l),
+            Err(_) if optional => continue,
+            Err(e) => return Err(e).with_context(|| format!("Could not create server TCP listening socket {sock}")),
+        }
+    }
+    if out.is_empty() && port != 0 {
+        anyhow::bail!("Failed listening on port {port} (tcp), aborting.");
+    }
+    Ok(out)
+}
+
+fn bind_one(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let l = TcpListener::bind(addr)?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+fn run(config: config::Config, file: Option<std::path::PathBuf>) -> Result<()> {
+    let level = match config.loglevel {
+        config::LogLevel::Debug => log::Level::Debug,
+        config::LogLevel::Verbose => log::Level::Verbose,
+        config::LogLevel::Notice => log::Level::Notice,
+        config::LogLevel::Warning => log::Level::Warning,
+    };
+    log::init(level, config.logfile.as_deref()).context("Can't open the log file")?;
+    if config.dir != std::path::Path::new(".") {
+        std::env::set_current_dir(&config.dir)
+            .with_context(|| format!("Can't chdir to '{}'", config.dir.display()))?;
+    }
+    let listeners = bind_all(&config.bind, config.port)?;
+    let port = listeners.first().and_then(|l| l.local_addr().ok()).map_or(config.port, |a| a.port());
+    let threads = config.shards.max(1);
+    notice!("oO0OoO0OoO0Oo Moon is starting oO0OoO0OoO0Oo");
+    notice!(
+        "Moon version={}, bits=64, pid={}, just started",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id()
+    );
+    let uring = monoio::utils::detect_uring();
+    notice!(
+        "Running with {threads} shard thread(s), I/O driver: {}",
+        if uring { "io_uring" } else { "epoll (io_uring unavailable)" }
+    );
+    let server = Arc::new(Server::new(config, file, port));
+    let term = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, term.clone()).context("installing signal handlers")?;
+    }
+    let mut handles = Vec::new();
+    for shard in 0..threads {
+        let server = server.clone();
+        let ls: Vec<TcpListener> = listeners.iter().map(|l| l.try_clone()).collect::<std::io::Result<_>>()?;
+        let h = std::thread::Builder::new()
+            .name(format!("moon-shard-{shard}"))
+            .spawn(move || thread_main(server, shard, ls))
+            .context("spawning shard thread")?;
+        handles.push(h);
+    }
+    notice!("Ready to accept connections tcp");
+    while !term.load(Ordering::Relaxed) && !server.is_shutting_down() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.shutting_down.store(true, Ordering::Relaxed);
+    notice!("Received SIGTERM scheduling shutdown...");
+    notice!("User requested shutdown...");
+    notice!("Moon is now ready to exit, bye bye...");
+    std::process::exit(0);
+}
+
+/// One shard thread: a monoio runtime accepting on every listener and running the shard's periodic work.
+fn thread_main(server: Arc<Server>, shard: usize, listeners: Vec<TcpListener>) {
+    let rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new().enable_timer().build();
+    let mut rt = match rt {
+        Ok(rt) => rt,
+        Err(e) => {
+            crate::warning!("shard {shard}: cannot start the I/O runtime: {e}");
+            server.shutting_down.store(true, Ordering::Relaxed);
+            return;
+        }
+    };
+    rt.block_on(async move {
+        for l in listeners {
+            let listener = match monoio::net::TcpListener::from_std(l) {
+                Ok(l) => l,
+                Err(e) => {
+                    crate::warning!("shard {shard}: listener: {e}");
+                    continue;
+                }
+            };
+            let server = server.clone();
+            monoio::spawn(async move {
+                loop {
+                    match listener.accept().await {
+                        Ok((stream, addr)) => {
+                            monoio::spawn(conn::serve(server.clone(), stream, addr));
+                        }
+                        Err(e) => {
+                            crate::verbose!("Accepting client connection: {e}");
+                            monoio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                }
+            });
+        }
+        cron::run(server, shard).await;
+    });
 }

@@ -222,7 +222,11 @@ mod tests {
                 b"-ERR unknown command 'x'\r\n",
                 b"-ERR unknown command 'x'\r\n",
             ),
-            (Reply::err("WRONGTYPE a\nb"), b"-WRONGTYPE a b\r\n", b"-WRONGTYPE a b\r\n"),
+            (
+                Reply::err("WRONGTYPE a\nb"),
+                b"-WRONGTYPE a b\r\n",
+                b"-WRONGTYPE a b\r\n",
+            ),
             (Reply::Int(0), b":0\r\n", b":0\r\n"),
             (Reply::Int(-42), b":-42\r\n", b":-42\r\n"),
             (
@@ -237,13 +241,25 @@ mod tests {
             ),
             (Reply::bulk("foo"), b"$3\r\nfoo\r\n", b"$3\r\nfoo\r\n"),
             (Reply::bulk_from_slice(b""), b"$0\r\n\r\n", b"$0\r\n\r\n"),
-            (Reply::bulk(vec![b'\r', 0]), b"$2\r\n\r\0\r\n", b"$2\r\n\r\0\r\n"),
+            (
+                Reply::bulk(vec![b'\r', 0]),
+                b"$2\r\n\r\0\r\n",
+                b"$2\r\n\r\0\r\n",
+            ),
             (Reply::Nil, b"$-1\r\n", b"_\r\n"),
             (Reply::NilArray, b"*-1\r\n", b"_\r\n"),
             (Reply::Double(1.5), b"$3\r\n1.5\r\n", b",1.5\r\n"),
-            (Reply::Double(1.1), b"$18\r\n1.1000000000000001\r\n", b",1.1000000000000001\r\n"),
+            (
+                Reply::Double(1.1),
+                b"$18\r\n1.1000000000000001\r\n",
+                b",1.1000000000000001\r\n",
+            ),
             (Reply::Double(f64::INFINITY), b"$3\r\ninf\r\n", b",inf\r\n"),
-            (Reply::Double(f64::NEG_INFINITY), b"$4\r\n-inf\r\n", b",-inf\r\n"),
+            (
+                Reply::Double(f64::NEG_INFINITY),
+                b"$4\r\n-inf\r\n",
+                b",-inf\r\n",
+            ),
             (Reply::Bool(true), b":1\r\n", b"#t\r\n"),
             (Reply::Bool(false), b":0\r\n", b"#f\r\n"),
             (
@@ -349,8 +365,9 @@ mod tests {
             (f64::MAX, "1.7976931348623157e+308"),
             (f64::MIN_POSITIVE, "2.2250738585072014e-308"),
             (5e-324, "4.9406564584124654e-324"),
-            (100000000000000.125, "100000000000000.12"),
-            (100000000000000.375, "100000000000000.38"),
+            // Exact ties at the 17th digit round half to even, as in glibc.
+            (1e14 + 0.125, "100000000000000.12"),
+            (1e14 + 0.375, "100000000000000.38"),
             (9007199254740993.0, "9007199254740992"),
             (-2.0f64.powi(70), "-1.1805916207174113e+21"),
             (f64::INFINITY, "inf"),

@@ -164,7 +164,12 @@ impl Decoder<'_> {
     }
 
     /// A length or count: `Ok(None)` for -1 when `nullable`.
-    fn length(&self, start: usize, end: usize, nullable: bool) -> Result<Option<usize>, FrameError> {
+    fn length(
+        &self,
+        start: usize,
+        end: usize,
+        nullable: bool,
+    ) -> Result<Option<usize>, FrameError> {
         match self.int(start, end) {
             Ok(-1) if nullable => Ok(None),
             Ok(n) => match usize::try_from(n) {
@@ -309,7 +314,11 @@ mod tests {
     /// prefix is reported incomplete and that both entry points agree.
     fn one(input: &[u8]) -> Frame {
         for cut in 0..input.len() {
-            assert_eq!(parse_frame(&input[..cut]), Ok(None), "prefix {cut} of {input:?}");
+            assert_eq!(
+                parse_frame(&input[..cut]),
+                Ok(None),
+                "prefix {cut} of {input:?}"
+            );
         }
         let (frame, used) = parse_frame(input).unwrap().unwrap();
         assert_eq!(used, input.len());
@@ -415,9 +424,15 @@ mod tests {
 
     #[test]
     fn into_command_needs_array_of_bulks() {
-        assert_eq!(Frame::Array(Some(vec![bulk("a")])).into_command(), Some(vec![b("a")]));
+        assert_eq!(
+            Frame::Array(Some(vec![bulk("a")])).into_command(),
+            Some(vec![b("a")])
+        );
         assert_eq!(Frame::Array(Some(vec![Frame::Int(1)])).into_command(), None);
-        assert_eq!(Frame::Array(Some(vec![Frame::Bulk(None)])).into_command(), None);
+        assert_eq!(
+            Frame::Array(Some(vec![Frame::Bulk(None)])).into_command(),
+            None
+        );
         assert_eq!(Frame::Array(None).into_command(), None);
         assert_eq!(bulk("a").into_command(), None);
     }

@@ -217,6 +217,7 @@ impl RequestParser {
                 self.scanned = self.pos;
                 self.bulk_len = None;
                 self.bulks_left -= 1;
+                self.wanted = 0;
             }
             let command = buf.split_to(self.pos).freeze();
             let args = self.args.iter().map(|r| command.slice(r.clone())).collect();

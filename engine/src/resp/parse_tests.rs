@@ -140,7 +140,10 @@ fn inline_splitting_like_sdssplitargs() {
         (b"PING\r\n", &[b"PING"]),
         (b"PING\n", &[b"PING"]),
         (b"  set   k  v \r\n", &[b"set", b"k", b"v"]),
-        (b"SET k \"a b\\n\" 'c\\'d'\r\n", &[b"SET", b"k", b"a b\n", b"c'd"]),
+        (
+            b"SET k \"a b\\n\" 'c\\'d'\r\n",
+            &[b"SET", b"k", b"a b\n", b"c'd"],
+        ),
         (
             b"x \"\\x41\\x4g\\r\\t\\b\\a\\\\\\\"\\q\"\n",
             &[b"x", b"Ax4g\r\t\x08\x07\\\"q"],
@@ -154,7 +157,12 @@ fn inline_splitting_like_sdssplitargs() {
         (b"a\rb\r\n", &[b"a", b"b"]),
     ];
     for (input, want) in cases {
-        assert_eq!(commands(input), vec![cmd(want)], "{:?}", String::from_utf8_lossy(input));
+        assert_eq!(
+            commands(input),
+            vec![cmd(want)],
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
     }
 }
 
@@ -204,16 +212,43 @@ fn length_errors() {
 fn error_texts_are_redis_texts() {
     use ProtocolError::*;
     let cases = [
-        (InvalidMultibulkLength, "Protocol error: invalid multibulk length"),
+        (
+            InvalidMultibulkLength,
+            "Protocol error: invalid multibulk length",
+        ),
         (InvalidBulkLength, "Protocol error: invalid bulk length"),
-        (ExpectedDollar(b'f'), "Protocol error: expected '$', got 'f'"),
-        (ExpectedDollar(b'\r'), "Protocol error: expected '$', got ' '"),
-        (TooBigInlineRequest, "Protocol error: too big inline request"),
-        (TooBigMbulkCountString, "Protocol error: too big mbulk count string"),
-        (TooBigBulkCountString, "Protocol error: too big bulk count string"),
-        (UnbalancedQuotes, "Protocol error: unbalanced quotes in request"),
-        (UnauthenticatedMultibulkLength, "Protocol error: unauthenticated multibulk length"),
-        (UnauthenticatedBulkLength, "Protocol error: unauthenticated bulk length"),
+        (
+            ExpectedDollar(b'f'),
+            "Protocol error: expected '$', got 'f'",
+        ),
+        (
+            ExpectedDollar(b'\r'),
+            "Protocol error: expected '$', got ' '",
+        ),
+        (
+            TooBigInlineRequest,
+            "Protocol error: too big inline request",
+        ),
+        (
+            TooBigMbulkCountString,
+            "Protocol error: too big mbulk count string",
+        ),
+        (
+            TooBigBulkCountString,
+            "Protocol error: too big bulk count string",
+        ),
+        (
+            UnbalancedQuotes,
+            "Protocol error: unbalanced quotes in request",
+        ),
+        (
+            UnauthenticatedMultibulkLength,
+            "Protocol error: unauthenticated multibulk length",
+        ),
+        (
+            UnauthenticatedBulkLength,
+            "Protocol error: unauthenticated bulk length",
+        ),
     ];
     for (err, text) in cases {
         assert_eq!(err.to_string(), text);
@@ -234,18 +269,27 @@ fn too_big_lines() {
 
     let mut mbulk = vec![b'*'];
     mbulk.resize(limit + 1, b'1');
-    assert_eq!(whole(&mbulk).error, Some(ProtocolError::TooBigMbulkCountString));
+    assert_eq!(
+        whole(&mbulk).error,
+        Some(ProtocolError::TooBigMbulkCountString)
+    );
     assert_eq!(whole(&mbulk[..limit]).error, None);
 
     let mut bulk = b"*1\r\n$".to_vec();
     bulk.resize(4 + limit + 1, b'1');
-    assert_eq!(whole(&bulk).error, Some(ProtocolError::TooBigBulkCountString));
+    assert_eq!(
+        whole(&bulk).error,
+        Some(ProtocolError::TooBigBulkCountString)
+    );
     assert_eq!(whole(&bulk[..4 + limit]).error, None);
 
     // Redis looks at the `$` only once the line is complete.
     let mut no_dollar = b"*1\r\n".to_vec();
     no_dollar.resize(4 + limit + 1, b'x');
-    assert_eq!(whole(&no_dollar).error, Some(ProtocolError::TooBigBulkCountString));
+    assert_eq!(
+        whole(&no_dollar).error,
+        Some(ProtocolError::TooBigBulkCountString)
+    );
 }
 
 #[test]
@@ -255,7 +299,10 @@ fn unauthenticated_limits() {
         ..ParserLimits::default()
     };
     let out = feed(b"*11\r\n", limits.clone(), &[]);
-    assert_eq!(out.error, Some(ProtocolError::UnauthenticatedMultibulkLength));
+    assert_eq!(
+        out.error,
+        Some(ProtocolError::UnauthenticatedMultibulkLength)
+    );
     let out = feed(b"*1\r\n$16385\r\n", limits.clone(), &[]);
     assert_eq!(out.error, Some(ProtocolError::UnauthenticatedBulkLength));
     let mut ok = b"*10\r\n".to_vec();
@@ -277,7 +324,10 @@ fn huge_counts_do_not_allocate() {
 
     let mut buf = BytesMut::from(&b"*1\r\n$536870913\r\n"[..]);
     let mut parser = RequestParser::new(ParserLimits::default());
-    assert_eq!(parser.parse(&mut buf), Err(ProtocolError::InvalidBulkLength));
+    assert_eq!(
+        parser.parse(&mut buf),
+        Err(ProtocolError::InvalidBulkLength)
+    );
     assert!(buf.capacity() < 4096);
 }
 
@@ -318,7 +368,10 @@ fn big_bulk_is_reserved_once_and_sliced_without_copy() {
 
     // A bulk over the configured limit is refused.
     let mut buf = BytesMut::from(format!("*1\r\n${}\r\n", LEN + 1).as_bytes());
-    assert_eq!(parser.parse(&mut buf), Err(ProtocolError::InvalidBulkLength));
+    assert_eq!(
+        parser.parse(&mut buf),
+        Err(ProtocolError::InvalidBulkLength)
+    );
 }
 
 #[test]

@@ -1,12 +1,23 @@
 //! Hash values: `listpack` (insertion-ordered pairs) while small, `hashtable` past
-//! `hash-max-listpack-entries` / `hash-max-listpack-value`.
+//! `hash-max-listpack-entries` / `hash-max-listpack-value`. As in Redis 7.0 a hash never converts back.
+//!
+//! The large form is a [`Table`], so HSCAN gets the table's cursor guarantee (an element present for the
+//! whole scan is returned at least once) however the hash grows or shrinks between calls.
 
-use std::collections::HashMap;
+use crate::config::EngineConfig;
+use crate::table::{Table, NO_EXPIRE};
+use std::collections::HashSet;
+use std::fmt;
 
-#[derive(Debug, Clone, PartialEq)]
+/// One field and its value.
+pub type Pair = (Box<[u8]>, Box<[u8]>);
+
+/// Field/value pairs of one hash.
 pub enum HashValue {
-    Listpack(Vec<(Box<[u8]>, Box<[u8]>)>),
-    Table(HashMap<Box<[u8]>, Box<[u8]>>),
+    /// Pairs in insertion order (Redis's listpack encoding).
+    Listpack(Vec<Pair>),
+    /// Field -> value (Redis's hashtable encoding).
+    Table(Table<Box<[u8]>>),
 }
 
 impl Default for HashValue {
@@ -15,37 +26,300 @@ impl Default for HashValue {
     }
 }
 
+impl Clone for HashValue {
+    fn clone(&self) -> Self {
+        match self {
+            HashValue::Listpack(v) => HashValue::Listpack(v.clone()),
+            HashValue::Table(t) => {
+                let mut copy = Table::with_capacity(t.len());
+                for e in t.iter() {
+                    copy.insert(e.key.clone(), e.value.clone(), NO_EXPIRE);
+                }
+                HashValue::Table(copy)
+            }
+        }
+    }
+}
+
+/// Equal when both use the same encoding and hold the same pairs (in the same order for listpacks).
+impl PartialEq for HashValue {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (HashValue::Listpack(a), HashValue::Listpack(b)) => a == b,
+            (HashValue::Table(a), HashValue::Table(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .all(|e| b.get(&e.key).is_some_and(|o| o.value == e.value))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Debug for HashValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pairs = self
+            .iter()
+            .map(|(k, v)| (String::from_utf8_lossy(k), String::from_utf8_lossy(v)));
+        f.debug_struct("HashValue")
+            .field("encoding", &self.encoding_name())
+            .field("pairs", &pairs.collect::<Vec<_>>())
+            .finish()
+    }
+}
+
 impl HashValue {
     pub fn new() -> Self {
         Self::default()
     }
+
     pub fn len(&self) -> usize {
         match self {
             HashValue::Listpack(v) => v.len(),
-            HashValue::Table(m) => m.len(),
+            HashValue::Table(t) => t.len(),
         }
     }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
     pub fn encoding_name(&self) -> &'static str {
         match self {
             HashValue::Listpack(_) => "listpack",
             HashValue::Table(_) => "hashtable",
         }
     }
+
     /// Field/value pairs (listpack: insertion order).
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
         match self {
             HashValue::Listpack(v) => Box::new(v.iter().map(|(f, x)| (&f[..], &x[..]))),
-            HashValue::Table(m) => Box::new(m.iter().map(|(f, x)| (&f[..], &x[..]))),
+            HashValue::Table(t) => Box::new(t.iter().map(|e| (&e.key[..], &e.value[..]))),
         }
     }
+
     pub fn heap_bytes(&self) -> usize {
-        let pairs: usize = self.iter().map(|(f, v)| f.len() + v.len()).sum();
         match self {
-            HashValue::Listpack(v) => pairs + v.capacity() * 32,
-            HashValue::Table(m) => pairs + m.capacity() * 40,
+            HashValue::Listpack(v) => {
+                let pairs: usize = v.iter().map(|(f, x)| f.len() + x.len()).sum();
+                pairs + v.capacity() * std::mem::size_of::<Pair>()
+            }
+            HashValue::Table(t) => t.heap_bytes() + t.iter().map(|e| e.value.len()).sum::<usize>(),
         }
+    }
+
+    /// The value of `field`.
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        match self {
+            HashValue::Listpack(v) => v.iter().find(|(f, _)| **f == *field).map(|(_, x)| &x[..]),
+            HashValue::Table(t) => t.get(field).map(|e| &e.value[..]),
+        }
+    }
+
+    pub fn contains(&self, field: &[u8]) -> bool {
+        self.get(field).is_some()
+    }
+
+    /// Sets `field` to `value`; true when the field is new. Converts to a hashtable, as Redis does, when the
+    /// field or the value is longer than `hash-max-listpack-value` (before writing) or when the hash ends up
+    /// with more than `hash-max-listpack-entries` fields.
+    pub fn set(&mut self, field: &[u8], value: &[u8], cfg: &EngineConfig) -> bool {
+        if matches!(self, HashValue::Listpack(_))
+            && (field.len() > cfg.hash_max_listpack_value
+                || value.len() > cfg.hash_max_listpack_value)
+        {
+            self.convert_to_table();
+        }
+        let created = match self {
+            HashValue::Listpack(v) => match v.iter_mut().find(|(f, _)| **f == *field) {
+                Some((_, x)) => {
+                    *x = value.into();
+                    false
+                }
+                None => {
+                    v.push((field.into(), value.into()));
+                    true
+                }
+            },
+            HashValue::Table(t) => match t.get_mut(field) {
+                Some(e) => {
+                    e.value = value.into();
+                    false
+                }
+                None => {
+                    t.insert(field.into(), value.into(), NO_EXPIRE);
+                    true
+                }
+            },
+        };
+        if self.len() > cfg.hash_max_listpack_entries {
+            self.convert_to_table();
+        }
+        created
+    }
+
+    /// Removes `field`; true when it existed. A listpack keeps the order of the other fields.
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        match self {
+            HashValue::Listpack(v) => match v.iter().position(|(f, _)| **f == *field) {
+                Some(i) => {
+                    v.remove(i);
+                    true
+                }
+                None => false,
+            },
+            HashValue::Table(t) => t.remove(field).is_some(),
+        }
+    }
+
+    /// Switches to the hashtable encoding (no-op when already there).
+    pub fn convert_to_table(&mut self) {
+        if let HashValue::Listpack(v) = self {
+            let mut t = Table::with_capacity(v.len());
+            for (f, x) in v.drain(..) {
+                t.insert(f, x, NO_EXPIRE);
+            }
+            *self = HashValue::Table(t);
+        }
+    }
+
+    /// One HSCAN step from `cursor`: calls `f` for some pairs and returns the next cursor (0 = done). A listpack
+    /// is returned whole with cursor 0, as Redis does; a table is walked like Redis's `scanGenericCommand`, at
+    /// most `10 * count` buckets, stopping once `count` pairs were seen.
+    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
+        match self {
+            HashValue::Listpack(v) => {
+                for (k, x) in v {
+                    f(k, x);
+                }
+                0
+            }
+            HashValue::Table(t) => {
+                let (mut cursor, mut seen, mut budget) = (cursor, 0usize, count.saturating_mul(10));
+                loop {
+                    cursor = t.scan(cursor, |e| {
+                        seen += 1;
+                        f(&e.key, &e.value);
+                    });
+                    budget = budget.saturating_sub(1);
+                    if cursor == 0 || budget == 0 || seen >= count {
+                        return cursor;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A uniformly chosen pair (a random bucket then a random chain entry for a table, as Redis).
+    pub fn random_pair(&self) -> Option<(&[u8], &[u8])> {
+        match self {
+            HashValue::Listpack(v) if v.is_empty() => None,
+            HashValue::Listpack(v) => {
+                let (f, x) = &v[fastrand::usize(..v.len())];
+                Some((f, x))
+            }
+            HashValue::Table(t) => t.random_entry().map(|e| (&e.key[..], &e.value[..])),
+        }
+    }
+
+    /// `count` random pairs, possibly repeated (HRANDFIELD with a negative count).
+    pub fn random_pairs(&self, count: usize) -> Vec<(&[u8], &[u8])> {
+        (0..count).map_while(|_| self.random_pair()).collect()
+    }
+
+    /// `count` distinct random pairs; all pairs (in iteration order) when `count >= len`.
+    pub fn random_pairs_unique(&self, count: usize) -> Vec<(&[u8], &[u8])> {
+        if count >= self.len() {
+            return self.iter().collect();
+        }
+        if count.saturating_mul(3) > self.len() {
+            // A large share of the hash: drop random pairs from a full copy (Redis's "case 3").
+            let mut all: Vec<_> = self.iter().collect();
+            while all.len() > count {
+                all.swap_remove(fastrand::usize(..all.len()));
+            }
+            return all;
+        }
+        // A small share: draw until enough distinct fields were seen.
+        let mut seen = HashSet::with_capacity(count);
+        let mut out = Vec::with_capacity(count);
+        while out.len() < count {
+            let Some((f, x)) = self.random_pair() else {
+                break;
+            };
+            if seen.insert(f) {
+                out.push((f, x));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> EngineConfig {
+        EngineConfig {
+            hash_max_listpack_entries: 3,
+            hash_max_listpack_value: 4,
+            ..EngineConfig::default()
+        }
+    }
+
+    #[test]
+    fn converts_on_count_and_length_and_never_back() {
+        let c = cfg();
+        let mut h = HashValue::new();
+        for f in [&b"a"[..], b"b", b"c"] {
+            assert!(h.set(f, b"1", &c));
+        }
+        assert_eq!(h.encoding_name(), "listpack");
+        assert!(!h.set(b"a", b"2", &c));
+        assert_eq!(
+            h.iter().map(|(f, _)| f.to_vec()).collect::<Vec<_>>(),
+            [b"a", b"b", b"c"]
+        );
+        assert!(h.set(b"d", b"1", &c));
+        assert_eq!(h.encoding_name(), "hashtable");
+        assert!(h.remove(b"d") && h.remove(b"c"));
+        assert_eq!(h.encoding_name(), "hashtable");
+        assert_eq!(h.get(b"a"), Some(&b"2"[..]));
+
+        let mut long = HashValue::new();
+        long.set(b"a", b"1234", &c);
+        assert_eq!(long.encoding_name(), "listpack");
+        long.set(b"abcde", b"1", &c);
+        assert_eq!(long.encoding_name(), "hashtable");
+    }
+
+    #[test]
+    fn clone_and_eq() {
+        let c = cfg();
+        let mut h = HashValue::new();
+        for i in 0..10 {
+            h.set(format!("f{i}").as_bytes(), b"v", &c);
+        }
+        let copy = h.clone();
+        assert_eq!(copy, h);
+        h.set(b"f1", b"w", &c);
+        assert_ne!(copy, h);
+    }
+
+    #[test]
+    fn random_unique_is_distinct() {
+        let c = EngineConfig::default();
+        let mut h = HashValue::new();
+        for i in 0..300 {
+            h.set(format!("f{i}").as_bytes(), b"v", &c);
+        }
+        for n in [1, 50, 150, 299, 300, 1000] {
+            let got = h.random_pairs_unique(n);
+            let distinct: HashSet<_> = got.iter().map(|(f, _)| *f).collect();
+            assert_eq!(got.len(), n.min(300));
+            assert_eq!(distinct.len(), got.len());
+        }
+        assert_eq!(h.random_pairs(7).len(), 7);
     }
 }

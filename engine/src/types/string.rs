@@ -96,6 +96,33 @@ impl StrValue {
         }
     }
 
+    /// A `raw` string that owns `buf` as is (SETRANGE on a missing key creates one, as Redis does).
+    pub fn from_raw(buf: Vec<u8>) -> StrValue {
+        StrValue::Raw(Box::new(buf))
+    }
+
+    /// APPEND: adds `tail` at the end, leaving the value `raw`; returns the new length.
+    pub fn append(&mut self, tail: &[u8]) -> usize {
+        let buf = self.make_raw();
+        buf.extend_from_slice(tail);
+        buf.len()
+    }
+
+    /// SETRANGE: writes `bytes` at `offset`, padding with zero bytes when the value is shorter, leaving it
+    /// `raw`; returns the new length. An empty `bytes` changes nothing (not even the encoding).
+    pub fn set_range(&mut self, offset: usize, bytes: &[u8]) -> usize {
+        if bytes.is_empty() {
+            return self.len();
+        }
+        let buf = self.make_raw();
+        let end = offset + bytes.len();
+        if buf.len() < end {
+            buf.resize(end, 0);
+        }
+        buf[offset..end].copy_from_slice(bytes);
+        buf.len()
+    }
+
     /// Turns the value into a growable `raw` buffer (APPEND, SETRANGE) and returns it.
     pub fn make_raw(&mut self) -> &mut Vec<u8> {
         if !matches!(self, StrValue::Raw(_)) {
@@ -116,6 +143,454 @@ impl StrValue {
     }
 }
 
+/// INCRBYFLOAT's arithmetic, bit for bit as Redis 7.0 on x86-64 does it: both operands are read with
+/// `strtold` into an x87 80-bit `long double` (64-bit significand, round half to even), added once, and the
+/// sum is printed with `"%.17Lf"` minus trailing zeros. Plain `f64` arithmetic gives different text for
+/// common inputs (0.1 + 0.2 is "0.3" in Redis, "1000.1" is "1000.09999999999999998"), so the operation is
+/// emulated exactly with a small big-integer helper. The cost is a few microseconds for ordinary values.
+pub mod long_double {
+    use std::cmp::Ordering;
+
+    /// Why INCRBYFLOAT refuses, mapped to Redis's two error texts by the caller.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum FloatError {
+        /// "ERR value is not a valid float" (either operand).
+        NotFloat,
+        /// "ERR increment would produce NaN or Infinity".
+        NanOrInfinity,
+    }
+
+    /// `current + incr` printed the way INCRBYFLOAT replies and stores it.
+    pub fn incr_by_float(current: &[u8], incr: &[u8]) -> Result<String, FloatError> {
+        let a = parse(current).ok_or(FloatError::NotFloat)?;
+        let b = parse(incr).ok_or(FloatError::NotFloat)?;
+        match (a, b) {
+            (Num::Finite(x), Num::Finite(y)) => {
+                add(x, y).map(format_human).ok_or(FloatError::NanOrInfinity)
+            }
+            _ => Err(FloatError::NanOrInfinity),
+        }
+    }
+
+    /// Redis refuses strings this long before calling `strtold` (MAX_LONG_DOUBLE_CHARS).
+    const MAX_CHARS: usize = 5 * 1024;
+    /// Weight of the last bit of the smallest subnormal long double.
+    const MIN_LSB_EXP: i64 = -16445;
+    /// Largest weight the leading bit of a finite long double may have.
+    const MAX_LEAD_EXP: i64 = 16383;
+
+    /// A finite long double: `(-1)^neg * m * 2^e`; zero when `m == 0`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct Ext {
+        neg: bool,
+        m: u64,
+        e: i64,
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Num {
+        Finite(Ext),
+        Inf,
+    }
+
+    /// `strtold` as Redis's `string2ld` uses it: the whole string must be one number, no leading space,
+    /// overflow and underflow to zero are refused, NaN is refused, infinities and hex floats are accepted.
+    fn parse(s: &[u8]) -> Option<Num> {
+        if s.is_empty()
+            || s.len() >= MAX_CHARS
+            || matches!(s[0], b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+        {
+            return None;
+        }
+        let (neg, body) = match s[0] {
+            b'-' => (true, &s[1..]),
+            b'+' => (false, &s[1..]),
+            _ => (false, s),
+        };
+        if body.eq_ignore_ascii_case(b"inf") || body.eq_ignore_ascii_case(b"infinity") {
+            return Some(Num::Inf);
+        }
+        let hex = body.len() > 2 && body[0] == b'0' && (body[1] | 0x20) == b'x';
+        let (radix, body) = if hex { (16, &body[2..]) } else { (10, body) };
+        let digit = |c: u8| (c as char).to_digit(radix);
+        let int_len = body.iter().take_while(|&&c| digit(c).is_some()).count();
+        let mut rest = &body[int_len..];
+        let mut frac_len = 0;
+        if rest.first() == Some(&b'.') {
+            frac_len = rest[1..]
+                .iter()
+                .take_while(|&&c| digit(c).is_some())
+                .count();
+            rest = &rest[1 + frac_len..];
+        }
+        if int_len + frac_len == 0 {
+            return None;
+        }
+        let mut exp: i64 = 0;
+        if let Some(&c) = rest.first() {
+            if (c | 0x20) != if hex { b'p' } else { b'e' } {
+                return None;
+            }
+            let (eneg, edigits) = match rest.get(1) {
+                Some(b'-') => (true, &rest[2..]),
+                Some(b'+') => (false, &rest[2..]),
+                _ => (false, &rest[1..]),
+            };
+            if edigits.is_empty() || !edigits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            for &d in edigits {
+                exp = (exp * 10 + i64::from(d - b'0')).min(1_000_000_000);
+            }
+            if eneg {
+                exp = -exp;
+            }
+        }
+        let frac = &body[int_len..][..if frac_len > 0 { 1 + frac_len } else { 0 }];
+        let digits: Vec<u32> = body[..int_len]
+            .iter()
+            .chain(frac.iter().skip(1))
+            .map(|&c| digit(c).unwrap_or(0))
+            .skip_while(|&d| d == 0)
+            .collect();
+        if digits.is_empty() {
+            return Some(Num::Finite(Ext { neg, m: 0, e: 0 }));
+        }
+        let value = if hex {
+            let mut mag = Big::default();
+            for d in digits {
+                mag.mul_add(16, d);
+            }
+            round(neg, &mag, exp - 4 * frac_len as i64, false)?
+        } else {
+            from_decimal(neg, &digits, exp - frac_len as i64)?
+        };
+        // A non-zero number that rounds to zero is an underflow, which string2ld refuses.
+        (value.m != 0).then_some(Num::Finite(value))
+    }
+
+    /// The long double nearest to `digits * 10^e10` (None on overflow).
+    fn from_decimal(neg: bool, digits: &[u32], e10: i64) -> Option<Ext> {
+        let magnitude = digits.len() as i64 + e10; // the value is below 10^magnitude
+        if magnitude > 4933 {
+            return None;
+        }
+        if magnitude < -4952 {
+            return Some(Ext { neg, m: 0, e: 0 });
+        }
+        let mut d = Big::default();
+        for &c in digits {
+            d.mul_add(10, c);
+        }
+        if e10 >= 0 {
+            d.mul_pow10(e10 as u32);
+            return round(neg, &d, 0, false);
+        }
+        let mut p = Big::from_u128(1);
+        p.mul_pow10((-e10) as u32);
+        // Scale so the quotient has 66 or 67 bits: enough for the significand, a rounding bit and more.
+        let s = d.bits() as i64 - p.bits() as i64 - 66;
+        let (q, inexact) = if s > 0 {
+            quotient(&d, &p.shl(s as u64))
+        } else {
+            quotient(&d.shl((-s) as u64), &p)
+        };
+        round(neg, &Big::from_u128(q), s, inexact)
+    }
+
+    /// `floor(n / d)` (known to be below 2^100) and whether the division left a remainder.
+    fn quotient(n: &Big, d: &Big) -> (u128, bool) {
+        let mut rem = n.clone();
+        let mut q = 0u128;
+        if n.bits() >= d.bits() {
+            for i in (0..=n.bits() - d.bits()).rev() {
+                let ds = d.shl(i);
+                if rem.cmp(&ds) != Ordering::Less {
+                    rem.sub_assign(&ds);
+                    q |= 1 << i;
+                }
+            }
+        }
+        (q, !rem.is_zero())
+    }
+
+    /// Rounds `mag * 2^exp2` (plus a positive amount below one unit of `mag` when `sticky`) to a long
+    /// double, half to even, with subnormals. None when the result overflows.
+    fn round(neg: bool, mag: &Big, exp2: i64, sticky: bool) -> Option<Ext> {
+        if mag.is_zero() {
+            return Some(Ext { neg, m: 0, e: 0 });
+        }
+        let lsb = (exp2 + mag.bits() as i64 - 64).max(MIN_LSB_EXP);
+        let shift = lsb - exp2;
+        let mut m = if shift > 0 {
+            let shift = shift as u64;
+            let q = mag.shr(shift).to_u128();
+            let half = mag.bit(shift - 1);
+            let rest = sticky || mag.any_low_bits(shift - 1);
+            q + u128::from(half && (rest || q & 1 == 1))
+        } else {
+            mag.shl((-shift) as u64).to_u128()
+        };
+        let mut lsb = lsb;
+        if m >> 64 != 0 {
+            m >>= 1;
+            lsb += 1;
+        }
+        if m != 0 && lsb + (128 - m.leading_zeros() as i64) - 1 > MAX_LEAD_EXP {
+            return None;
+        }
+        Some(Ext {
+            neg,
+            m: m as u64,
+            e: lsb,
+        })
+    }
+
+    /// One correctly rounded long double addition. None when the sum overflows to infinity.
+    fn add(x: Ext, y: Ext) -> Option<Ext> {
+        if x.m == 0 {
+            return Some(if y.m == 0 {
+                Ext {
+                    neg: x.neg && y.neg,
+                    m: 0,
+                    e: 0,
+                }
+            } else {
+                y
+            });
+        }
+        if y.m == 0 {
+            return Some(x);
+        }
+        let norm = |v: Ext| {
+            let z = v.m.leading_zeros();
+            Ext {
+                m: v.m << z,
+                e: v.e - i64::from(z),
+                ..v
+            }
+        };
+        let (x, y) = (norm(x), norm(y));
+        let (a, b) = if (x.e, x.m) >= (y.e, y.m) {
+            (x, y)
+        } else {
+            (y, x)
+        };
+        // 62 guard bits; whatever falls off the smaller operand is kept as a sticky low bit, which keeps
+        // the final rounding exact for both addition and subtraction.
+        let big_a = u128::from(a.m) << 62;
+        let mut big_b = u128::from(b.m) << 62;
+        let d = (a.e - b.e) as u64;
+        if d >= 128 {
+            big_b = 1;
+        } else if d > 0 {
+            let lost = big_b & ((1u128 << d) - 1) != 0;
+            big_b = (big_b >> d) | u128::from(lost);
+        }
+        let sum = if a.neg == b.neg {
+            big_a + big_b
+        } else {
+            big_a - big_b
+        };
+        if sum == 0 {
+            return Some(Ext {
+                neg: false,
+                m: 0,
+                e: 0,
+            });
+        }
+        round(a.neg, &Big::from_u128(sum), a.e - 62, false)
+    }
+
+    /// `"%.17Lf"` with trailing zeros (and a bare point) removed, and "-0" printed as "0".
+    fn format_human(x: Ext) -> String {
+        let mut p = Big::from_u128(u128::from(x.m));
+        p.mul_pow10(17);
+        let q = if x.e >= 0 {
+            p.shl(x.e as u64)
+        } else {
+            let sh = (-x.e) as u64;
+            let mut q = p.shr(sh);
+            if p.bit(sh - 1) && (p.any_low_bits(sh - 1) || q.bit(0)) {
+                q.mul_add(1, 1);
+            }
+            q
+        };
+        let mut digits = q.to_decimal();
+        if digits.len() < 18 {
+            digits = format!("{}{digits}", "0".repeat(18 - digits.len()));
+        }
+        let (int, frac) = digits.split_at(digits.len() - 17);
+        let frac = frac.trim_end_matches('0');
+        let mut out = String::with_capacity(digits.len() + 2);
+        if x.neg && !q.is_zero() {
+            out.push('-');
+        }
+        out.push_str(int);
+        if !frac.is_empty() {
+            out.push('.');
+            out.push_str(frac);
+        }
+        out
+    }
+
+    /// Unsigned big integer, little-endian 32-bit limbs, no high zero limbs.
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    struct Big(Vec<u32>);
+
+    impl Big {
+        fn from_u128(mut v: u128) -> Big {
+            let mut limbs = Vec::new();
+            while v != 0 {
+                limbs.push(v as u32);
+                v >>= 32;
+            }
+            Big(limbs)
+        }
+
+        fn is_zero(&self) -> bool {
+            self.0.is_empty()
+        }
+
+        fn trim(&mut self) {
+            while self.0.last() == Some(&0) {
+                self.0.pop();
+            }
+        }
+
+        /// `self = self * mul + add`.
+        fn mul_add(&mut self, mul: u32, add: u32) {
+            let mut carry = u64::from(add);
+            for limb in &mut self.0 {
+                let v = u64::from(*limb) * u64::from(mul) + carry;
+                *limb = v as u32;
+                carry = v >> 32;
+            }
+            if carry != 0 {
+                self.0.push(carry as u32);
+            }
+            self.trim();
+        }
+
+        fn mul_pow10(&mut self, mut n: u32) {
+            while n >= 9 {
+                self.mul_add(1_000_000_000, 0);
+                n -= 9;
+            }
+            self.mul_add(10u32.pow(n), 0);
+        }
+
+        fn bits(&self) -> u64 {
+            match self.0.last() {
+                None => 0,
+                Some(&top) => self.0.len() as u64 * 32 - u64::from(top.leading_zeros()),
+            }
+        }
+
+        fn bit(&self, i: u64) -> bool {
+            let limb = (i / 32) as usize;
+            limb < self.0.len() && (self.0[limb] >> (i % 32)) & 1 == 1
+        }
+
+        /// Whether any of the lowest `n` bits is set.
+        fn any_low_bits(&self, n: u64) -> bool {
+            let full = ((n / 32) as usize).min(self.0.len());
+            if self.0[..full].iter().any(|&l| l != 0) {
+                return true;
+            }
+            let part = n % 32;
+            full < self.0.len() && part > 0 && self.0[full] & ((1u32 << part) - 1) != 0
+        }
+
+        fn shl(&self, n: u64) -> Big {
+            if self.is_zero() {
+                return Big::default();
+            }
+            let (limbs, bits) = ((n / 32) as usize, (n % 32) as u32);
+            let mut out = vec![0u32; limbs];
+            let mut carry = 0u32;
+            for &l in &self.0 {
+                out.push((l << bits) | carry);
+                carry = if bits == 0 { 0 } else { l >> (32 - bits) };
+            }
+            out.push(carry);
+            let mut b = Big(out);
+            b.trim();
+            b
+        }
+
+        fn shr(&self, n: u64) -> Big {
+            let limbs = n / 32;
+            if limbs >= self.0.len() as u64 {
+                return Big::default();
+            }
+            let (src, bits) = (&self.0[limbs as usize..], (n % 32) as u32);
+            let out = (0..src.len())
+                .map(|i| {
+                    let hi = if bits == 0 {
+                        0
+                    } else {
+                        src.get(i + 1).map_or(0, |&h| h << (32 - bits))
+                    };
+                    (src[i] >> bits) | hi
+                })
+                .collect();
+            let mut b = Big(out);
+            b.trim();
+            b
+        }
+
+        fn cmp(&self, o: &Big) -> Ordering {
+            self.0
+                .len()
+                .cmp(&o.0.len())
+                .then_with(|| self.0.iter().rev().cmp(o.0.iter().rev()))
+        }
+
+        /// `self -= o`, with `self >= o`.
+        fn sub_assign(&mut self, o: &Big) {
+            let mut borrow = 0i64;
+            for i in 0..self.0.len() {
+                let v = i64::from(self.0[i]) - i64::from(o.0.get(i).copied().unwrap_or(0)) - borrow;
+                borrow = i64::from(v < 0);
+                self.0[i] = (v + (borrow << 32)) as u32;
+            }
+            self.trim();
+        }
+
+        /// The value when it fits in 128 bits (callers guarantee it).
+        fn to_u128(&self) -> u128 {
+            self.0
+                .iter()
+                .take(4)
+                .rev()
+                .fold(0u128, |acc, &l| (acc << 32) | u128::from(l))
+        }
+
+        fn to_decimal(&self) -> String {
+            let mut n = self.clone();
+            let mut chunks = Vec::new();
+            while !n.is_zero() {
+                let mut rem = 0u64;
+                for limb in n.0.iter_mut().rev() {
+                    let cur = (rem << 32) | u64::from(*limb);
+                    *limb = (cur / 1_000_000_000) as u32;
+                    rem = cur % 1_000_000_000;
+                }
+                n.trim();
+                chunks.push(rem as u32);
+            }
+            let mut out = chunks
+                .pop()
+                .map_or_else(|| "0".to_string(), |c| c.to_string());
+            for c in chunks.iter().rev() {
+                out.push_str(&format!("{c:09}"));
+            }
+            out
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +603,167 @@ mod tests {
         assert_eq!(StrValue::from_bytes(&[b'a'; 45]).encoding_name(), "raw");
         assert_eq!(StrValue::Int(-120).len(), 4);
         assert_eq!(StrValue::Int(0).len(), 1);
+        assert_eq!(StrValue::Int(i64::MIN).len(), 20);
+        assert_eq!(StrValue::Int(i64::MAX).len(), 19);
+        assert_eq!(
+            StrValue::from_bytes(b"-9223372036854775808"),
+            StrValue::Int(i64::MIN)
+        );
+        assert_eq!(
+            StrValue::from_bytes(b"9223372036854775808").encoding_name(),
+            "embstr"
+        );
+        assert_eq!(StrValue::from_bytes_no_int(b"12").encoding_name(), "embstr");
+        assert_eq!(
+            StrValue::from_bytes_no_int(&[b'1'; 45]).encoding_name(),
+            "raw"
+        );
+    }
+
+    #[test]
+    fn in_place_edits_make_raw() {
+        let mut v = StrValue::from_bytes(b"12");
+        assert_eq!(v.append(b"3"), 3);
+        assert_eq!(v, StrValue::Raw(Box::new(b"123".to_vec())));
+        assert_eq!(v.as_i64(), Some(123));
+
+        let mut v = StrValue::from_bytes(b"hello");
+        assert_eq!(v.set_range(7, b"xy"), 9);
+        assert_eq!(v.to_bytes(), b"hello\0\0xy".to_vec());
+        assert_eq!(v.encoding_name(), "raw");
+
+        let mut v = StrValue::from_bytes(b"7");
+        assert_eq!(v.set_range(0, b""), 1);
+        assert_eq!(v.encoding_name(), "int");
+        assert_eq!(v.set_range(0, b"8"), 1);
+        assert_eq!(v.to_bytes(), b"8".to_vec());
+        assert_eq!(v.encoding_name(), "raw");
+    }
+
+    /// (current value, increment, what redis-server 7.0.15 on x86-64 replied), "NotFloat" and
+    /// "NanOrInfinity" standing for its two errors.
+    #[rustfmt::skip]
+    const REDIS_INCRBYFLOAT: &[(&str, &str, &str)] = &[
+        ("0", "0.1", "0.1"),
+        ("0.1", "0.2", "0.3"),
+        ("1000", "0.1", "1000.09999999999999998"),
+        ("0", "1000.1", "1000.09999999999999998"),
+        ("0", "123456.789", "123456.78900000000000148"),
+        ("123456.789", "0.1", "123456.8890000000000029"),
+        ("0", "3.14159265358979323846", "3.14159265358979324"),
+        ("0", "12345678901234567890.123", "12345678901234567890"),
+        ("0", "1e400", "10000000000000000000281880683947586514586453433629052038625910693539685534008629862039363994848324160522094053927317616200295822777259255734023828976593340661017797447434546173917862448116674971723778943824391593338047470675026246684401359237513603830343735485505244955964979021825038280091068414947402456898653040951017512658092615827588920183472511643316591362664138176309734806343732497430221946880"),
+        ("0", "1e4933", "NotFloat"),
+        ("0", "1e-4950", "0"),
+        ("0", "1e-4951", "NotFloat"),
+        ("0", "1e-4952", "NotFloat"),
+        ("0", "1e-5000", "NotFloat"),
+        ("0", "0x10", "16"),
+        ("0", "0x1p-3", "0.125"),
+        ("0", "0X1.8P1", "3"),
+        ("0", "0x", "NotFloat"),
+        ("0", "0x.8", "0.5"),
+        ("0", ".5", "0.5"),
+        ("0", "5.", "5"),
+        ("0", ".", "NotFloat"),
+        ("0", "1e", "NotFloat"),
+        ("0", "1e+", "NotFloat"),
+        ("0", "1e+2", "100"),
+        ("0", "+1", "1"),
+        ("0", "++1", "NotFloat"),
+        ("0", "-.5e-1", "-0.05"),
+        ("0", "infinity", "NanOrInfinity"),
+        ("0", "-inf", "NanOrInfinity"),
+        ("0", "nan", "NotFloat"),
+        ("0", "1_0", "NotFloat"),
+        ("0", "0x1p99999", "NotFloat"),
+        ("0", "1e-20", "0"),
+        ("0", "1.7976931348623157e308", "179769313486231569995921046774104434048386446944329178485314420765176628523124396354701868608387085564428793419425520689308708363451136055357897278026477617073498977686288394835618163294045594434929537447290627480669417384648879122776218333598953852832103282504751611691208117720159985926376802466863339536384"),
+        ("0", "2e308", "199999999999999999993371759311691291321120199694831134415594095989843469737676123744200253843777078640893494450108026446304269499187921167194841628860392837535918200039206381557326219209014213335878306791577877829121087126122536729803237260434173178506889763247582601711514636284849020905456510092687857156096"),
+        ("0", "-1e-30", "0"),
+        ("0", "0e999999999999", "0"),
+        ("0", "1e99999999999999999999", "NotFloat"),
+        ("0", "0.1e-4931", "0"),
+        ("0", "123e-4960", "NotFloat"),
+        ("0", "1e-4945", "0"),
+        ("0", "3.6e-4951", "0"),
+        ("0", "0.30000000000000004", "0.30000000000000004"),
+        ("0", "9007199254740993", "9007199254740993"),
+        ("0", "18446744073709551615", "18446744073709551615"),
+        ("0", "18446744073709551617", "18446744073709551616"),
+        ("0", "36893488147419103231", "36893488147419103232"),
+        ("1", "1e-17", "1.00000000000000001"),
+        ("1", "1e-18", "1"),
+        ("1.5", "1.5", "3"),
+        ("0", "1e17", "100000000000000000"),
+        ("0", "1.1e17", "110000000000000000"),
+        ("0", "0.000000000000000005", "0"),
+        ("0", "0.000000000000000015", "0.00000000000000002"),
+        ("0", "0.000000000000000025", "0.00000000000000002"),
+        ("0", "0.0000000000000000250001", "0.00000000000000003"),
+        ("1e4931", "-1e4931", "0"),
+        ("1e4932", "1e4932", "NanOrInfinity"),
+        ("inf", "inf", "NanOrInfinity"),
+        ("-inf", "1", "NanOrInfinity"),
+        ("-inf", "-inf", "NanOrInfinity"),
+        ("1", "nan", "NotFloat"),
+        ("1", "NaN", "NotFloat"),
+        ("1", " 1", "NotFloat"),
+        ("1", "1 ", "NotFloat"),
+        ("0", "0x1P-16445", "0"),
+        ("0", "0x1P-16446", "NotFloat"),
+        ("0", "0x1.8P-16446", "0"),
+        ("0", "0x1p16384", "NotFloat"),
+        ("0", "0x1.ffffffffffffffffp16383", "NotFloat"),
+        ("0", "INF", "NanOrInfinity"),
+        ("0", "Infinity", "NanOrInfinity"),
+        ("0", "infinit", "NotFloat"),
+        ("0", "0x1e5", "485"),
+        ("0", "0x1.p1", "2"),
+        ("0", "0x1p", "NotFloat"),
+        ("0", "00012", "12"),
+        ("0", "-0", "0"),
+        ("-0", "-0", "0"),
+        ("0", "1e-4951", "NotFloat"),
+        ("0", "00.000e5", "0"),
+        ("301868.9460797075", "71764.00861337851", "373632.95469308600999625"),
+        ("14871.466378840501", "-132708.6326752283", "-117837.16629638779900091"),
+        ("-150961.62171497208", "0x1cf28c105d1fb17c24p61", "1231288337777875358459598492276019429376"),
+        ("15.420589723499731", "0824.6281", "840.048689723499731"),
+        ("142408.7828235845", "-805138.8480105333", "-662730.06518694880003295"),
+        ("-11e20", "8.949e-4030", "-1100000000000000000000"),
+        ("1.5", "0.25", "1.75"),
+        ("10.5", "0.1", "10.6"),
+        ("5.0e3", "2.0e2", "5200"),
+        ("3.0", "0", "3"),
+        ("17179869184", "1.5", "17179869185.5"),
+    ];
+
+    #[test]
+    fn incrbyfloat_matches_redis_long_double() {
+        use long_double::{incr_by_float, FloatError};
+        for &(cur, by, want) in REDIS_INCRBYFLOAT {
+            let got = match incr_by_float(cur.as_bytes(), by.as_bytes()) {
+                Ok(s) => s,
+                Err(FloatError::NotFloat) => "NotFloat".into(),
+                Err(FloatError::NanOrInfinity) => "NanOrInfinity".into(),
+            };
+            assert_eq!(got, want, "{cur} + {by}");
+        }
+        // Largest magnitudes print every integer digit, as %.17Lf does.
+        let big = incr_by_float(b"0", b"1e4932").unwrap();
+        assert_eq!(big.len(), 4933);
+        assert!(
+            big.starts_with("10000000000000000000060189493879638913238377742545331147737850413525")
+        );
+        let max = incr_by_float(b"0", b"0x1.fffffffffffffffep16383").unwrap();
+        assert!(max.starts_with("118973149535723176502126385303097020516906332229462420044032"));
+        // string2ld's buffer: 5119 characters are read, 5120 are refused.
+        let mut longest = vec![b'0'; 5118];
+        longest.push(b'1');
+        assert_eq!(incr_by_float(b"0", &longest).as_deref(), Ok("1"));
+        longest.insert(0, b'0');
+        assert_eq!(incr_by_float(b"0", &longest), Err(FloatError::NotFloat));
+        assert_eq!(incr_by_float(b"1\x002", b"1"), Err(FloatError::NotFloat));
     }
 }

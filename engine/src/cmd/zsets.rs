@@ -1,5 +1,0 @@
-//! The zsets family of commands.
-
-use super::spec::CommandSpec;
-
-pub static COMMANDS: &[CommandSpec] = &[];

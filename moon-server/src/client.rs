@@ -1,0 +1,117 @@
+//! Per-connection state and the registry of connected clients (CLIENT LIST / KILL, maxclients, timeout).
+
+use bytes::Bytes;
+use engine::resp::Protocol;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// What other threads may read or change about a client (CLIENT LIST, CLIENT KILL, idle timeout).
+pub struct Shared {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub fd: RawFd,
+    /// Unix ms of creation and of the last command.
+    pub created_ms: i64,
+    pub last_cmd_ms: AtomicI64,
+    pub name: Mutex<Option<Bytes>>,
+    pub db: AtomicU64,
+    pub last_cmd: Mutex<String>,
+    /// Set by CLIENT KILL; the connection closes at its next step.
+    pub killed: AtomicBool,
+    /// Pub/sub channel and pattern counts (for CLIENT LIST).
+    pub subs: AtomicU64,
+    pub psubs: AtomicU64,
+    pub flags: Mutex<String>,
+}
+
+impl Shared {
+    /// Closes the socket from any thread: a read pending on it returns at once.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        // SAFETY: shutdown(2) on a descriptor we registered; if it was already closed the call fails harmlessly
+        // (descriptors are only reused after the connection unregisters itself).
+        unsafe {
+            libc::shutdown(self.fd, libc::SHUT_RDWR);
+        }
+    }
+}
+
+/// Connection-local state.
+pub struct Client {
+    pub shared: Arc<Shared>,
+    pub db: usize,
+    pub proto: Protocol,
+    pub authenticated: bool,
+    /// Commands queued after MULTI; `None` outside a transaction.
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A queued command was refused (EXECABORT at EXEC).
+    pub multi_failed: bool,
+    /// WATCHed keys and the flag any toucher sets.
+    pub watched: Vec<(usize, Bytes)>,
+    pub watch_dirty: Arc<AtomicBool>,
+    /// CLIENT REPLY OFF/SKIP.
+    pub reply_off: bool,
+    pub reply_skip: bool,
+    /// Close after the current reply is written (QUIT, protocol error).
+    pub close_after_reply: bool,
+}
+
+impl Client {
+    pub fn new(shared: Arc<Shared>, authenticated: bool) -> Self {
+        Client {
+            shared,
+            db: 0,
+            proto: Protocol::Resp2,
+            authenticated,
+            multi: None,
+            multi_failed: false,
+            watched: Vec::new(),
+            watch_dirty: Arc::new(AtomicBool::new(false)),
+            reply_off: false,
+            reply_skip: false,
+            close_after_reply: false,
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+}
+
+/// Every connected client, by id.
+#[derive(Default)]
+pub struct Registry {
+    next_id: AtomicU64,
+    clients: Mutex<BTreeMap<u64, Arc<Shared>>>,
+}
+
+impl Registry {
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn add(&self, c: Arc<Shared>) {
+        self.clients.lock().insert(c.id, c);
+    }
+
+    pub fn remove(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    pub fn snapshot(&self) -> Vec<Arc<Shared>> {
+        self.clients.lock().values().cloned().collect()
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<Shared>> {
+        self.clients.lock().get(&id).cloned()
+    }
+}

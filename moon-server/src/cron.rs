@@ -1,0 +1,51 @@
+//! Each shard thread's periodic work (Redis's `serverCron` share for that shard): active expiry, a few
+//! buckets of incremental rehash, and closing idle clients.
+
+use crate::server::{unix_ms, Counters, Server};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Buckets scanned per database per tick by the active expiry cycle.
+const EXPIRE_BUDGET: usize = 64;
+/// Buckets moved per database per tick by the background rehash.
+const REHASH_BUDGET: usize = 100;
+
+pub async fn run(server: Arc<Server>, shard: usize) {
+    loop {
+        let hz = server.config.read().hz.clamp(1, 500);
+        monoio::time::sleep(Duration::from_millis(1000 / u64::from(hz))).await;
+        if server.is_shutting_down() {
+            return;
+        }
+        tick(&server, shard);
+    }
+}
+
+fn tick(server: &Server, shard: usize) {
+    let now = unix_ms();
+    let mut expired = 0;
+    {
+        let mut s = server.shards.lock(shard);
+        for db in 0..s.ks.dbs.len() {
+            let dead = s.ks.dbs[db].active_expire_step(now, EXPIRE_BUDGET);
+            expired += dead.len() as u64;
+            for key in &dead {
+                s.touch(db, key);
+            }
+            s.ks.dbs[db].table.rehash_step(REHASH_BUDGET);
+        }
+    }
+    Counters::add(&server.stats.expired_keys, expired);
+    // Idle clients: every thread checks all, which is cheap and needs no ownership map.
+    if shard == 0 {
+        let timeout = u64::from(server.config.read().timeout);
+        if timeout > 0 {
+            for c in server.clients.snapshot() {
+                let idle = now - c.last_cmd_ms.load(std::sync::atomic::Ordering::Relaxed);
+                if idle > (timeout * 1000) as i64 && c.subs.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+                    c.kill();
+                }
+            }
+        }
+    }
+}

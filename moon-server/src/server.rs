@@ -1,0 +1,108 @@
+//! The state every thread of the server shares: configuration, shards, clients, counters.
+
+use crate::client::Registry;
+use crate::config::Config;
+use crate::shards::Shards;
+use engine::config::EngineConfig;
+use parking_lot::RwLock;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Counters shown by `INFO stats` (reset by `CONFIG RESETSTAT` where Redis resets them).
+#[derive(Default)]
+pub struct Counters {
+    pub total_connections_received: AtomicU64,
+    pub total_commands_processed: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub expired_keys: AtomicU64,
+    pub keyspace_hits: AtomicU64,
+    pub keyspace_misses: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub total_error_replies: AtomicU64,
+    pub unexpected_error_replies: AtomicU64,
+    pub auth_failures: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(c: &AtomicU64, n: u64) {
+        if n != 0 {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+
+    pub fn reset(&self) {
+        for c in [
+            &self.total_connections_received,
+            &self.total_commands_processed,
+            &self.rejected_connections,
+            &self.expired_keys,
+            &self.keyspace_hits,
+            &self.keyspace_misses,
+            &self.net_input_bytes,
+            &self.net_output_bytes,
+            &self.total_error_replies,
+            &self.unexpected_error_replies,
+            &self.auth_failures,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+pub struct Server {
+    pub config: RwLock<Config>,
+    /// The engine's view of the configuration (encoding thresholds), refreshed on CONFIG SET.
+    pub engine_cfg: RwLock<EngineConfig>,
+    /// The file the server started with, for CONFIG REWRITE.
+    pub config_file: Option<PathBuf>,
+    pub shards: Shards,
+    pub clients: Registry,
+    pub stats: Counters,
+    pub started: Instant,
+    pub run_id: String,
+    /// Set by SIGTERM/SIGINT or SHUTDOWN: every thread stops accepting and exits.
+    pub shutting_down: AtomicBool,
+    /// Changes since the last save (`rdb_changes_since_last_save`).
+    pub dirty: AtomicU64,
+    /// Unix seconds of the last successful save.
+    pub lastsave: AtomicI64,
+    /// TCP port actually listened on.
+    pub port: u16,
+}
+
+impl Server {
+    pub fn new(config: Config, config_file: Option<PathBuf>, port: u16) -> Self {
+        let engine_cfg = config.engine_config();
+        let shards = Shards::new(config.shards, config.databases);
+        let run_id: String = (0..40).map(|_| char::from(b"0123456789abcdef"[fastrand::usize(..16)])).collect();
+        Server {
+            engine_cfg: RwLock::new(engine_cfg),
+            config_file,
+            shards,
+            clients: Registry::default(),
+            stats: Counters::default(),
+            started: Instant::now(),
+            run_id,
+            shutting_down: AtomicBool::new(false),
+            dirty: AtomicU64::new(0),
+            lastsave: AtomicI64::new(unix_ms() / 1000),
+            port,
+            config: RwLock::new(config),
+        }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+}
+
+/// Wall clock in unix milliseconds.
+pub fn unix_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,223 @@
+//! The shards and how commands reach them.
+//!
+//! Keys are spread over `shards` partitions by Redis Cluster's rule: CRC16 of the key (or of its `{hash tag}`)
+//! gives a slot in 0..16384, and the slot modulo the shard count gives the shard. Each shard's [`Keyspace`]
+//! sits behind its own mutex. A command locks exactly the shards its keys live on, in ascending shard order
+//! (so two cross-shard commands can never deadlock), runs through the engine's single executor with a
+//! [`LockedShards`] view, and releases. Single-shard commands take one uncontended lock.
+
+use engine::keyspace::{Db, Keyspace, Store};
+use parking_lot::{Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Number of Redis Cluster hash slots.
+pub const SLOTS: u16 = 16384;
+
+/// CRC16/XMODEM, as Redis Cluster's `keyHashSlot` uses.
+fn crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in data {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+        }
+    }
+    crc
+}
+
+/// The cluster slot of a key, honouring `{hash tags}` exactly as Redis does.
+pub fn key_slot(key: &[u8]) -> u16 {
+    let tagged = key.iter().position(|&c| c == b'{').and_then(|open| {
+        let rest = &key[open + 1..];
+        let close = rest.iter().position(|&c| c == b'}')?;
+        (close > 0).then(|| &rest[..close])
+    });
+    crc16(tagged.unwrap_or(key)) & (SLOTS - 1)
+}
+
+/// A key in a numbered database.
+pub type DbKey = (usize, Box<[u8]>);
+
+/// One shard: its keys, plus the per-key bookkeeping that must change under the same lock as the keys.
+pub struct Shard {
+    pub ks: Keyspace,
+    /// WATCHed keys: each client's "dirty" flag, set when the key is touched (MULTI/EXEC's check-and-set).
+    pub watched: HashMap<DbKey, Vec<Arc<AtomicBool>>>,
+}
+
+impl Shard {
+    /// Marks every client watching `key` in `db` as dirty.
+    pub fn touch(&mut self, db: usize, key: &[u8]) {
+        if self.watched.is_empty() {
+            return;
+        }
+        if let Some(flags) = self.watched.get(&(db, Box::from(key))) {
+            for f in flags {
+                f.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Marks every client watching any key of `db` (all DBs when `None`) as dirty.
+    pub fn touch_db(&mut self, db: Option<usize>) {
+        for ((d, _), flags) in &self.watched {
+            if db.is_none_or(|x| x == *d) {
+                for f in flags {
+                    f.store(true, Ordering::Release);
+                }
+            }
+        }
+    }
+}
+
+/// All shards of the server.
+pub struct Shards {
+    parts: Vec<Mutex<Shard>>,
+    databases: usize,
+}
+
+impl Shards {
+    pub fn new(count: usize, databases: usize) -> Self {
+        let parts = (0..count.max(1))
+            .map(|_| Mutex::new(Shard { ks: Keyspace::new(databases), watched: HashMap::new() }))
+            .collect();
+        Shards { parts, databases }
+    }
+
+    pub fn databases(&self) -> usize {
+        self.databases
+    }
+
+    pub fn count(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// The shard owning `key`.
+    pub fn shard_of(&self, key: &[u8]) -> usize {
+        usize::from(key_slot(key)) % self.parts.len()
+    }
+
+    /// Locks one shard.
+    pub fn lock(&self, shard: usize) -> MutexGuard<'_, Shard> {
+        self.parts[shard].lock()
+    }
+
+    /// Locks the given shards (any order, duplicates allowed) in ascending order.
+    pub fn lock_set(&self, mut shards: Vec<usize>) -> LockedShards<'_> {
+        shards.sort_unstable();
+        shards.dedup();
+        let guards = shards.iter().map(|&s| (s, self.parts[s].lock())).collect();
+        LockedShards { shards: self, guards }
+    }
+
+    /// Locks every shard.
+    pub fn lock_all(&self) -> LockedShards<'_> {
+        self.lock_set((0..self.parts.len()).collect())
+    }
+
+    /// Locks the shards owning `keys`.
+    pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> LockedShards<'_> {
+        self.lock_set(keys.into_iter().map(|k| self.shard_of(k)).collect())
+    }
+}
+
+/// A set of locked shards: the [`Store`] the executor runs against.
+pub struct LockedShards<'a> {
+    shards: &'a Shards,
+    guards: Vec<(usize, MutexGuard<'a, Shard>)>,
+}
+
+impl<'a> LockedShards<'a> {
+    fn position(&self, shard: usize) -> usize {
+        match self.guards.binary_search_by_key(&shard, |(s, _)| *s) {
+            Ok(i) => i,
+            // A command touched a key outside its declared key positions: a bug in the command table.
+            Err(_) => panic!("shard {shard} used without being locked"),
+        }
+    }
+
+    /// Whether this view holds every shard.
+    pub fn holds_all(&self) -> bool {
+        self.guards.len() == self.shards.count()
+    }
+
+    /// Shard ids held, ascending.
+    pub fn held(&self) -> impl Iterator<Item = usize> + '_ {
+        self.guards.iter().map(|(s, _)| *s)
+    }
+
+    /// The locked shard owning `key`.
+    pub fn shard_for(&mut self, key: &[u8]) -> &mut Shard {
+        let i = self.position(self.shards.shard_of(key));
+        &mut self.guards[i].1
+    }
+
+    /// Every locked shard.
+    pub fn each(&mut self) -> impl Iterator<Item = &mut Shard> + use<'_, 'a> {
+        self.guards.iter_mut().map(|(_, g)| &mut **g)
+    }
+}
+
+impl Store for LockedShards<'_> {
+    fn num_dbs(&self) -> usize {
+        self.shards.databases
+    }
+
+    fn db_for(&mut self, db: usize, key: &[u8]) -> &mut Db {
+        let i = self.position(self.shards.shard_of(key));
+        &mut self.guards[i].1.ks.dbs[db]
+    }
+
+    fn db_for_ref(&self, db: usize, key: &[u8]) -> &Db {
+        let i = self.position(self.shards.shard_of(key));
+        &self.guards[i].1.ks.dbs[db]
+    }
+
+    fn shard_count(&self) -> usize {
+        self.guards.len()
+    }
+
+    fn shard_db(&mut self, shard: usize, db: usize) -> &mut Db {
+        &mut self.guards[shard].1.ks.dbs[db]
+    }
+
+    fn shard_db_ref(&self, shard: usize, db: usize) -> &Db {
+        &self.guards[shard].1.ks.dbs[db]
+    }
+
+    fn swap_dbs(&mut self, a: usize, b: usize) {
+        for (_, g) in &mut self.guards {
+            g.ks.dbs.swap(a, b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_match_redis_cluster() {
+        // Values from `redis-cli CLUSTER KEYSLOT` / the Redis Cluster spec.
+        assert_eq!(key_slot(b"123456789"), 0x31C3);
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
+        assert_ne!(key_slot(b"foo{}{bar}"), key_slot(b"bar"));
+        assert_eq!(key_slot(b"foo{{bar}}zap"), key_slot(b"{bar"));
+    }
+
+    #[test]
+    fn locks_in_order_and_routes() {
+        let s = Shards::new(4, 16);
+        let mut view = s.lock_keys([&b"a"[..], b"b", b"c", b"a"]);
+        let n = view.shard_count();
+        assert!(n >= 1 && n <= 3);
+        view.db_for(0, b"a").insert(b"a", engine::types::Value::Str(engine::types::StrValue::from_bytes(b"1")), None);
+        drop(view);
+        let g = s.lock(s.shard_of(b"a"));
+        assert!(g.ks.dbs[0].get(b"a").is_some());
+    }
+}
