@@ -47,10 +47,13 @@ pub fn dispatch(server: &Server, client: &mut Client, args: Vec<Bytes>) -> Next 
         }
         return Next::Reply(Reply::Simple("QUEUED".into()));
     }
-    match spec.handler {
+    let started = std::time::Instant::now();
+    let next = match spec.handler {
         Handler::Engine(_) => Next::Reply(run_data_command(server, client, spec, &args)),
         Handler::Server => crate::commands::run(server, client, spec, &args),
-    }
+    };
+    crate::stats::record(server, client, spec, &args, started.elapsed(), &next);
+    next
 }
 
 /// The shards a data command must hold.

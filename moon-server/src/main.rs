@@ -19,6 +19,7 @@ mod info;
 mod log;
 mod server;
 mod shards;
+mod stats;
 
 use anyhow::{Context, Result};
 use server::Server;
