@@ -19,10 +19,11 @@
 //! entry's current contents to the sink and sets its version to the current epoch, so it stops being pending.
 //! Entries written after the snapshot began carry a newer version and are never pending. Together with the
 //! SCAN guarantee this gives the sink exactly the entries present at `snapshot_begin`, as they were then,
-//! each exactly once, while writes go on. Every mutating path in this file goes through `touch` for this.
+//! each exactly once, while writes go on. Mutations of single entries apply the rule in `touch`; `clear`
+//! emits every pending entry before it frees them.
 //!
-//! Memory: an entry is one allocation (`Entry<V>`: key pointer and length, value, expiry, version, chain
-//! link: 40 bytes + `V`) plus its key's bytes, plus 8 to 16 bytes of bucket array per entry.
+//! Memory: an entry is two allocations, `Entry<V>` (key pointer and length, value, expiry, version, chain
+//! link: 40 bytes + `V`) and its key's bytes, plus 8 to 16 bytes of bucket array per entry.
 
 use std::alloc::{self, Layout};
 use std::fmt;
@@ -82,6 +83,7 @@ impl<V: fmt::Debug> fmt::Debug for Entry<V> {
 }
 
 /// Receives the old contents of entries for an in-progress snapshot (an RDB writer, an AOF rewriter).
+/// `Send` because the table holding it moves to its shard's thread.
 pub trait SnapshotSink<V>: Send {
     fn emit(&mut self, entry: &Entry<V>);
 }
@@ -432,7 +434,7 @@ impl<V> Table<V> {
             return;
         };
         let seed = self.seed;
-        let mut empty_visits = n * EMPTY_VISITS;
+        let mut empty_visits = n.saturating_mul(EMPTY_VISITS);
         let mut moved = 0;
         let [old, new] = &mut self.ht;
         let new_mask = new.mask();
@@ -460,7 +462,7 @@ impl<V> Table<V> {
         }
         #[cfg(test)]
         {
-            self.last_rehash = (moved, moved + n * EMPTY_VISITS - empty_visits);
+            self.last_rehash = (moved, n.saturating_mul(EMPTY_VISITS) - empty_visits + moved);
         }
         if self.ht[0].used == 0 {
             let target = mem::replace(&mut self.ht[1], Buckets::empty());

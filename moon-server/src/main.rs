@@ -22,6 +22,11 @@ mod shards;
 mod stats;
 
 use anyhow::{Context, Result};
+
+/// jemalloc, as Redis uses: glibc's malloc stalls for hundreds of milliseconds when it consolidates millions
+/// of freed chunks, and fragments more under churn.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use server::Server;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::process::ExitCode;
