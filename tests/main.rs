@@ -1,3 +1,30 @@
 //! One integration-test binary for the whole workspace (saves link time); each module is a suite.
+//!
+//! Suites that exercise the sharded server are written as `fn name(shards: usize)` and listed in
+//! [`shard_tests!`], which makes a `name::shards_1` and a `name::shards_4` test of each.
 
+/// For each `fn name(shards: usize)` in scope, a module `name` with tests `shards_1` and `shards_4`.
+macro_rules! shard_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn shards_1() {
+                    super::$name(1)
+                }
+                #[test]
+                fn shards_4() {
+                    super::$name(4)
+                }
+            }
+        )*
+    };
+}
+
+mod benchmark;
 mod cli;
+mod client;
+mod differential;
+mod protocol;
+mod redis_cli;
+mod safety;

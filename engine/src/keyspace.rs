@@ -102,8 +102,13 @@ impl Db {
 
     /// Inserts or replaces `key`, with an optional expiry. Returns the old value if there was one.
     pub fn insert(&mut self, key: &[u8], value: Value, expire_at: Option<i64>) -> Option<Value> {
+        self.insert_boxed(key.into(), value, expire_at)
+    }
+
+    /// [`Db::insert`] taking an owned key (the loaders already hold one: no second copy).
+    pub fn insert_boxed(&mut self, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Option<Value> {
         let exp = encode_expire(expire_at);
-        let old = self.table.insert(key.into(), value, exp);
+        let old = self.table.insert(key, value, exp);
         if let Some((_, old_exp)) = &old {
             if *old_exp != NO_EXPIRE {
                 self.expires -= 1;

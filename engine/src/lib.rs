@@ -11,6 +11,9 @@
 //! - [`config`]: the engine-level settings (listpack thresholds, limits) shared by the server and the tools.
 //! - [`cmd`]: the command table (name, arity, flags, key positions) and the single executor used by live
 //!   traffic and by AOF replay; one file per command family.
+//! - [`rdb`]: Redis-compatible RDB files: the loader that decodes a dump or AOF base straight into the keyspace,
+//!   the writer of `REDIS0010` files, and the value encoding DUMP/RESTORE use. Called by the server's
+//!   persistence code and by the tools.
 //! - [`digest`]: `DEBUG DIGEST` / `DEBUG DIGEST-VALUE`, bit-for-bit Redis 7.0's dataset fingerprint.
 //! - [`glob`]: Redis-style glob patterns (KEYS, SCAN MATCH, PSUBSCRIBE).
 //! - [`util`]: number parsing and formatting exactly as Redis does it.
@@ -20,6 +23,7 @@ pub mod config;
 pub mod digest;
 pub mod glob;
 pub mod keyspace;
+pub mod rdb;
 pub mod resp;
 pub mod table;
 pub mod types;

@@ -96,10 +96,7 @@ struct Buckets<V> {
 
 impl<V> Buckets<V> {
     fn empty() -> Self {
-        Buckets {
-            slots: Vec::new(),
-            used: 0,
-        }
+        Buckets { slots: Vec::new(), used: 0 }
     }
 
     /// `n` empty buckets from zeroed memory: the allocator hands large arrays out as fresh zero pages, so
@@ -295,14 +292,9 @@ impl<V> Table<V> {
         let h = self.hash(&key);
         let tables = self.tables();
         if let Some((_, link)) = find_link(&mut self.ht[..tables], h, &key) {
-            let e = link
-                .as_deref_mut()
-                .expect("find_link returns an occupied link");
+            let e = link.as_deref_mut().expect("find_link returns an occupied link");
             touch(&mut self.snapshot, self.epoch, e);
-            return Some((
-                mem::replace(&mut e.value, value),
-                mem::replace(&mut e.expire_at, expire_at),
-            ));
+            return Some((mem::replace(&mut e.value, value), mem::replace(&mut e.expire_at, expire_at)));
         }
         self.expand_if_needed();
         // New entries go to the resize target while rehashing, so `ht[0]` only drains.
@@ -310,13 +302,7 @@ impl<V> Table<V> {
         let i = h as usize & b.mask();
         self.key_bytes += key.len();
         let next = b.slots[i].take();
-        b.slots[i] = Some(Box::new(Entry {
-            key,
-            value,
-            expire_at,
-            version: self.epoch,
-            next,
-        }));
+        b.slots[i] = Some(Box::new(Entry { key, value, expire_at, version: self.epoch, next }));
         b.used += 1;
         None
     }
@@ -370,14 +356,7 @@ impl<V> Table<V> {
 
     /// The bucket array sizes a scan step walks (0 for an array not in use).
     fn scan_sizes(&self) -> [usize; 2] {
-        [
-            self.ht[0].slots.len(),
-            if self.rehash_idx.is_some() {
-                self.ht[1].slots.len()
-            } else {
-                0
-            },
-        ]
+        [self.ht[0].slots.len(), if self.rehash_idx.is_some() { self.ht[1].slots.len() } else { 0 }]
     }
 
     /// A random entry, chosen like Redis's `dictGetRandomKey`: a random non-empty bucket, then a random
@@ -511,22 +490,14 @@ impl<V> Table<V> {
     /// Starts a point-in-time snapshot in O(1): `sink` will receive every entry present now, as it is now,
     /// exactly once, through [`Table::snapshot_step`] and through writes to entries not yet emitted. Gives
     /// the sink back if a snapshot is already active (a finished one must be ended first).
-    pub fn snapshot_begin(
-        &mut self,
-        sink: Box<dyn SnapshotSink<V>>,
-    ) -> Result<(), Box<dyn SnapshotSink<V>>> {
+    pub fn snapshot_begin(&mut self, sink: Box<dyn SnapshotSink<V>>) -> Result<(), Box<dyn SnapshotSink<V>>> {
         if self.snapshot.is_some() {
             return Err(sink);
         }
         if self.epoch == u32::MAX {
             self.renumber_versions();
         }
-        self.snapshot = Some(Snapshot {
-            version: self.epoch,
-            cursor: 0,
-            done: false,
-            sink,
-        });
+        self.snapshot = Some(Snapshot { version: self.epoch, cursor: 0, done: false, sink });
         self.epoch += 1;
         Ok(())
     }
@@ -589,21 +560,13 @@ impl<V> Table<V> {
     /// Bytes this table allocated: bucket arrays, entries and keys (not the values' own heap, and not the
     /// allocator's rounding).
     pub fn heap_bytes(&self) -> usize {
-        let arrays: usize = self
-            .ht
-            .iter()
-            .map(|b| b.slots.capacity() * mem::size_of::<Link<V>>())
-            .sum();
+        let arrays: usize = self.ht.iter().map(|b| b.slots.capacity() * mem::size_of::<Link<V>>()).sum();
         arrays + self.len() * mem::size_of::<Entry<V>>() + self.key_bytes
     }
 }
 
 /// Finds the link (bucket slot or `next` field) that holds `key`, searching `ht` in order.
-fn find_link<'a, V>(
-    ht: &'a mut [Buckets<V>],
-    h: u64,
-    key: &[u8],
-) -> Option<(usize, &'a mut Link<V>)> {
+fn find_link<'a, V>(ht: &'a mut [Buckets<V>], h: u64, key: &[u8]) -> Option<(usize, &'a mut Link<V>)> {
     for (t, b) in ht.iter_mut().enumerate() {
         let mask = b.mask();
         let Some(mut link) = b.slots.get_mut(h as usize & mask) else {
@@ -658,13 +621,7 @@ pub struct Iter<'a, V> {
 
 impl<'a, V> Iter<'a, V> {
     fn new(ht: &'a [Buckets<V>; 2], len: usize) -> Self {
-        Iter {
-            ht,
-            table: 0,
-            bucket: 0,
-            node: None,
-            remaining: len,
-        }
+        Iter { ht, table: 0, bucket: 0, node: None, remaining: len }
     }
 }
 
@@ -737,9 +694,7 @@ fn hash_key(seed: u64, key: &[u8]) -> u64 {
             a = (read4(key, 0) << 32) | read4(key, off);
             b = (read4(key, len - 4) << 32) | read4(key, len - 4 - off);
         } else if len > 0 {
-            a = (u64::from(key[0]) << 16)
-                | (u64::from(key[len >> 1]) << 8)
-                | u64::from(key[len - 1]);
+            a = (u64::from(key[0]) << 16) | (u64::from(key[len >> 1]) << 8) | u64::from(key[len - 1]);
             b = 0;
         } else {
             (a, b) = (0, 0);

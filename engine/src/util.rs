@@ -61,35 +61,6 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     }
 }
 
-/// Formats an INCRBYFLOAT / HINCRBYFLOAT result the way Redis prints a long double in "human" mode:
-/// fixed notation with at most 17 decimals, trailing zeros (and a bare point) removed.
-pub fn format_human_float(v: f64) -> String {
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    // The shortest round-trip form avoids printing binary noise that Redis's 80-bit long double hides.
-    let mut s = format!("{v}");
-    if s.contains('e') || s.contains('E') {
-        s = format!("{v:.17}");
-    }
-    if let Some(dot) = s.find('.') {
-        let decimals = s.len() - dot - 1;
-        if decimals > 17 {
-            s = format!("{v:.17}");
-        }
-        while s.ends_with('0') {
-            s.pop();
-        }
-        if s.ends_with('.') {
-            s.pop();
-        }
-    }
-    if s == "-0" {
-        s = "0".into();
-    }
-    s
-}
-
 /// Appends the decimal form of `v` to `out`.
 pub fn push_i64(out: &mut Vec<u8>, v: i64) {
     out.extend_from_slice(v.to_string().as_bytes());
@@ -124,15 +95,5 @@ mod tests {
         assert_eq!(parse_f64(b"nan"), None);
         assert_eq!(parse_f64(b" 1"), None);
         assert_eq!(parse_f64(b"1x"), None);
-    }
-
-    #[test]
-    fn human_float() {
-        assert_eq!(format_human_float(1.5 + 0.1), "1.6");
-        assert_eq!(format_human_float(10.5), "10.5");
-        assert_eq!(format_human_float(3.0), "3");
-        assert_eq!(format_human_float(5.0e3), "5000");
-        assert_eq!(format_human_float(-0.0), "0");
-        assert_eq!(format_human_float(1e20), "100000000000000000000");
     }
 }

@@ -57,8 +57,17 @@ pub struct Client {
     /// CLIENT REPLY OFF/SKIP.
     pub reply_off: bool,
     pub reply_skip: bool,
-    /// Close after the current reply is written (QUIT, protocol error).
-    pub close_after_reply: bool,
+    /// The output queue other threads push into (pub/sub messages, MONITOR lines); created by the first
+    /// SUBSCRIBE / PSUBSCRIBE / MONITOR, after which every reply goes through it (see `outbox`).
+    pub outbox: Option<Arc<crate::outbox::Outbox>>,
+    /// Channels and patterns this client is subscribed to.
+    pub subscriptions: crate::pubsub::Subscriptions,
+    /// In MONITOR mode.
+    pub monitor: bool,
+    /// MONITOR lines for this client's own commands, written after the command's reply (as Redis orders them).
+    pub monitor_echo: Vec<Bytes>,
+    /// Keys written by the last command that have blocked clients waiting (served after the command).
+    pub ready_keys: Vec<(usize, Bytes)>,
 }
 
 impl Client {
@@ -74,7 +83,11 @@ impl Client {
             watch_dirty: Arc::new(AtomicBool::new(false)),
             reply_off: false,
             reply_skip: false,
-            close_after_reply: false,
+            outbox: None,
+            subscriptions: Default::default(),
+            monitor: false,
+            monitor_echo: Vec::new(),
+            ready_keys: Vec::new(),
         }
     }
 
@@ -109,9 +122,5 @@ impl Registry {
 
     pub fn snapshot(&self) -> Vec<Arc<Shared>> {
         self.clients.lock().values().cloned().collect()
-    }
-
-    pub fn get(&self, id: u64) -> Option<Arc<Shared>> {
-        self.clients.lock().get(&id).cloned()
     }
 }

@@ -109,11 +109,18 @@ pub fn run(server: &Server, client: &mut Client, a: &[Bytes]) -> Reply {
     if eq_ic(sub, "kill") {
         return kill(server, client, a);
     }
+    if eq_ic(sub, "unblock") {
+        return crate::blocking::client_unblock(server, a);
+    }
     if eq_ic(sub, "no-evict") || eq_ic(sub, "no-touch") {
         if let Some(e) = arity(3, "no-evict") {
             return e;
         }
-        return if eq_ic(&a[2], "on") || eq_ic(&a[2], "off") { Reply::ok() } else { Reply::err(engine::cmd::errors::SYNTAX) };
+        return if eq_ic(&a[2], "on") || eq_ic(&a[2], "off") {
+            Reply::ok()
+        } else {
+            Reply::err(engine::cmd::errors::SYNTAX)
+        };
     }
     if eq_ic(sub, "reply") {
         if let Some(e) = arity(3, "reply") {
@@ -134,8 +141,11 @@ pub fn run(server: &Server, client: &mut Client, a: &[Bytes]) -> Reply {
         client.reply_skip = client.reply_skip || client.reply_off;
         return Reply::ok();
     }
-    if eq_ic(sub, "pause") || eq_ic(sub, "unpause") {
-        return Reply::ok();
+    if eq_ic(sub, "pause") {
+        return crate::shutdown::client_pause(server, a);
+    }
+    if eq_ic(sub, "unpause") {
+        return crate::shutdown::client_unpause(server, a);
     }
     Reply::err(format!("ERR unknown subcommand '{}'. Try CLIENT HELP.", String::from_utf8_lossy(sub)))
 }
@@ -152,7 +162,7 @@ fn kill(server: &Server, client: &Client, a: &[Bytes]) -> Reply {
         }
         return Reply::err("ERR No such client");
     }
-    if a.len() < 4 || a.len() % 2 != 0 {
+    if a.len() < 4 || !a.len().is_multiple_of(2) {
         return Reply::err(engine::cmd::errors::SYNTAX);
     }
     let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);

@@ -47,7 +47,12 @@ pub fn run(a: &[Bytes]) -> Reply {
             if a.len() == 2 { sorted() } else { a[2..].iter().filter_map(|n| spec::lookup(n)).collect() };
         let mut out = Vec::new();
         for s in names {
-            let group = s.acl.iter().find(|c| !matches!(**c, "read" | "write" | "fast" | "slow" | "admin" | "dangerous" | "blocking")).copied().unwrap_or("server");
+            let group = s
+                .acl
+                .iter()
+                .find(|c| !matches!(**c, "read" | "write" | "fast" | "slow" | "admin" | "dangerous" | "blocking"))
+                .copied()
+                .unwrap_or("server");
             out.push((
                 Reply::bulk(s.name),
                 Reply::Map(vec![

@@ -30,6 +30,16 @@ pub fn run(server: &Server, client: &mut Client, spec: &CommandSpec, a: &[Bytes]
         "config" => crate::config_cmd::run(server, client, a),
         "info" => crate::info::run(server, a),
         "client" => crate::client_cmd::run(server, client, a),
+        "memory" => crate::memory_cmd::run(server, client.db, a),
+        "shutdown" => return crate::shutdown::command(server, client, a),
+        "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "publish" | "pubsub" => {
+            return crate::pubsub::run(server, client, spec, a)
+        }
+        "monitor" => return crate::monitor::start(server, client),
+        "blpop" | "brpop" | "brpoplpush" | "blmove" | "blmpop" | "bzpopmin" | "bzpopmax" | "bzmpop" => {
+            return crate::blocking::run(server, client, spec, a)
+        }
+        "ping" if crate::pubsub::resp2_subscribed(client) => crate::pubsub::ping(a),
         _ => common(server, client, spec, a),
     };
     Next::Reply(reply)
@@ -51,6 +61,14 @@ pub fn run_in_exec(
         "info" => Reply::err("ERR INFO is not supported inside MULTI by Moon"),
         "client" => crate::client_cmd::run(server, client, a),
         "config" => crate::config_cmd::run(server, client, a),
+        "memory" => crate::memory_cmd::run_in_view(server, client.db, view, a),
+        "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "publish" | "pubsub" => {
+            crate::pubsub::run_in_exec(server, client, spec, a)
+        }
+        "monitor" => crate::monitor::in_exec(),
+        "blpop" | "brpop" | "brpoplpush" | "blmove" | "blmpop" | "bzpopmin" | "bzpopmax" | "bzmpop" => {
+            crate::blocking::run_in_exec(server, client, view, spec, a)
+        }
         _ => common(server, client, spec, a),
     }
 }
@@ -66,6 +84,8 @@ fn common(server: &Server, _client: &mut Client, spec: &CommandSpec, a: &[Bytes]
         }
         "lastsave" => Reply::Int(server.lastsave.load(Ordering::Relaxed)),
         "command" => crate::command_cmd::run(a),
+        "slowlog" => crate::slowlog::run(server, a),
+        "latency" => crate::latency::run(server, a),
         _ => Reply::err(format!("ERR '{}' is not available in this version of Moon", spec.name)),
     }
 }
@@ -80,6 +100,8 @@ fn ping(a: &[Bytes]) -> Reply {
 
 /// RESET: back to a fresh connection's state.
 fn reset(server: &Server, client: &mut Client) -> Reply {
+    crate::pubsub::clear(server, client);
+    crate::monitor::stop(server, client);
     client.multi = None;
     client.multi_failed = false;
     dispatch::unwatch(server, client);

@@ -5,12 +5,15 @@
 //! default (`appendonly yes`, fsync `everysec`).
 //!
 //! Submodules: `syntax` has the C string rules (`sdssplitargs`, `memtoull` ...), `directives` the table of
-//! settings and how each is parsed and printed, `compat` the settings accepted only so that stock
-//! redis.conf files load (Debian's included), `load` the command line and file reader, `command` CONFIG
-//! GET/SET, `rewrite` CONFIG REWRITE, `error` the start-up error.
+//! settings Moon acts on and how each kind is parsed and printed, `compat_table` every other redis-server
+//! 7.0 setting (accepted, shown and settable with Redis's rules, but without effect, so that stock
+//! redis.conf files and Redis tooling work), `compat` the parsers and CONFIG SET side effects of those
+//! with a syntax of their own, `load` the command line and file reader, `command` CONFIG GET/SET,
+//! `rewrite` CONFIG REWRITE, `error` the start-up error.
 
 mod command;
 mod compat;
+mod compat_table;
 mod directives;
 mod error;
 mod load;
@@ -49,6 +52,7 @@ macro_rules! config_enum {
 
         impl $name {
             /// The name CONFIG GET prints.
+            #[allow(dead_code)] // not every enum is printed outside CONFIG GET (which uses `NAMES`)
             pub fn as_str(self) -> &'static str {
                 Self::NAMES[self as usize]
             }
@@ -59,11 +63,11 @@ macro_rules! config_enum {
 config_enum! {
     /// `appendfsync`: when the AOF writer calls fsync, and therefore what an acknowledged write survives.
     pub enum AppendFsync {
-        /// fsync before replying: an acknowledged write survives a power loss.
-        Always = "always",
         /// fsync once a second in the background: a crash of the machine loses at most about the last second
         /// of acknowledged writes; a crash of the process alone loses nothing already written.
         Everysec = "everysec",
+        /// fsync before replying: an acknowledged write survives a power loss.
+        Always = "always",
         /// never fsync; the kernel flushes when it likes (typically within 30 s). A process crash loses
         /// nothing written, a power loss may lose everything not yet flushed.
         No = "no",
@@ -212,8 +216,9 @@ pub struct Config {
     pub latency_monitor_threshold: u64,
     /// `shards` (Moon's own, immutable): shard threads; default the number of CPUs.
     pub shards: usize,
-    /// Settings accepted only for compatibility (they have no effect), by name, in CONFIG GET form.
-    compat: BTreeMap<&'static str, String>,
+    /// Settings accepted only for compatibility (they have no effect), by name, in CONFIG GET form. Visible to
+    /// the crate only so that `Config { shards: 4, ..Config::default() }` works; change it through `set`.
+    pub(crate) compat: BTreeMap<&'static str, String>,
 }
 
 impl Default for Config {
@@ -228,9 +233,7 @@ impl Default for Config {
             maxclients: 10000,
             timeout: 0,
             tcp_keepalive: 300,
-            save: [(3600, 1), (300, 100), (60, 10000)]
-                .map(|(seconds, changes)| SaveRule { seconds, changes })
-                .to_vec(),
+            save: [(3600, 1), (300, 100), (60, 10000)].map(|(seconds, changes)| SaveRule { seconds, changes }).to_vec(),
             appendonly: true,
             appendfsync: AppendFsync::Everysec,
             appendfilename: "appendonly.aof".into(),
@@ -295,6 +298,7 @@ impl Config {
 
     /// CONFIG GET for one pattern: `(name, value)` pairs with values as redis-server prints them. A
     /// pattern without `*`, `?` or `[` is an exact, case-insensitive name and is echoed as given.
+    #[cfg_attr(not(test), allow(dead_code))] // CONFIG GET itself uses `get_many`
     pub fn get(&self, pattern: &[u8]) -> Vec<(String, String)> {
         command::get(self, &[pattern])
     }
@@ -308,16 +312,13 @@ impl Config {
     /// and `dbfilename` need `enable-protected-configs yes`). The error is the exact reply text,
     /// starting with "ERR". Only the values change: the server applies them (rebinds, reopens files) and,
     /// if that fails, restores a clone taken before the call.
+    #[cfg_attr(not(test), allow(dead_code))] // CONFIG SET itself uses `set_from`
     pub fn set(&mut self, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<(), String> {
         command::set(self, pairs, false)
     }
 
     /// [`Config::set`] for a client whose locality is known (`enable-protected-configs local`).
-    pub fn set_from(
-        &mut self,
-        pairs: &[(Vec<u8>, Vec<u8>)],
-        local_client: bool,
-    ) -> Result<(), String> {
+    pub fn set_from(&mut self, pairs: &[(Vec<u8>, Vec<u8>)], local_client: bool) -> Result<(), String> {
         command::set(self, pairs, local_client)
     }
 
@@ -343,7 +344,9 @@ impl Config {
         }
     }
 
-    /// The value of a setting accepted only for compatibility (e.g. `tcp-backlog`), as CONFIG GET prints it.
+    /// The value of a setting accepted only for compatibility (e.g. `tcp-backlog`, `cluster-enabled`), as
+    /// CONFIG GET prints it.
+    #[cfg_attr(not(test), allow(dead_code))] // no server code reads a compatibility value yet
     pub fn compat_value(&self, name: &str) -> Option<&str> {
         self.compat.get(name).map(String::as_str)
     }

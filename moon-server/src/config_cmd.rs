@@ -17,7 +17,7 @@ pub fn run(server: &Server, client: &mut Client, a: &[Bytes]) -> Reply {
         return Reply::Map(pairs.into_iter().map(|(k, v)| (Reply::bulk(k), Reply::bulk(v))).collect());
     }
     if eq_ic(sub, "set") {
-        if a.len() < 4 || a.len() % 2 != 0 {
+        if a.len() < 4 || !a.len().is_multiple_of(2) {
             return engine::cmd::arity_error("config|set");
         }
         let pairs: Vec<(Vec<u8>, Vec<u8>)> = a[2..].chunks(2).map(|c| (c[0].to_vec(), c[1].to_vec())).collect();
@@ -33,6 +33,8 @@ pub fn run(server: &Server, client: &mut Client, a: &[Bytes]) -> Reply {
                     crate::config::LogLevel::Warning => crate::log::Level::Warning,
                 };
                 crate::log::set_level(level);
+                drop(cfg);
+                crate::stats::config_changed(server);
                 Reply::ok()
             }
             Err(e) => Reply::err(e),
@@ -43,6 +45,8 @@ pub fn run(server: &Server, client: &mut Client, a: &[Bytes]) -> Reply {
             return engine::cmd::arity_error("config|resetstat");
         }
         server.stats.reset();
+        crate::stats::reset(server);
+        server.persist.reset_stats();
         return Reply::ok();
     }
     if eq_ic(sub, "rewrite") {

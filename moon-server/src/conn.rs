@@ -1,23 +1,38 @@
 //! One client connection: read, parse (pipelined commands are handled in one pass), dispatch, and write
 //! the replies of a whole batch with one write. Bad protocol input closes this connection only.
+//!
+//! Output normally goes inline, after each batch. A client that subscribes or starts MONITOR gets an outbox
+//! other threads push into (see `outbox`): the socket's write half then moves to a writer task draining it,
+//! and every later reply of this connection goes through the outbox too, so replies and pushed messages
+//! keep their order. A blocked command (BLPOP ...) keeps reading the socket while it waits, so a disconnect
+//! or CLIENT KILL ends the wait at once, and pipelined commands wait in the buffer as in Redis.
 
+use crate::blocking::{self, Blocked};
 use crate::client::{Client, Shared};
 use crate::dispatch::{dispatch, Next};
+use crate::outbox::{self, Pushed};
 use crate::server::{unix_ms, Counters, Server};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use engine::resp::{encode, ParserLimits, Reply, RequestParser};
-use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::buf::{IoBufMut, SliceMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller, Splitable};
+use monoio::net::tcp::{TcpOwnedReadHalf, TcpOwnedWriteHalf};
 use monoio::net::TcpStream;
+use monoio::task::JoinHandle;
 use parking_lot::Mutex;
+use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
 
 /// Replies are flushed once this much is pending, even in the middle of a pipeline.
 const FLUSH_AT: usize = 64 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
+/// How long a closing connection in push mode may take to write what it still has queued.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
 const PROTECTED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
@@ -66,86 +81,253 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, addr: SocketAddr)
     });
     server.clients.add(shared.clone());
     let mut client = Client::new(shared.clone(), !needs_auth);
-    run(&server, &mut client, &mut stream).await;
+    let (rd, wr) = stream.into_split();
+    let mut conn = Conn { server: server.clone(), rd, wr: Some(wr), writer: None, out: Vec::with_capacity(READ_CHUNK) };
+    let end = conn.run(&mut client).await;
+    // Leave every shared structure before the client is unregistered: nothing may push to it any more.
+    crate::pubsub::clear(&server, &mut client);
+    crate::monitor::stop(&server, &mut client);
     crate::dispatch::unwatch(&server, &mut client);
     server.clients.remove(shared.id);
+    conn.finish(&client, end).await;
 }
 
-async fn run(server: &Server, client: &mut Client, stream: &mut TcpStream) {
-    let mut parser = RequestParser::new(limits(server, client.authenticated));
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    loop {
-        // Handle every complete command already buffered, then write all their replies at once.
-        let mut close = false;
+/// How a connection ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Write what is still queued (QUIT, protocol error), then close.
+    Flush,
+    /// The peer is gone or the client was killed: drop queued output.
+    Drop,
+}
+
+/// What ended a blocked command's wait.
+enum Wake {
+    Served(Reply),
+    Timeout,
+    Read(std::io::Result<usize>, SliceMut<BytesMut>),
+}
+
+struct Conn {
+    server: Arc<Server>,
+    rd: TcpOwnedReadHalf,
+    /// The write half while replies are written inline; it moves into the writer task in push mode.
+    wr: Option<TcpOwnedWriteHalf>,
+    /// Push mode: the task draining the client's outbox into the socket.
+    writer: Option<JoinHandle<()>>,
+    /// Encoded replies not yet written (or queued).
+    out: Vec<u8>,
+}
+
+impl Conn {
+    async fn run(&mut self, client: &mut Client) -> End {
+        let server = self.server.clone();
+        let mut parser = RequestParser::new(limits(&server, client.authenticated));
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
         loop {
-            if client.shared.killed.load(Ordering::Acquire) {
-                return;
-            }
-            let was_authenticated = client.authenticated;
-            match parser.parse(&mut buf) {
-                Ok(Some(args)) => {
-                    if args.is_empty() {
-                        continue;
+            // Handle every complete command already buffered, then write all their replies at once.
+            loop {
+                if client.shared.killed.load(Ordering::Acquire) {
+                    return End::Drop;
+                }
+                let was_authenticated = client.authenticated;
+                match parser.parse(&mut buf) {
+                    Ok(Some(args)) => {
+                        if args.is_empty() {
+                            continue;
+                        }
+                        let mut close = false;
+                        match dispatch(&server, client, args) {
+                            Next::Reply(r) => push_reply(&server, client, &r, &mut self.out),
+                            Next::Close(r) => {
+                                push_reply(&server, client, &r, &mut self.out);
+                                close = true;
+                            }
+                            Next::Replies(rs) => rs.iter().for_each(|r| push_reply(&server, client, r, &mut self.out)),
+                            Next::Block(b) => {
+                                // Replies to earlier commands go out before the client waits.
+                                if !self.flush(client).await {
+                                    blocking::abandon(&server, client, &b);
+                                    return End::Drop;
+                                }
+                                match self.wait_blocked(client, &mut buf, &b).await {
+                                    Some(r) => push_reply(&server, client, &r, &mut self.out),
+                                    None => return End::Drop,
+                                }
+                            }
+                        }
+                        for line in client.monitor_echo.drain(..) {
+                            self.out.extend_from_slice(&line);
+                        }
+                        if !self.after_command(client).await {
+                            return End::Drop;
+                        }
+                        if close {
+                            return if self.flush(client).await { End::Flush } else { End::Drop };
+                        }
+                        if client.authenticated != was_authenticated {
+                            parser.set_limits(limits(&server, client.authenticated));
+                        }
                     }
-                    let next = dispatch(server, client, args);
-                    let (reply, stop) = match next {
-                        Next::Reply(r) => (r, false),
-                        Next::Close(r) => (r, true),
-                    };
-                    push_reply(server, client, &reply, &mut out);
-                    if stop {
-                        close = true;
-                        break;
-                    }
-                    if client.authenticated != was_authenticated {
-                        parser.set_limits(limits(server, client.authenticated));
+                    Ok(None) => break,
+                    Err(e) => {
+                        let text = e.to_string();
+                        crate::verbose!(
+                            "Protocol error ({text}) from client: id={} addr={}",
+                            client.id(),
+                            client.shared.addr
+                        );
+                        push_reply(&server, client, &Reply::err(format!("ERR {text}")), &mut self.out);
+                        return if self.flush(client).await { End::Flush } else { End::Drop };
                     }
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    let text = e.to_string();
-                    crate::verbose!("Protocol error ({text}) from client: id={} addr={}", client.id(), client.shared.addr);
-                    push_reply(server, client, &Reply::err(format!("ERR {text}")), &mut out);
-                    close = true;
-                    break;
+                if self.out.len() >= FLUSH_AT && !self.flush(client).await {
+                    return End::Drop;
                 }
             }
-            if out.len() >= FLUSH_AT {
-                match flush(server, stream, out).await {
-                    Some(o) => out = o,
-                    None => return,
-                }
+            if !self.flush(client).await {
+                return End::Drop;
             }
-        }
-        if !out.is_empty() {
-            match flush(server, stream, out).await {
-                Some(o) => out = o,
-                None => return,
+            if query_buffer_too_big(&server, client, &buf) {
+                return End::Drop;
             }
-        }
-        if close {
-            return;
-        }
-        let limit = server.config.read().client_query_buffer_limit as usize;
-        if buf.len() > limit {
-            crate::warning!("Closing client that reached max query buffer length: id={}", client.id());
-            return;
-        }
-        // Read more, appending after what is buffered (the parser keeps offsets into it).
-        let want = parser.wanted().clamp(READ_CHUNK, 1 << 20);
-        if buf.capacity() - buf.len() < READ_CHUNK {
-            buf.reserve(want);
-        }
-        let len = buf.len();
-        let cap = buf.capacity();
-        let (res, slice) = stream.read(buf.slice_mut(len..cap)).await;
-        buf = slice.into_inner();
-        match res {
-            Ok(0) | Err(_) => return,
-            Ok(n) => Counters::add(&server.stats.net_input_bytes, n as u64),
+            // Read more, appending after what is buffered (the parser keeps offsets into it).
+            let want = parser.wanted().clamp(READ_CHUNK, 1 << 20);
+            if buf.capacity() - buf.len() < READ_CHUNK {
+                buf.reserve(want);
+            }
+            let len = buf.len();
+            let cap = buf.capacity();
+            let (res, slice) = self.rd.read(buf.slice_mut(len..cap)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) | Err(_) => return End::Drop,
+                Ok(n) => Counters::add(&server.stats.net_input_bytes, n as u64),
+            }
         }
     }
+
+    /// Writes (inline) or queues (push mode) the pending replies. False when the client is gone.
+    async fn flush(&mut self, client: &Client) -> bool {
+        if self.out.is_empty() {
+            return true;
+        }
+        if self.writer.is_some() {
+            let Some(ob) = client.outbox.as_ref() else { return false };
+            return ob.push(Bytes::from(std::mem::take(&mut self.out))) == Pushed::Queued;
+        }
+        let Some(wr) = self.wr.as_mut() else { return false };
+        let n = self.out.len() as u64;
+        let (res, mut out) = wr.write_all(std::mem::take(&mut self.out)).await;
+        if res.is_err() {
+            return false;
+        }
+        Counters::add(&self.server.stats.net_output_bytes, n);
+        out.clear();
+        self.out = out;
+        true
+    }
+
+    /// After each command: a client that just got an outbox switches to push mode (what was answered so far
+    /// is written inline first, then the writer task takes the socket); in push mode the command's reply is
+    /// queued at once, behind anything the command itself queued.
+    async fn after_command(&mut self, client: &Client) -> bool {
+        let Some(ob) = client.outbox.clone() else { return true };
+        if self.writer.is_some() {
+            ob.set_proto(client.proto);
+            return self.flush(client).await;
+        }
+        if !self.flush(client).await {
+            return false;
+        }
+        let Some(wr) = self.wr.take() else { return false };
+        self.writer = Some(monoio::spawn(outbox::write_loop(self.server.clone(), ob, wr)));
+        true
+    }
+
+    /// Waits for a blocked command's reply, its deadline, or the peer going away (None), reading whatever
+    /// the client sends meanwhile into `buf`.
+    async fn wait_blocked(&mut self, client: &Client, buf: &mut BytesMut, b: &Blocked) -> Option<Reply> {
+        let server = self.server.clone();
+        let mut sleep = b.deadline.map(|d| Box::pin(monoio::time::sleep_until(d.into())));
+        loop {
+            if buf.capacity() - buf.len() < READ_CHUNK {
+                buf.reserve(READ_CHUNK);
+            }
+            let (len, cap) = (buf.len(), buf.capacity());
+            let canceller = Canceller::new();
+            let read = self.rd.cancelable_read(std::mem::take(buf).slice_mut(len..cap), canceller.handle());
+            let mut read = std::pin::pin!(read);
+            let wake = poll_fn(|cx| {
+                if let Poll::Ready(r) = b.waiter.poll_reply(cx) {
+                    return Poll::Ready(Wake::Served(r));
+                }
+                if let Some(s) = sleep.as_mut() {
+                    if s.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Wake::Timeout);
+                    }
+                }
+                read.as_mut().poll(cx).map(|(res, slice)| Wake::Read(res, slice))
+            })
+            .await;
+            let reply = match wake {
+                Wake::Read(res, slice) => {
+                    *buf = slice.into_inner();
+                    match res {
+                        Ok(n) if n > 0 => Counters::add(&server.stats.net_input_bytes, n as u64),
+                        _ => {
+                            blocking::abandon(&server, client, b);
+                            return None;
+                        }
+                    }
+                    if query_buffer_too_big(&server, client, buf) {
+                        blocking::abandon(&server, client, b);
+                        return None;
+                    }
+                    continue;
+                }
+                Wake::Served(r) => {
+                    blocking::finish(&server, client, &b.waiter);
+                    r
+                }
+                Wake::Timeout => blocking::timed_out(&server, client, b),
+            };
+            // Stop the pending read and keep whatever it got.
+            let _ = canceller.cancel();
+            let (res, slice) = read.await;
+            *buf = slice.into_inner();
+            if let Ok(n) = res {
+                Counters::add(&server.stats.net_input_bytes, n as u64);
+            }
+            return Some(reply);
+        }
+    }
+
+    /// Ends a connection in push mode: the writer finishes (or drops) what is queued.
+    async fn finish(mut self, client: &Client, end: End) {
+        let (Some(mut writer), Some(ob)) = (self.writer.take(), client.outbox.as_ref()) else { return };
+        match end {
+            End::Flush => ob.close(),
+            End::Drop => ob.abort(),
+        }
+        if monoio::time::timeout(CLOSE_GRACE, &mut writer).await.is_err() {
+            ob.abort();
+            // SAFETY: the writer task still owns the socket, so the descriptor is open and is this client's.
+            unsafe {
+                libc::shutdown(client.shared.fd, libc::SHUT_RDWR);
+            }
+            writer.await;
+        }
+    }
+}
+
+fn query_buffer_too_big(server: &Server, client: &Client, buf: &BytesMut) -> bool {
+    let limit = server.config.read().client_query_buffer_limit as usize;
+    if buf.len() > limit {
+        crate::warning!("Closing client that reached max query buffer length: id={}", client.id());
+        return true;
+    }
+    false
 }
 
 fn push_reply(server: &Server, client: &mut Client, reply: &Reply, out: &mut Vec<u8>) {
@@ -160,14 +342,4 @@ fn push_reply(server: &Server, client: &mut Client, reply: &Reply, out: &mut Vec
         return;
     }
     encode(reply, client.proto, out);
-}
-
-/// Writes `out` fully; returns the emptied buffer, or None when the peer is gone.
-async fn flush(server: &Server, stream: &mut TcpStream, out: Vec<u8>) -> Option<Vec<u8>> {
-    let n = out.len() as u64;
-    let (res, mut out) = stream.write_all(out).await;
-    res.ok()?;
-    Counters::add(&server.stats.net_output_bytes, n);
-    out.clear();
-    Some(out)
 }

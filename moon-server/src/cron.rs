@@ -26,8 +26,11 @@ fn tick(server: &Server, shard: usize) {
     let mut expired = 0;
     {
         let mut s = server.shards.lock(shard);
+        // As in Redis, keys do not expire by themselves while CLIENT PAUSE holds writes back.
+        let active =
+            server.active_expire.load(std::sync::atomic::Ordering::Relaxed) && !crate::shutdown::writes_paused(server);
         for db in 0..s.ks.dbs.len() {
-            let dead = s.ks.dbs[db].active_expire_step(now, EXPIRE_BUDGET);
+            let dead = if active { s.ks.dbs[db].active_expire_step(now, EXPIRE_BUDGET) } else { Vec::new() };
             expired += dead.len() as u64;
             for key in &dead {
                 s.touch(db, key);
@@ -36,6 +39,9 @@ fn tick(server: &Server, shard: usize) {
         }
     }
     Counters::add(&server.stats.expired_keys, expired);
+    if shard == 0 {
+        crate::stats::cron(server);
+    }
     // Idle clients: every thread checks all, which is cheap and needs no ownership map.
     if shard == 0 {
         let timeout = u64::from(server.config.read().timeout);

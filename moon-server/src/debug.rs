@@ -46,7 +46,9 @@ pub fn run(server: &Server, client: &mut Client, a: &[Bytes]) -> Reply {
             )),
         };
     }
-    if eq_ic(sub, "set-active-expire") || eq_ic(sub, "quicklist-packed-threshold") {
+    if eq_ic(sub, "set-active-expire") && a.len() == 3 {
+        let on = engine::util::parse_i64(&a[2]).unwrap_or(0) != 0;
+        server.active_expire.store(on, std::sync::atomic::Ordering::Relaxed);
         return Reply::ok();
     }
     if eq_ic(sub, "help") {
@@ -65,10 +67,7 @@ pub fn run(server: &Server, client: &mut Client, a: &[Bytes]) -> Reply {
         ];
         return Reply::Array(lines.iter().map(|l| Reply::Simple((*l).into())).collect());
     }
-    Reply::err(format!(
-        "ERR unknown subcommand '{}'. Try DEBUG HELP.",
-        String::from_utf8_lossy(sub)
-    ))
+    Reply::err(format!("ERR unknown subcommand '{}'. Try DEBUG HELP.", String::from_utf8_lossy(sub)))
 }
 
 /// DIGEST / DIGEST-VALUE against shards already held (all of them for DIGEST).

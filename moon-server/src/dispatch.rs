@@ -16,6 +16,23 @@ pub enum Next {
     Reply(Reply),
     /// Send the reply, then close the connection.
     Close(Reply),
+    /// Several replies, or none: (P)(UN)SUBSCRIBE and MONITOR queue theirs on the client's outbox.
+    Replies(Vec<Reply>),
+    /// The client blocks (BLPOP ...): the connection awaits the waiter or its deadline, then replies.
+    Block(crate::blocking::Blocked),
+}
+
+/// What [`Next::reply`] shows for commands whose reply is not known yet (blocked) or already queued.
+static NO_REPLY: Reply = Reply::Array(Vec::new());
+
+impl Next {
+    /// The reply to account for (stats): for `Replies` and `Block` an empty array, which is not an error.
+    pub fn reply(&self) -> &Reply {
+        match self {
+            Next::Reply(r) | Next::Close(r) => r,
+            Next::Replies(_) | Next::Block(_) => &NO_REPLY,
+        }
+    }
 }
 
 pub const NOAUTH: &str = "NOAUTH Authentication required.";
@@ -37,6 +54,10 @@ pub fn dispatch(server: &Server, client: &mut Client, args: Vec<Bytes>) -> Next 
         client.multi_failed |= client.multi.is_some();
         return Next::Reply(Reply::err(NOAUTH));
     }
+    if let Some(e) = crate::pubsub::context_error(client, spec, &args) {
+        client.multi_failed |= client.multi.is_some();
+        return Next::Reply(e);
+    }
     if client.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
         if spec.has(flags::NO_MULTI) {
             client.multi_failed = true;
@@ -53,6 +74,10 @@ pub fn dispatch(server: &Server, client: &mut Client, args: Vec<Bytes>) -> Next 
         Handler::Server => crate::commands::run(server, client, spec, &args),
     };
     crate::stats::record(server, client, spec, &args, started.elapsed(), &next);
+    crate::monitor::feed(server, client, spec, &args);
+    if !client.ready_keys.is_empty() {
+        crate::blocking::serve_ready(server, client);
+    }
     next
 }
 
@@ -99,6 +124,7 @@ pub fn exec_in_view(
     if dirty > 0 {
         server.dirty.fetch_add(dirty, Ordering::Relaxed);
         touch_keys(view, spec, args, client.db);
+        crate::blocking::note_ready(view, spec, args, client.db, &mut client.ready_keys);
     }
     Counters::add(&server.stats.keyspace_hits, stats.keyspace_hits);
     Counters::add(&server.stats.keyspace_misses, stats.keyspace_misses);
@@ -199,6 +225,7 @@ pub fn exec(server: &Server, client: &mut Client) -> Reply {
             Handler::Engine(_) => exec_in_view(server, client, &mut view, spec, args),
             Handler::Server => crate::commands::run_in_exec(server, client, &mut view, spec, args),
         };
+        crate::monitor::feed(server, client, spec, args);
         replies.push(r);
     }
     drop(view);
@@ -206,11 +233,19 @@ pub fn exec(server: &Server, client: &mut Client) -> Reply {
     Reply::Array(replies)
 }
 
-/// Whether a watched key has expired since WATCH (Redis 7.0 aborts the transaction then).
+/// Whether a watched key has expired since WATCH (Redis 7.0 aborts the transaction then; a key already
+/// expired when it was watched does not count).
 fn watched_expired(view: &mut LockedShards<'_>, client: &Client) -> bool {
-    use engine::keyspace::Store;
     let now = unix_ms();
-    client.watched.iter().any(|(db, key)| view.db_for_ref(*db, key).is_expired(key, now))
+    client.watched.iter().any(|(db, key)| {
+        let shard = view.shard_for(key);
+        let expired_at_watch = shard
+            .watched
+            .get(&(*db, Box::from(&key[..])))
+            .and_then(|ws| ws.iter().find(|w| std::sync::Arc::ptr_eq(&w.dirty, &client.watch_dirty)))
+            .is_some_and(|w| w.expired);
+        !expired_at_watch && shard.ks.dbs[*db].is_expired(key, now)
+    })
 }
 
 /// WATCH key [key ...]
@@ -223,7 +258,9 @@ pub fn watch(server: &Server, client: &mut Client, keys: &[Bytes]) -> Reply {
             continue;
         }
         let mut shard = server.shards.lock(server.shards.shard_of(key));
-        shard.watched.entry((client.db, Box::from(&key[..]))).or_default().push(client.watch_dirty.clone());
+        let expired = shard.ks.dbs[client.db].is_expired(key, unix_ms());
+        let watcher = crate::shards::Watcher { dirty: client.watch_dirty.clone(), expired };
+        shard.watched.entry((client.db, Box::from(&key[..]))).or_default().push(watcher);
         client.watched.push((client.db, key.clone()));
     }
     Reply::ok()
@@ -235,7 +272,7 @@ pub fn unwatch(server: &Server, client: &mut Client) {
         let mut shard = server.shards.lock(server.shards.shard_of(&key));
         let k = (db, Box::from(&key[..]));
         if let Some(list) = shard.watched.get_mut(&k) {
-            list.retain(|f| !std::sync::Arc::ptr_eq(f, &client.watch_dirty));
+            list.retain(|w| !std::sync::Arc::ptr_eq(&w.dirty, &client.watch_dirty));
             if list.is_empty() {
                 shard.watched.remove(&k);
             }

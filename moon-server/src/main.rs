@@ -5,6 +5,7 @@
 //! runtime per shard thread. Every thread accepts connections on the shared listeners and runs the shard's
 //! periodic work (active expiry, incremental rehash). SIGTERM/SIGINT end the process after the shutdown work.
 
+mod blocking;
 mod client;
 mod client_cmd;
 mod command_cmd;
@@ -16,9 +17,17 @@ mod cron;
 mod debug;
 mod dispatch;
 mod info;
+mod latency;
 mod log;
+mod memory_cmd;
+mod monitor;
+mod outbox;
+mod persist_state;
+mod pubsub;
 mod server;
 mod shards;
+mod shutdown;
+mod slowlog;
 mod stats;
 
 use anyhow::{Context, Result};
@@ -114,18 +123,13 @@ fn run(config: config::Config, file: Option<std::path::PathBuf>) -> Result<()> {
     };
     log::init(level, config.logfile.as_deref()).context("Can't open the log file")?;
     if config.dir != std::path::Path::new(".") {
-        std::env::set_current_dir(&config.dir)
-            .with_context(|| format!("Can't chdir to '{}'", config.dir.display()))?;
+        std::env::set_current_dir(&config.dir).with_context(|| format!("Can't chdir to '{}'", config.dir.display()))?;
     }
     let listeners = bind_all(&config.bind, config.port)?;
     let port = listeners.first().and_then(|l| l.local_addr().ok()).map_or(config.port, |a| a.port());
     let threads = config.shards.max(1);
     notice!("oO0OoO0OoO0Oo Moon is starting oO0OoO0OoO0Oo");
-    notice!(
-        "Moon version={}, bits=64, pid={}, just started",
-        env!("CARGO_PKG_VERSION"),
-        std::process::id()
-    );
+    notice!("Moon version={}, bits=64, pid={}, just started", env!("CARGO_PKG_VERSION"), std::process::id());
     let uring = monoio::utils::detect_uring();
     notice!(
         "Running with {threads} shard thread(s), I/O driver: {}",

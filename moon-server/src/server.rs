@@ -64,6 +64,12 @@ pub struct Server {
     pub shards: Shards,
     pub clients: Registry,
     pub stats: Counters,
+    /// Command, error and latency statistics, slow log, latency monitor.
+    pub obs: crate::stats::Observability,
+    /// CLIENT PAUSE.
+    pub pause: crate::shutdown::Pause,
+    /// What INFO persistence reports; the persistence code keeps it current.
+    pub persist: crate::persist_state::PersistState,
     pub started: Instant,
     pub run_id: String,
     /// Set by SIGTERM/SIGINT or SHUTDOWN: every thread stops accepting and exits.
@@ -74,6 +80,12 @@ pub struct Server {
     pub lastsave: AtomicI64,
     /// TCP port actually listened on.
     pub port: u16,
+    /// Pub/Sub subscriptions, MONITOR clients and blocked clients (see those modules).
+    pub pubsub: crate::pubsub::PubSub,
+    pub monitors: crate::monitor::Monitors,
+    pub blocking: crate::blocking::BlockedClients,
+    /// `DEBUG SET-ACTIVE-EXPIRE 0|1`: whether the cron deletes expired keys by itself.
+    pub active_expire: AtomicBool,
 }
 
 impl Server {
@@ -87,12 +99,19 @@ impl Server {
             shards,
             clients: Registry::default(),
             stats: Counters::default(),
+            obs: crate::stats::Observability::new(&config),
+            pause: crate::shutdown::Pause::default(),
+            persist: crate::persist_state::PersistState::default(),
             started: Instant::now(),
             run_id,
             shutting_down: AtomicBool::new(false),
             dirty: AtomicU64::new(0),
             lastsave: AtomicI64::new(unix_ms() / 1000),
             port,
+            pubsub: Default::default(),
+            monitors: Default::default(),
+            blocking: Default::default(),
+            active_expire: AtomicBool::new(true),
             config: RwLock::new(config),
         }
     }

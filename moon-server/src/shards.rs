@@ -43,8 +43,19 @@ pub type DbKey = (usize, Box<[u8]>);
 /// One shard: its keys, plus the per-key bookkeeping that must change under the same lock as the keys.
 pub struct Shard {
     pub ks: Keyspace,
-    /// WATCHed keys: each client's "dirty" flag, set when the key is touched (MULTI/EXEC's check-and-set).
-    pub watched: HashMap<DbKey, Vec<Arc<AtomicBool>>>,
+    /// WATCHed keys and who watches them (MULTI/EXEC's check-and-set).
+    pub watched: HashMap<DbKey, Vec<Watcher>>,
+    /// Clients blocked on a key (BLPOP ...), first come first served (see `blocking`).
+    pub blocked: HashMap<DbKey, std::collections::VecDeque<Arc<crate::blocking::Waiter>>>,
+}
+
+/// One client's watch on one key.
+pub struct Watcher {
+    /// The client's "dirty" flag: set when a watched key changes.
+    pub dirty: Arc<AtomicBool>,
+    /// The key had already expired when WATCH ran. As in Redis 7.0, its later deletion is then not a change,
+    /// and EXEC does not abort because it is expired.
+    pub expired: bool,
 }
 
 impl Shard {
@@ -53,19 +64,24 @@ impl Shard {
         if self.watched.is_empty() {
             return;
         }
-        if let Some(flags) = self.watched.get(&(db, Box::from(key))) {
-            for f in flags {
-                f.store(true, Ordering::Release);
+        let gone = self.ks.dbs.get(db).is_none_or(|d| d.get(key).is_none());
+        if let Some(watchers) = self.watched.get_mut(&(db, Box::from(key))) {
+            for w in watchers {
+                if w.expired && gone {
+                    w.expired = false;
+                    continue;
+                }
+                w.dirty.store(true, Ordering::Release);
             }
         }
     }
 
     /// Marks every client watching any key of `db` (all DBs when `None`) as dirty.
     pub fn touch_db(&mut self, db: Option<usize>) {
-        for ((d, _), flags) in &self.watched {
+        for ((d, _), watchers) in &self.watched {
             if db.is_none_or(|x| x == *d) {
-                for f in flags {
-                    f.store(true, Ordering::Release);
+                for w in watchers {
+                    w.dirty.store(true, Ordering::Release);
                 }
             }
         }
@@ -81,7 +97,9 @@ pub struct Shards {
 impl Shards {
     pub fn new(count: usize, databases: usize) -> Self {
         let parts = (0..count.max(1))
-            .map(|_| Mutex::new(Shard { ks: Keyspace::new(databases), watched: HashMap::new() }))
+            .map(|_| {
+                Mutex::new(Shard { ks: Keyspace::new(databases), watched: HashMap::new(), blocked: HashMap::new() })
+            })
             .collect();
         Shards { parts, databases }
     }
@@ -214,7 +232,7 @@ mod tests {
         let s = Shards::new(4, 16);
         let mut view = s.lock_keys([&b"a"[..], b"b", b"c", b"a"]);
         let n = view.shard_count();
-        assert!(n >= 1 && n <= 3);
+        assert!((1..=3).contains(&n));
         view.db_for(0, b"a").insert(b"a", engine::types::Value::Str(engine::types::StrValue::from_bytes(b"1")), None);
         drop(view);
         let g = s.lock(s.shard_of(b"a"));

@@ -12,7 +12,7 @@ use super::spec::{flags::*, spec, CommandSpec, Handler::Engine};
 use super::{arity_error, CmdResult};
 use crate::glob::glob_match;
 use crate::resp::{Protocol, Reply};
-use crate::util::{eq_ic, format_human_float, parse_f64, parse_i64};
+use crate::util::{eq_ic, parse_i64};
 use bytes::Bytes;
 
 const W_FAST: &[&str] = &["write", "hash", "fast"];
@@ -66,10 +66,7 @@ fn set_pairs(ctx: &mut Ctx, a: &[Bytes], name: &str) -> CmdResult<i64> {
     }
     let cfg = ctx.cfg;
     let h = ctx.hash_or_create(&a[1])?;
-    let created = a[2..]
-        .chunks(2)
-        .filter(|p| h.set(&p[0], &p[1], cfg))
-        .count();
+    let created = a[2..].chunks(2).filter(|p| h.set(&p[0], &p[1], cfg)).count();
     ctx.dirty += ((a.len() - 2) / 2) as u64;
     Ok(created as i64)
 }
@@ -90,24 +87,14 @@ pub fn hsetnx(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 
 /// HGET key field
 pub fn hget(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    run(|| {
-        Ok(ctx
-            .read_hash(&a[1])?
-            .and_then(|h| h.get(&a[2]))
-            .map_or(Reply::Nil, bulk))
-    })
+    run(|| Ok(ctx.read_hash(&a[1])?.and_then(|h| h.get(&a[2])).map_or(Reply::Nil, bulk)))
 }
 
 /// HMGET key field [field ...]
 pub fn hmget(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     run(|| {
         let h = ctx.read_hash(&a[1])?;
-        Ok(Reply::Array(
-            a[2..]
-                .iter()
-                .map(|f| h.and_then(|h| h.get(f)).map_or(Reply::Nil, bulk))
-                .collect(),
-        ))
+        Ok(Reply::Array(a[2..].iter().map(|f| h.and_then(|h| h.get(f)).map_or(Reply::Nil, bulk)).collect()))
     })
 }
 
@@ -134,61 +121,35 @@ pub fn hdel(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 
 /// HLEN key
 pub fn hlen(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    run(|| {
-        Ok(Reply::Int(
-            ctx.read_hash(&a[1])?.map_or(0, |h| h.len()) as i64
-        ))
-    })
+    run(|| Ok(Reply::Int(ctx.read_hash(&a[1])?.map_or(0, |h| h.len()) as i64)))
 }
 
 /// HSTRLEN key field
 pub fn hstrlen(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    run(|| {
-        Ok(Reply::Int(
-            ctx.read_hash(&a[1])?
-                .and_then(|h| h.get(&a[2]))
-                .map_or(0, |v| v.len()) as i64,
-        ))
-    })
+    run(|| Ok(Reply::Int(ctx.read_hash(&a[1])?.and_then(|h| h.get(&a[2])).map_or(0, |v| v.len()) as i64)))
 }
 
 /// HEXISTS key field
 pub fn hexists(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    run(|| {
-        Ok(Reply::Int(i64::from(
-            ctx.read_hash(&a[1])?.is_some_and(|h| h.contains(&a[2])),
-        )))
-    })
+    run(|| Ok(Reply::Int(i64::from(ctx.read_hash(&a[1])?.is_some_and(|h| h.contains(&a[2]))))))
 }
 
 /// HGETALL key: a map in RESP3.
 pub fn hgetall(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     run(|| {
         let h = ctx.read_hash(&a[1])?;
-        Ok(Reply::Map(h.map_or_else(Vec::new, |h| {
-            h.iter().map(|(f, v)| (bulk(f), bulk(v))).collect()
-        })))
+        Ok(Reply::Map(h.map_or_else(Vec::new, |h| h.iter().map(|(f, v)| (bulk(f), bulk(v))).collect())))
     })
 }
 
 /// HKEYS key
 pub fn hkeys(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    run(|| {
-        Ok(Reply::Array(
-            ctx.read_hash(&a[1])?
-                .map_or_else(Vec::new, |h| h.iter().map(|(f, _)| bulk(f)).collect()),
-        ))
-    })
+    run(|| Ok(Reply::Array(ctx.read_hash(&a[1])?.map_or_else(Vec::new, |h| h.iter().map(|(f, _)| bulk(f)).collect()))))
 }
 
 /// HVALS key
 pub fn hvals(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    run(|| {
-        Ok(Reply::Array(
-            ctx.read_hash(&a[1])?
-                .map_or_else(Vec::new, |h| h.iter().map(|(_, v)| bulk(v)).collect()),
-        ))
-    })
+    run(|| Ok(Reply::Array(ctx.read_hash(&a[1])?.map_or_else(Vec::new, |h| h.iter().map(|(_, v)| bulk(v)).collect()))))
 }
 
 /// HINCRBY key field increment
@@ -198,9 +159,7 @@ pub fn hincrby(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         let cfg = ctx.cfg;
         let h = ctx.hash_or_create(&a[1])?;
         let old = match h.get(&a[2]) {
-            Some(v) => {
-                parse_i64(v).ok_or_else(|| Reply::err("ERR hash value is not an integer"))?
-            }
+            Some(v) => parse_i64(v).ok_or_else(|| Reply::err("ERR hash value is not an integer"))?,
             None => 0,
         };
         let new = old.checked_add(incr).ok_or_else(|| Reply::err(OVERFLOW))?;
@@ -212,30 +171,27 @@ pub fn hincrby(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 
 /// HINCRBYFLOAT key field increment: logged as `HSET key field <new value>` so replay cannot drift.
 pub fn hincrbyfloat(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
+    use crate::types::string::long_double::{incr_by_float, FloatError};
     run(|| {
-        let incr = args::float(&a[3])?;
-        if !incr.is_finite() {
-            return Err(Reply::err("ERR value is NaN or Infinity"));
+        // Same long double arithmetic as INCRBYFLOAT; each operand is checked first for Redis's error texts.
+        match incr_by_float(b"0", &a[3]) {
+            Err(FloatError::NotFloat) => return Err(Reply::err(super::errors::NOT_FLOAT)),
+            Err(FloatError::NanOrInfinity) => return Err(Reply::err("ERR value is NaN or Infinity")),
+            Ok(_) => {}
         }
         let cfg = ctx.cfg;
         let h = ctx.hash_or_create(&a[1])?;
-        let old = match h.get(&a[2]) {
-            Some(v) => parse_f64(v).ok_or_else(|| Reply::err("ERR hash value is not a float"))?,
-            None => 0.0,
-        };
-        let new = old + incr;
-        if !new.is_finite() {
-            return Err(Reply::err("ERR increment would produce NaN or Infinity"));
+        let old: Vec<u8> = h.get(&a[2]).map_or_else(|| b"0".to_vec(), |v| v.to_vec());
+        if incr_by_float(&old, b"0") == Err(FloatError::NotFloat) {
+            return Err(Reply::err("ERR hash value is not a float"));
         }
-        let text = Bytes::from(format_human_float(new));
+        let text = match incr_by_float(&old, &a[3]) {
+            Ok(t) => Bytes::from(t),
+            Err(_) => return Err(Reply::err("ERR increment would produce NaN or Infinity")),
+        };
         h.set(&a[2], &text, cfg);
         ctx.dirty += 1;
-        ctx.also_propagate(vec![
-            Bytes::from_static(b"HSET"),
-            a[1].clone(),
-            a[2].clone(),
-            text.clone(),
-        ]);
+        ctx.also_propagate(vec![Bytes::from_static(b"HSET"), a[1].clone(), a[2].clone(), text.clone()]);
         Ok(Reply::Bulk(text))
     })
 }
@@ -270,9 +226,7 @@ pub fn hrandfield(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     run(|| {
         if a.len() == 2 {
             let h = ctx.read_hash(&a[1])?;
-            return Ok(h
-                .and_then(|h| h.random_pair())
-                .map_or(Reply::Nil, |(f, _)| bulk(f)));
+            return Ok(h.and_then(|h| h.random_pair()).map_or(Reply::Nil, |(f, _)| bulk(f)));
         }
         let (count, unique) = random_count(&a[2])?;
         if a.len() > 4 || (a.len() == 4 && !eq_ic(&a[3], "withvalues")) {
@@ -287,23 +241,13 @@ pub fn hrandfield(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
             return Ok(Reply::Array(Vec::new()));
         };
         let count = check_repeat_limit(count, unique)?;
-        let pairs = if unique {
-            h.random_pairs_unique(count)
-        } else {
-            h.random_pairs(count)
-        };
+        let pairs = if unique { h.random_pairs_unique(count) } else { h.random_pairs(count) };
         Ok(Reply::Array(if !with_values {
             pairs.into_iter().map(|(f, _)| bulk(f)).collect()
         } else if proto == Protocol::Resp3 {
-            pairs
-                .into_iter()
-                .map(|(f, v)| Reply::Array(vec![bulk(f), bulk(v)]))
-                .collect()
+            pairs.into_iter().map(|(f, v)| Reply::Array(vec![bulk(f), bulk(v)])).collect()
         } else {
-            pairs
-                .into_iter()
-                .flat_map(|(f, v)| [bulk(f), bulk(v)])
-                .collect()
+            pairs.into_iter().flat_map(|(f, v)| [bulk(f), bulk(v)]).collect()
         }))
     })
 }
@@ -322,10 +266,7 @@ pub(super) fn parse_scan_cursor(arg: &[u8]) -> CmdResult<u64> {
     }
     let mut v: u64 = 0;
     for &d in digits {
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            .ok_or_else(invalid)?;
+        v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))).ok_or_else(invalid)?;
     }
     Ok(if neg { v.wrapping_neg() } else { v })
 }
@@ -340,10 +281,7 @@ pub(super) struct ScanOptions {
 impl ScanOptions {
     /// Parses the options after the cursor; errors as Redis's `scanGenericCommand`.
     pub(super) fn parse(opts: &[Bytes]) -> CmdResult<Self> {
-        let mut o = ScanOptions {
-            count: 10,
-            pattern: None,
-        };
+        let mut o = ScanOptions { count: 10, pattern: None };
         let mut i = 0;
         while i < opts.len() {
             let has_value = i + 1 < opts.len();
@@ -355,11 +293,7 @@ impl ScanOptions {
                 o.count = usize::try_from(n).unwrap_or(usize::MAX);
             } else if eq_ic(&opts[i], "match") && has_value {
                 let p = &opts[i + 1];
-                o.pattern = if &p[..] == b"*" {
-                    None
-                } else {
-                    Some(p.clone())
-                };
+                o.pattern = if &p[..] == b"*" { None } else { Some(p.clone()) };
             } else {
                 return Err(Reply::err(SYNTAX));
             }
@@ -369,18 +303,13 @@ impl ScanOptions {
     }
 
     pub(super) fn matches(&self, s: &[u8]) -> bool {
-        self.pattern
-            .as_ref()
-            .is_none_or(|p| glob_match(p, s, false))
+        self.pattern.as_ref().is_none_or(|p| glob_match(p, s, false))
     }
 }
 
 /// The reply of a scan step: `[cursor, [items...]]`.
 pub(super) fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
-    Reply::Array(vec![
-        Reply::Bulk(Bytes::from(cursor.to_string())),
-        Reply::Array(items),
-    ])
+    Reply::Array(vec![Reply::Bulk(Bytes::from(cursor.to_string())), Reply::Array(items)])
 }
 
 /// HSCAN key cursor [MATCH pattern] [COUNT count]
@@ -410,11 +339,7 @@ mod tests {
     use std::collections::{BTreeSet, HashSet};
 
     fn encoding(k: &Kit, key: &str) -> &'static str {
-        k.ks.dbs[0]
-            .get(key.as_bytes())
-            .expect("key exists")
-            .value
-            .encoding_name()
+        k.ks.dbs[0].get(key.as_bytes()).expect("key exists").value.encoding_name()
     }
 
     fn exists(k: &Kit, key: &str) -> bool {
@@ -423,9 +348,7 @@ mod tests {
 
     /// The bulk strings of an array reply, as text.
     fn texts(r: &Reply) -> Vec<String> {
-        let Reply::Array(items) = r else {
-            panic!("not an array: {r:?}")
-        };
+        let Reply::Array(items) = r else { panic!("not an array: {r:?}") };
         items
             .iter()
             .map(|i| match i {
@@ -442,9 +365,7 @@ mod tests {
     }
 
     fn argv(v: &[&str]) -> Vec<Bytes> {
-        v.iter()
-            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-            .collect()
+        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
     }
 
     #[test]
@@ -459,32 +380,17 @@ mod tests {
         assert_eq!(k.run("HGET nokey a"), Reply::Nil);
         assert_eq!(k.run("HMSET h d 5 e 6"), Reply::ok());
         assert_eq!(k.run("HLEN h"), Reply::Int(5));
-        assert_eq!(
-            k.run("HSET h a 1 b"),
-            err("ERR wrong number of arguments for 'hset' command")
-        );
-        assert_eq!(
-            k.run("HSET h a"),
-            err("ERR wrong number of arguments for 'hset' command")
-        );
-        assert_eq!(
-            k.run("HMSET h a 1 b"),
-            err("ERR wrong number of arguments for 'hmset' command")
-        );
-        assert_eq!(
-            k.run("HSET nokey a 1 b"),
-            err("ERR wrong number of arguments for 'hset' command")
-        );
+        assert_eq!(k.run("HSET h a 1 b"), err("ERR wrong number of arguments for 'hset' command"));
+        assert_eq!(k.run("HSET h a"), err("ERR wrong number of arguments for 'hset' command"));
+        assert_eq!(k.run("HMSET h a 1 b"), err("ERR wrong number of arguments for 'hmset' command"));
+        assert_eq!(k.run("HSET nokey a 1 b"), err("ERR wrong number of arguments for 'hset' command"));
         assert!(!exists(&k, "nokey"));
         k.run("SET str x");
         assert_eq!(k.run("HSET str a 1"), err(WRONGTYPE));
         assert_eq!(k.run("HMSET str a 1"), err(WRONGTYPE));
         assert_eq!(k.run("HGET str a"), err(WRONGTYPE));
         // Binary-safe fields and values.
-        assert_eq!(
-            k.run_args(&[b"HSET", b"bin", b"\x00\xff", b"\r\n"]),
-            Reply::Int(1)
-        );
+        assert_eq!(k.run_args(&[b"HSET", b"bin", b"\x00\xff", b"\r\n"]), Reply::Int(1));
         assert_eq!(k.run_args(&[b"HGET", b"bin", b"\x00\xff"]), bulk("\r\n"));
     }
 
@@ -504,14 +410,8 @@ mod tests {
     fn hmget_hstrlen_hexists_hlen() {
         let mut k = Kit::new();
         k.run("HSET h a hello b 1");
-        assert_eq!(
-            k.run("HMGET h a zz b"),
-            Reply::Array(vec![bulk("hello"), Reply::Nil, bulk("1")])
-        );
-        assert_eq!(
-            k.run("HMGET nokey a b"),
-            Reply::Array(vec![Reply::Nil, Reply::Nil])
-        );
+        assert_eq!(k.run("HMGET h a zz b"), Reply::Array(vec![bulk("hello"), Reply::Nil, bulk("1")]));
+        assert_eq!(k.run("HMGET nokey a b"), Reply::Array(vec![Reply::Nil, Reply::Nil]));
         assert_eq!(k.run("HSTRLEN h a"), Reply::Int(5));
         assert_eq!(k.run("HSTRLEN h zz"), Reply::Int(0));
         assert_eq!(k.run("HSTRLEN nokey a"), Reply::Int(0));
@@ -549,11 +449,7 @@ mod tests {
         k.run("HSET h a 4");
         assert_eq!(
             k.run("HGETALL h"),
-            Reply::Map(vec![
-                (bulk("z"), bulk("1")),
-                (bulk("m"), bulk("3")),
-                (bulk("a"), bulk("4"))
-            ])
+            Reply::Map(vec![(bulk("z"), bulk("1")), (bulk("m"), bulk("3")), (bulk("a"), bulk("4"))])
         );
         assert_eq!(k.run("HKEYS h"), bulks(&["z", "m", "a"]));
         assert_eq!(k.run("HVALS h"), bulks(&["1", "3", "4"]));
@@ -585,11 +481,7 @@ mod tests {
         assert_eq!(k.run("HINCRBY h small -1"), err(OVERFLOW));
         assert_eq!(k.run("HINCRBY h small 9223372036854775807"), Reply::Int(-1));
         for f in ["f", "s", "sp"] {
-            assert_eq!(
-                k.run(&format!("HINCRBY h {f} 1")),
-                err("ERR hash value is not an integer"),
-                "{f}"
-            );
+            assert_eq!(k.run(&format!("HINCRBY h {f} 1")), err("ERR hash value is not an integer"), "{f}");
         }
         assert_eq!(k.run("HINCRBY h a x"), err(NOT_INT));
         assert_eq!(k.run("HINCRBY h a 1.0"), err(NOT_INT));
@@ -615,29 +507,14 @@ mod tests {
         assert_eq!(k.run("HINCRBYFLOAT h i 1.5"), bulk("4.5"));
         assert_eq!(k.run("HINCRBYFLOAT h e 1"), bulk("101"));
         assert_eq!(k.run("HINCRBY h e 1"), Reply::Int(102));
-        assert_eq!(
-            k.run("HINCRBYFLOAT h s 1"),
-            err("ERR hash value is not a float")
-        );
+        assert_eq!(k.run("HINCRBYFLOAT h s 1"), err("ERR hash value is not a float"));
         assert_eq!(k.run_args(&[b"HSET", b"h", b"sp", b" 1"]), Reply::Int(0));
-        assert_eq!(
-            k.run("HINCRBYFLOAT h sp 1"),
-            err("ERR hash value is not a float")
-        );
-        assert_eq!(
-            k.run("HINCRBYFLOAT h inf 1"),
-            err("ERR increment would produce NaN or Infinity")
-        );
+        assert_eq!(k.run("HINCRBYFLOAT h sp 1"), err("ERR hash value is not a float"));
+        assert_eq!(k.run("HINCRBYFLOAT h inf 1"), err("ERR increment would produce NaN or Infinity"));
         assert_eq!(k.run("HINCRBYFLOAT h i x"), err(NOT_FLOAT));
         assert_eq!(k.run("HINCRBYFLOAT h i nan"), err(NOT_FLOAT));
-        assert_eq!(
-            k.run("HINCRBYFLOAT h i inf"),
-            err("ERR value is NaN or Infinity")
-        );
-        assert_eq!(
-            k.run("HINCRBYFLOAT nokey i -inf"),
-            err("ERR value is NaN or Infinity")
-        );
+        assert_eq!(k.run("HINCRBYFLOAT h i inf"), err("ERR value is NaN or Infinity"));
+        assert_eq!(k.run("HINCRBYFLOAT nokey i -inf"), err("ERR value is NaN or Infinity"));
         assert!(!exists(&k, "nokey"));
         assert_eq!(k.dirty, 0);
         k.run("SET str x");
@@ -651,9 +528,7 @@ mod tests {
         assert_eq!(k.run("HRANDFIELD nokey"), Reply::Nil);
         k.run("HSET h a 1 b 2 c 3");
         for _ in 0..20 {
-            let Reply::Bulk(f) = k.run("HRANDFIELD h") else {
-                panic!()
-            };
+            let Reply::Bulk(f) = k.run("HRANDFIELD h") else { panic!() };
             assert!([&b"a"[..], b"b", b"c"].contains(&&f[..]));
         }
         k.run("SET str x");
@@ -670,14 +545,8 @@ mod tests {
         assert_eq!(k.run("HRANDFIELD nokey 5 withvalues"), Reply::Array(vec![]));
         // A count covering the hash returns it all, in order.
         assert_eq!(k.run("HRANDFIELD h 3"), bulks(&["a", "b", "c"]));
-        assert_eq!(
-            k.run("HRANDFIELD h 9223372036854775807"),
-            bulks(&["a", "b", "c"])
-        );
-        assert_eq!(
-            k.run("HRANDFIELD h 10 WITHVALUES"),
-            bulks(&["a", "1", "b", "2", "c", "3"])
-        );
+        assert_eq!(k.run("HRANDFIELD h 9223372036854775807"), bulks(&["a", "b", "c"]));
+        assert_eq!(k.run("HRANDFIELD h 10 WITHVALUES"), bulks(&["a", "1", "b", "2", "c", "3"]));
         for _ in 0..20 {
             let got = texts(&k.run("HRANDFIELD h 2"));
             assert_eq!(got.len(), 2);
@@ -701,19 +570,11 @@ mod tests {
         k.proto = Protocol::Resp3;
         assert_eq!(
             k.run("HRANDFIELD h 3 WITHVALUES"),
-            Reply::Array(vec![
-                bulks(&["a", "1"]),
-                bulks(&["b", "2"]),
-                bulks(&["c", "3"])
-            ])
+            Reply::Array(vec![bulks(&["a", "1"]), bulks(&["b", "2"]), bulks(&["c", "3"])])
         );
-        let Reply::Array(pairs) = k.run("HRANDFIELD h -4 WITHVALUES") else {
-            panic!()
-        };
+        let Reply::Array(pairs) = k.run("HRANDFIELD h -4 WITHVALUES") else { panic!() };
         assert_eq!(pairs.len(), 4);
-        assert!(pairs
-            .iter()
-            .all(|p| matches!(p, Reply::Array(v) if v.len() == 2)));
+        assert!(pairs.iter().all(|p| matches!(p, Reply::Array(v) if v.len() == 2)));
         assert_eq!(texts(&k.run("HRANDFIELD h 2")).len(), 2);
     }
 
@@ -735,23 +596,11 @@ mod tests {
             k.run("HRANDFIELD h -9223372036854775808"),
             err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
         );
-        assert_eq!(
-            k.run("HRANDFIELD h 9223372036854775807 WITHVALUES"),
-            err("ERR value is out of range")
-        );
-        assert_eq!(
-            k.run("HRANDFIELD h 4611686018427387904 WITHVALUES"),
-            err("ERR value is out of range")
-        );
+        assert_eq!(k.run("HRANDFIELD h 9223372036854775807 WITHVALUES"), err("ERR value is out of range"));
+        assert_eq!(k.run("HRANDFIELD h 4611686018427387904 WITHVALUES"), err("ERR value is out of range"));
         // Moon's guard against replies that cannot fit in memory (Redis would try and be OOM-killed).
-        assert_eq!(
-            k.run("HRANDFIELD h -4611686018427387903"),
-            err("ERR value is out of range")
-        );
-        assert_eq!(
-            k.run(&format!("HRANDFIELD h -{}", MAX_REPEATED_RANDOM + 1)),
-            err("ERR value is out of range")
-        );
+        assert_eq!(k.run("HRANDFIELD h -4611686018427387903"), err("ERR value is out of range"));
+        assert_eq!(k.run(&format!("HRANDFIELD h -{}", MAX_REPEATED_RANDOM + 1)), err("ERR value is out of range"));
     }
 
     #[test]
@@ -780,21 +629,8 @@ mod tests {
         assert_eq!(parse_scan_cursor(b"-1"), Ok(u64::MAX));
         assert_eq!(parse_scan_cursor(b"18446744073709551615"), Ok(u64::MAX));
         assert_eq!(parse_scan_cursor(b"-18446744073709551615"), Ok(1));
-        for bad in [
-            &b"18446744073709551616"[..],
-            b" 1",
-            b"1 ",
-            b"x",
-            b"1x",
-            b"-",
-            b"+",
-            b"0x10",
-        ] {
-            assert_eq!(
-                parse_scan_cursor(bad),
-                Err(Reply::err("ERR invalid cursor")),
-                "{bad:?}"
-            );
+        for bad in [&b"18446744073709551616"[..], b" 1", b"1 ", b"x", b"1x", b"-", b"+", b"0x10"] {
+            assert_eq!(parse_scan_cursor(bad), Err(Reply::err("ERR invalid cursor")), "{bad:?}");
         }
     }
 
@@ -807,28 +643,16 @@ mod tests {
         // A listpack ignores the cursor and the count.
         assert_eq!(k.run("HSCAN h 5 COUNT 1"), all);
         assert_eq!(k.run("HSCAN h -1"), all);
-        assert_eq!(
-            k.run("HSCAN h 0 MATCH a*"),
-            Reply::Array(vec![bulk("0"), bulks(&["a", "1", "ab", "3"])])
-        );
+        assert_eq!(k.run("HSCAN h 0 MATCH a*"), Reply::Array(vec![bulk("0"), bulks(&["a", "1", "ab", "3"])]));
         assert_eq!(k.run("HSCAN h 0 match * count 1"), all);
         assert_eq!(
             k.run("HSCAN h 0 COUNT 1 COUNT 2 MATCH a* MATCH b*"),
             Reply::Array(vec![bulk("0"), bulks(&["b", "2"])])
         );
-        assert_eq!(
-            k.run("HSCAN nokey 0"),
-            Reply::Array(vec![bulk("0"), Reply::Array(vec![])])
-        );
-        assert_eq!(
-            k.run("HSCAN nokey 0 COUNT 0"),
-            Reply::Array(vec![bulk("0"), Reply::Array(vec![])])
-        );
+        assert_eq!(k.run("HSCAN nokey 0"), Reply::Array(vec![bulk("0"), Reply::Array(vec![])]));
+        assert_eq!(k.run("HSCAN nokey 0 COUNT 0"), Reply::Array(vec![bulk("0"), Reply::Array(vec![])]));
         assert_eq!(k.run("HSCAN h x"), err("ERR invalid cursor"));
-        assert_eq!(
-            k.run("HSCAN h 18446744073709551616"),
-            err("ERR invalid cursor")
-        );
+        assert_eq!(k.run("HSCAN h 18446744073709551616"), err("ERR invalid cursor"));
         assert_eq!(k.run("HSCAN h 0 COUNT 0"), err(SYNTAX));
         assert_eq!(k.run("HSCAN h 0 COUNT -1"), err(SYNTAX));
         assert_eq!(k.run("HSCAN h 0 COUNT x"), err(NOT_INT));
@@ -854,8 +678,7 @@ mod tests {
             k.run(&format!("HSET h f{i} v{i}"));
         }
         assert_eq!(encoding(&k, "h"), "hashtable");
-        let (mut cursor, mut seen, mut added, mut calls) =
-            ("0".to_string(), BTreeSet::new(), 1000, 0);
+        let (mut cursor, mut seen, mut added, mut calls) = ("0".to_string(), BTreeSet::new(), 1000, 0);
         loop {
             let (next, items) = scan_once(&mut k, "h", &cursor, 10);
             calls += 1;
@@ -911,9 +734,7 @@ mod tests {
     /// Fills `key` up to `hash-max-listpack-entries` fields, checks it is still a listpack, adds one more.
     fn cross_entry_threshold(k: &mut Kit, key: &str) {
         let max = k.cfg.hash_max_listpack_entries;
-        let fields: Vec<String> = (0..max)
-            .flat_map(|i| [format!("f{i}"), "v".to_string()])
-            .collect();
+        let fields: Vec<String> = (0..max).flat_map(|i| [format!("f{i}"), "v".to_string()]).collect();
         let mut args: Vec<&[u8]> = vec![b"HSET", key.as_bytes()];
         args.extend(fields.iter().map(|f| f.as_bytes()));
         assert_eq!(k.run_args(&args), Reply::Int(max as i64));
@@ -965,10 +786,7 @@ mod tests {
         // The table form answers like the listpack did.
         assert_eq!(k.run(&format!("HGET v {v64}")), bulk("1"));
         assert_eq!(k.run("HSTRLEN v b"), Reply::Int(65));
-        assert_eq!(
-            sorted(&k.run("HKEYS v")),
-            vec!["a".to_string(), "b".into(), v64.clone()]
-        );
+        assert_eq!(sorted(&k.run("HKEYS v")), vec!["a".to_string(), "b".into(), v64.clone()]);
         assert_eq!(k.run("HDEL v a b"), Reply::Int(2));
         assert_eq!(k.run("HLEN v"), Reply::Int(1));
     }

@@ -88,9 +88,7 @@ fn run(f: impl FnOnce() -> CmdResult) -> Reply {
 fn int32(arg: &[u8]) -> CmdResult<i64> {
     let v = args::int(arg)?;
     if i32::try_from(v).is_err() {
-        return Err(Reply::err(
-            "ERR value is out of range, value must between -2147483648 and 2147483647",
-        ));
+        return Err(Reply::err("ERR value is out of range, value must between -2147483648 and 2147483647"));
     }
     Ok(v)
 }
@@ -98,10 +96,7 @@ fn int32(arg: &[u8]) -> CmdResult<i64> {
 /// A database number that must exist: `ERR DB index is out of range` otherwise.
 fn db_index(ctx: &Ctx, arg: &[u8]) -> CmdResult<usize> {
     let id = int32(arg)?;
-    usize::try_from(id)
-        .ok()
-        .filter(|&d| d < ctx.store.num_dbs())
-        .ok_or_else(|| Reply::err(DB_INDEX))
+    usize::try_from(id).ok().filter(|&d| d < ctx.store.num_dbs()).ok_or_else(|| Reply::err(DB_INDEX))
 }
 
 /// [`Ctx::expire_if_needed`] for `key` in database `db` (which need not be the selected one).
@@ -125,20 +120,13 @@ fn del(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 
 /// EXISTS key [key ...] / TOUCH key [key ...]: a key named twice counts twice.
 fn exists(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    let n = a[1..]
-        .iter()
-        .filter(|key| ctx.lookup_read(key).is_some())
-        .count();
+    let n = a[1..].iter().filter(|key| ctx.lookup_read(key).is_some()).count();
     Reply::Int(n as i64)
 }
 
 /// TYPE key
 fn type_cmd(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    Reply::Simple(
-        ctx.lookup_read(&a[1])
-            .map_or("none", Value::type_name)
-            .to_owned(),
-    )
+    Reply::Simple(ctx.lookup_read(&a[1]).map_or("none", Value::type_name).to_owned())
 }
 
 /// RENAME key newkey
@@ -184,9 +172,7 @@ fn move_cmd(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         let key = &a[1];
         let dst_db = db_index(ctx, &a[2])?;
         if dst_db == ctx.db {
-            return Err(Reply::err(
-                "ERR source and destination objects are the same",
-            ));
+            return Err(Reply::err("ERR source and destination objects are the same"));
         }
         if !ctx.exists(key) {
             return Ok(Reply::Int(0));
@@ -222,9 +208,7 @@ fn copy(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
             i += 1;
         }
         if dst_db == ctx.db && src == dst {
-            return Err(Reply::err(
-                "ERR source and destination objects are the same",
-            ));
+            return Err(Reply::err("ERR source and destination objects are the same"));
         }
         let Some(value) = ctx.lookup_read(src).cloned() else {
             return Ok(Reply::Int(0));
@@ -303,18 +287,11 @@ fn object(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         if a.len() != 2 {
             return arity_error("object|help");
         }
-        return Reply::Array(
-            OBJECT_HELP
-                .iter()
-                .map(|l| Reply::Simple((*l).to_owned()))
-                .collect(),
-        );
+        return Reply::Array(OBJECT_HELP.iter().map(|l| Reply::Simple((*l).to_owned())).collect());
     }
     let Some(name) = OBJECT_SUBCOMMANDS.iter().find(|s| eq_ic(sub, s)) else {
         let shown = String::from_utf8_lossy(&sub[..sub.len().min(128)]).into_owned();
-        return Reply::err(format!(
-            "ERR unknown subcommand '{shown}'. Try OBJECT HELP."
-        ));
+        return Reply::err(format!("ERR unknown subcommand '{shown}'. Try OBJECT HELP."));
     };
     if a.len() != 3 {
         return arity_error(&format!("object|{name}"));

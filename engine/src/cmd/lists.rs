@@ -71,11 +71,7 @@ pub fn parse_side(arg: &[u8]) -> CmdResult<bool> {
 /// A Redis index (negative counts from the tail) as a position in a list of `len`, if it is inside.
 fn resolve_index(index: i64, len: usize) -> Option<usize> {
     let len = i64::try_from(len).ok()?;
-    let i = if index < 0 {
-        len.checked_add(index)?
-    } else {
-        index
-    };
+    let i = if index < 0 { len.checked_add(index)? } else { index };
     (0..len).contains(&i).then_some(i as usize)
 }
 
@@ -148,19 +144,11 @@ fn pop(ctx: &mut Ctx, a: &[Bytes], left: bool) -> Reply {
             return Err(arity_error(if left { "lpop" } else { "rpop" }));
         }
         // Unlike `args::positive`, a non-integer count gets the same error as a negative one here.
-        let positive = |c: &Bytes| {
-            parse_i64(c)
-                .filter(|&n| n >= 0)
-                .ok_or_else(|| Reply::err(POSITIVE))
-        };
+        let positive = |c: &Bytes| parse_i64(c).filter(|&n| n >= 0).ok_or_else(|| Reply::err(POSITIVE));
         let count = a.get(2).map(positive).transpose()?;
         let key = &a[1];
         let Some(list) = ctx.write_list(key)? else {
-            return Ok(if count.is_some() {
-                Reply::NilArray
-            } else {
-                Reply::Nil
-            });
+            return Ok(if count.is_some() { Reply::NilArray } else { Reply::Nil });
         };
         let reply = match count {
             None => bulk(pop_end(list, left).unwrap_or_default()),
@@ -185,11 +173,7 @@ fn pop_many(l: &mut ListValue, left: bool, n: usize) -> Vec<Reply> {
 
 /// LLEN key
 fn llen(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    run(|| {
-        Ok(Reply::Int(
-            ctx.read_list(&a[1])?.map_or(0, |l| l.len() as i64),
-        ))
-    })
+    run(|| Ok(Reply::Int(ctx.read_list(&a[1])?.map_or(0, |l| l.len() as i64))))
 }
 
 /// LRANGE key start stop
@@ -214,9 +198,7 @@ fn lindex(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
             return Ok(Reply::Nil);
         };
         let index = args::int(&a[2])?;
-        Ok(resolve_index(index, l.len())
-            .and_then(|i| l.get(i))
-            .map_or(Reply::Nil, bulk_of))
+        Ok(resolve_index(index, l.len()).and_then(|i| l.get(i)).map_or(Reply::Nil, bulk_of))
     })
 }
 
@@ -313,9 +295,7 @@ fn lpos(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
                 }
             } else if eq_ic(opt, "count") {
                 let n = parse_i64(val).filter(|&n| n >= 0);
-                count = Some(count_arg(
-                    n.ok_or_else(|| Reply::err("ERR COUNT can't be negative"))?,
-                ));
+                count = Some(count_arg(n.ok_or_else(|| Reply::err("ERR COUNT can't be negative"))?));
             } else if eq_ic(opt, "maxlen") {
                 let n = parse_i64(val).filter(|&n| n >= 0);
                 maxlen = count_arg(n.ok_or_else(|| Reply::err("ERR MAXLEN can't be negative"))?);
@@ -325,11 +305,7 @@ fn lpos(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
             i += 2;
         }
         let Some(l) = ctx.read_list(&a[1])? else {
-            return Ok(if count.is_some() {
-                Reply::Array(Vec::new())
-            } else {
-                Reply::Nil
-            });
+            return Ok(if count.is_some() { Reply::Array(Vec::new()) } else { Reply::Nil });
         };
         let len = l.len();
         let scan = if maxlen == 0 { len } else { maxlen.min(len) };
@@ -348,21 +324,10 @@ fn lpos(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         }
         let elem = &a[2][..];
         let found: Vec<usize> = if rank > 0 {
-            l.iter()
-                .take(scan)
-                .enumerate()
-                .filter(|(_, e)| *e == elem)
-                .map(|(i, _)| i)
-                .skip(skip)
-                .take(want)
-                .collect()
+            l.iter().take(scan).enumerate().filter(|(_, e)| *e == elem).map(|(i, _)| i).skip(skip).take(want).collect()
         } else {
             let rev = l.iter().rev().take(scan).enumerate();
-            rev.filter(|(_, e)| *e == elem)
-                .map(|(i, _)| len - 1 - i)
-                .skip(skip)
-                .take(want)
-                .collect()
+            rev.filter(|(_, e)| *e == elem).map(|(i, _)| len - 1 - i).skip(skip).take(want).collect()
         };
         Ok(match count {
             Some(_) => Reply::Array(found.into_iter().map(|i| Reply::Int(i as i64)).collect()),
@@ -374,13 +339,7 @@ fn lpos(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 /// Moves one element from `src` to `dst` (which may be the same key: a rotation). `Ok(None)` when `src`
 /// does not exist; WRONGTYPE when either key holds another type (checked before anything changes).
 /// Works across shards: the keys are only ever borrowed one at a time.
-fn move_element(
-    ctx: &mut Ctx,
-    src: &[u8],
-    dst: &[u8],
-    from_left: bool,
-    to_left: bool,
-) -> CmdResult<Option<Vec<u8>>> {
+fn move_element(ctx: &mut Ctx, src: &[u8], dst: &[u8], from_left: bool, to_left: bool) -> CmdResult<Option<Vec<u8>>> {
     ctx.expire_if_needed(src);
     ctx.expire_if_needed(dst);
     match ctx.peek(src) {
@@ -458,20 +417,11 @@ pub fn parse_mpop(a: &[Bytes], numkeys_at: usize) -> CmdResult<MpopArgs> {
             return Err(Reply::err(SYNTAX));
         }
     }
-    Ok(MpopArgs {
-        keys: numkeys_at + 1..side_at,
-        left,
-        count: count.unwrap_or(1),
-    })
+    Ok(MpopArgs { keys: numkeys_at + 1..side_at, left, count: count.unwrap_or(1) })
 }
 
 /// Pops up to `count` elements from `key` if it holds a list; deletes an emptied key; counts dirty.
-fn pop_from_key(
-    ctx: &mut Ctx,
-    key: &[u8],
-    left: bool,
-    count: usize,
-) -> CmdResult<Option<Vec<Reply>>> {
+fn pop_from_key(ctx: &mut Ctx, key: &[u8], left: bool, count: usize) -> CmdResult<Option<Vec<Reply>>> {
     let Some(l) = ctx.write_list(key)? else {
         return Ok(None);
     };
@@ -500,15 +450,8 @@ fn lmpop(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 fn mpop_keys(ctx: &mut Ctx, keys: &[Bytes], left: bool, count: usize) -> CmdResult<Option<Reply>> {
     for key in keys {
         if let Some(items) = pop_from_key(ctx, key, left, count)? {
-            ctx.also_propagate(vec![
-                pop_name(left),
-                key.clone(),
-                Bytes::from(items.len().to_string()),
-            ]);
-            return Ok(Some(Reply::Array(vec![
-                bulk(key.clone()),
-                Reply::Array(items),
-            ])));
+            ctx.also_propagate(vec![pop_name(left), key.clone(), Bytes::from(items.len().to_string())]);
+            return Ok(Some(Reply::Array(vec![bulk(key.clone()), Reply::Array(items)])));
         }
     }
     Ok(None)
@@ -523,12 +466,7 @@ fn mpop_keys(ctx: &mut Ctx, keys: &[Bytes], left: bool, count: usize) -> CmdResu
 /// Returns `Ok(None)` when the key is missing (keep waiting), `Err(WRONGTYPE)` when it holds another type
 /// (BLPOP replies with that error when it checks keys at call time; when serving later, a key that changed
 /// type is simply not ready). Empty lists are deleted; `ctx.dirty` counts the pops.
-pub fn pop_for_blocking(
-    ctx: &mut Ctx,
-    key: &Bytes,
-    left: bool,
-    count: Option<usize>,
-) -> CmdResult<Option<Reply>> {
+pub fn pop_for_blocking(ctx: &mut Ctx, key: &Bytes, left: bool, count: Option<usize>) -> CmdResult<Option<Reply>> {
     let Some(mut items) = pop_from_key(ctx, key, left, count.unwrap_or(1))? else {
         return Ok(None);
     };
@@ -574,13 +512,7 @@ pub fn lmove_once(
     let side = |left: bool| Bytes::from_static(if left { b"left" } else { b"right" });
     ctx.also_propagate(match log {
         MoveLog::Lmove => {
-            vec![
-                Bytes::from_static(b"LMOVE"),
-                src.clone(),
-                dst.clone(),
-                side(from_left),
-                side(to_left),
-            ]
+            vec![Bytes::from_static(b"LMOVE"), src.clone(), dst.clone(), side(from_left), side(to_left)]
         }
         MoveLog::Rpoplpush => vec![Bytes::from_static(b"RPOPLPUSH"), src.clone(), dst.clone()],
     });
@@ -598,8 +530,7 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::{HashMap, VecDeque};
 
-    const RANK_ZERO: &str =
-        "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... \
+    const RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... \
                              or use negative to start from the end of the list";
 
     fn ints(v: &[i64]) -> Reply {
@@ -615,9 +546,7 @@ mod tests {
     }
 
     fn argv(v: &[&str]) -> Vec<Bytes> {
-        v.iter()
-            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-            .collect()
+        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
     }
 
     fn kit_with(lines: &[&str]) -> Kit {
@@ -649,17 +578,11 @@ mod tests {
             assert_eq!(k.run(c), err(WRONGTYPE), "{c}");
             assert_eq!(k.dirty, 0);
         }
-        assert_eq!(
-            k.run("LPUSH l"),
-            err("ERR wrong number of arguments for 'lpush' command")
-        );
+        assert_eq!(k.run("LPUSH l"), err("ERR wrong number of arguments for 'lpush' command"));
         assert_eq!(k.run("LLEN l"), Reply::Int(8));
         assert_eq!(k.run("LLEN nokey"), Reply::Int(0));
         assert_eq!(k.run("LLEN s"), err(WRONGTYPE));
-        assert_eq!(
-            k.run("LLEN l x"),
-            err("ERR wrong number of arguments for 'llen' command")
-        );
+        assert_eq!(k.run("LLEN l x"), err("ERR wrong number of arguments for 'llen' command"));
     }
 
     #[test]
@@ -685,14 +608,8 @@ mod tests {
         assert_eq!(k.run("RPOP s -1"), err(POSITIVE));
         assert_eq!(k.run("LPOP s"), err(WRONGTYPE));
         assert_eq!(k.run("RPOP s 0"), err(WRONGTYPE));
-        assert_eq!(
-            k.run("LPOP l 1 2"),
-            err("ERR wrong number of arguments for 'lpop' command")
-        );
-        assert_eq!(
-            k.run("RPOP l 1 2"),
-            err("ERR wrong number of arguments for 'rpop' command")
-        );
+        assert_eq!(k.run("LPOP l 1 2"), err("ERR wrong number of arguments for 'lpop' command"));
+        assert_eq!(k.run("RPOP l 1 2"), err("ERR wrong number of arguments for 'rpop' command"));
         k.run("RPUSH l a b c");
         assert_eq!(k.run("RPOP l 2"), bulks(&["c", "b"]));
         assert_eq!(k.run("RPOP l 9223372036854775807"), bulks(&["a"]));
@@ -707,14 +624,8 @@ mod tests {
         assert_eq!(k.run("LRANGE l 0 -1"), bulks(&["a", "b", "c", "d", "e"]));
         assert_eq!(k.run("LRANGE l 1 2"), bulks(&["b", "c"]));
         assert_eq!(k.run("LRANGE l -2 -1"), bulks(&["d", "e"]));
-        assert_eq!(
-            k.run("LRANGE l -100 100"),
-            bulks(&["a", "b", "c", "d", "e"])
-        );
-        assert_eq!(
-            k.run("LRANGE l -9223372036854775808 9223372036854775807"),
-            bulks(&["a", "b", "c", "d", "e"])
-        );
+        assert_eq!(k.run("LRANGE l -100 100"), bulks(&["a", "b", "c", "d", "e"]));
+        assert_eq!(k.run("LRANGE l -9223372036854775808 9223372036854775807"), bulks(&["a", "b", "c", "d", "e"]));
         assert_eq!(k.run("LRANGE l 2 1"), empty());
         assert_eq!(k.run("LRANGE l 5 10"), empty());
         assert_eq!(k.run("LRANGE l -1 -2"), empty());
@@ -784,10 +695,7 @@ mod tests {
         assert_eq!(k.dirty, 0);
         assert_eq!(k.run("LTRIM l 1 -2"), Reply::ok());
         assert_eq!(k.dirty, 2);
-        assert_eq!(
-            k.run("LRANGE l 0 -1"),
-            bulks(&["b", "c", "d", "e", "f", "g"])
-        );
+        assert_eq!(k.run("LRANGE l 0 -1"), bulks(&["b", "c", "d", "e", "f", "g"]));
         assert_eq!(k.run("LTRIM l -3 100"), Reply::ok());
         assert_eq!(k.run("LRANGE l 0 -1"), bulks(&["e", "f", "g"]));
         assert_eq!(k.run("LTRIM l 5 1"), Reply::ok());
@@ -810,10 +718,7 @@ mod tests {
         assert_eq!(k.dirty, 1);
         assert_eq!(k.run("linsert l after c y"), Reply::Int(5));
         assert_eq!(k.run("LINSERT l before a w"), Reply::Int(6));
-        assert_eq!(
-            k.run("LRANGE l 0 -1"),
-            bulks(&["w", "a", "z", "b", "c", "y"])
-        );
+        assert_eq!(k.run("LRANGE l 0 -1"), bulks(&["w", "a", "z", "b", "c", "y"]));
         assert_eq!(k.run("LINSERT l after zz z"), Reply::Int(-1));
         assert_eq!(k.dirty, 0);
         assert_eq!(k.run("LINSERT nokey after zz z"), Reply::Int(0));
@@ -834,14 +739,8 @@ mod tests {
         assert_eq!(k.run("LPOS l a rank -2"), Reply::Int(3));
         assert_eq!(k.run("LPOS l a RANK 9"), Reply::Nil);
         assert_eq!(k.run("LPOS l a RANK -9223372036854775808"), Reply::Int(6));
-        assert_eq!(
-            k.run("LPOS l a RANK -9223372036854775808 COUNT 1"),
-            ints(&[6, 3, 0])
-        );
-        assert_eq!(
-            k.run("LPOS l a RANK -9223372036854775808 MAXLEN 2 COUNT 0"),
-            ints(&[6])
-        );
+        assert_eq!(k.run("LPOS l a RANK -9223372036854775808 COUNT 1"), ints(&[6, 3, 0]));
+        assert_eq!(k.run("LPOS l a RANK -9223372036854775808 MAXLEN 2 COUNT 0"), ints(&[6]));
         assert_eq!(k.run("LPOS l a RANK -9223372036854775807"), Reply::Nil);
         assert_eq!(k.run("LPOS l a RANK 9223372036854775807 COUNT 0"), empty());
         assert_eq!(k.run("LPOS l a COUNT 0"), ints(&[0, 3, 6]));
@@ -858,26 +757,11 @@ mod tests {
         assert_eq!(k.run("LPOS l a COUNT 1 COUNT 0"), ints(&[0, 3, 6]));
         assert_eq!(k.run("LPOS l a RANK 0"), err(RANK_ZERO));
         assert_eq!(k.run("LPOS l a RANK x"), err(NOT_INT));
-        assert_eq!(
-            k.run("LPOS l a COUNT -1"),
-            err("ERR COUNT can't be negative")
-        );
-        assert_eq!(
-            k.run("LPOS l a COUNT x"),
-            err("ERR COUNT can't be negative")
-        );
-        assert_eq!(
-            k.run("LPOS l a MAXLEN -1"),
-            err("ERR MAXLEN can't be negative")
-        );
-        assert_eq!(
-            k.run("LPOS l a MAXLEN x"),
-            err("ERR MAXLEN can't be negative")
-        );
-        assert_eq!(
-            k.run("LPOS l a COUNT -1 RANK 0"),
-            err("ERR COUNT can't be negative")
-        );
+        assert_eq!(k.run("LPOS l a COUNT -1"), err("ERR COUNT can't be negative"));
+        assert_eq!(k.run("LPOS l a COUNT x"), err("ERR COUNT can't be negative"));
+        assert_eq!(k.run("LPOS l a MAXLEN -1"), err("ERR MAXLEN can't be negative"));
+        assert_eq!(k.run("LPOS l a MAXLEN x"), err("ERR MAXLEN can't be negative"));
+        assert_eq!(k.run("LPOS l a COUNT -1 RANK 0"), err("ERR COUNT can't be negative"));
         assert_eq!(k.run("LPOS l a FOO 1"), err(SYNTAX));
         assert_eq!(k.run("LPOS l a RANK"), err(SYNTAX));
         assert_eq!(k.run("LPOS l a COUNT 1 MAXLEN"), err(SYNTAX));
@@ -886,10 +770,7 @@ mod tests {
         assert_eq!(k.run("LPOS nokey a RANK 0"), err(RANK_ZERO));
         assert_eq!(k.run("LPOS s a"), err(WRONGTYPE));
         assert_eq!(k.run("LPOS s a RANK 0"), err(RANK_ZERO));
-        assert_eq!(
-            k.run("LPOS l"),
-            err("ERR wrong number of arguments for 'lpos' command")
-        );
+        assert_eq!(k.run("LPOS l"), err("ERR wrong number of arguments for 'lpos' command"));
     }
 
     #[test]
@@ -932,32 +813,20 @@ mod tests {
     #[test]
     fn lmpop_parsing_and_replies() {
         let mut k = kit_with(&["RPUSH l a b c d", "SET s x"]);
-        assert_eq!(
-            k.run("LMPOP 2 nokey l LEFT COUNT 2"),
-            Reply::Array(vec![bulk("l"), bulks(&["a", "b"])])
-        );
+        assert_eq!(k.run("LMPOP 2 nokey l LEFT COUNT 2"), Reply::Array(vec![bulk("l"), bulks(&["a", "b"])]));
         assert_eq!(k.dirty, 2);
         assert_eq!(k.propagated, Some(vec![argv(&["LPOP", "l", "2"])]));
-        assert_eq!(
-            k.run("LMPOP 1 l right"),
-            Reply::Array(vec![bulk("l"), bulks(&["d"])])
-        );
+        assert_eq!(k.run("LMPOP 1 l right"), Reply::Array(vec![bulk("l"), bulks(&["d"])]));
         assert_eq!(k.propagated, Some(vec![argv(&["RPOP", "l", "1"])]));
         // The count logged is what was popped, not what was asked for; the emptied key is deleted.
-        assert_eq!(
-            k.run("LMPOP 1 l RIGHT COUNT 9223372036854775807"),
-            Reply::Array(vec![bulk("l"), bulks(&["c"])])
-        );
+        assert_eq!(k.run("LMPOP 1 l RIGHT COUNT 9223372036854775807"), Reply::Array(vec![bulk("l"), bulks(&["c"])]));
         assert_eq!(k.propagated, Some(vec![argv(&["RPOP", "l", "1"])]));
         assert!(!exists(&k, "l"));
         assert_eq!(k.run("LMPOP 1 l right"), Reply::NilArray);
         assert_eq!((k.dirty, k.propagated.clone()), (0, None));
         k.run("RPUSH l a");
         // The first list found is served; later keys are not looked at.
-        assert_eq!(
-            k.run("LMPOP 2 l s left"),
-            Reply::Array(vec![bulk("l"), bulks(&["a"])])
-        );
+        assert_eq!(k.run("LMPOP 2 l s left"), Reply::Array(vec![bulk("l"), bulks(&["a"])]));
         assert_eq!(k.run("LMPOP 2 nokey s left"), err(WRONGTYPE));
         assert_eq!(k.run("LMPOP 2 s l left"), err(WRONGTYPE));
         let numkeys = err("ERR numkeys should be greater than 0");
@@ -977,25 +846,16 @@ mod tests {
         assert_eq!(k.run("LMPOP 1 l left COUNT 1 COUNT 2"), err(SYNTAX));
         assert_eq!(k.run("LMPOP 1 l left FOO"), err(SYNTAX));
         assert_eq!(k.run("LMPOP 1 l left COUNT"), err(SYNTAX));
-        assert_eq!(
-            k.run("LMPOP 1 l"),
-            err("ERR wrong number of arguments for 'lmpop' command")
-        );
+        assert_eq!(k.run("LMPOP 1 l"), err("ERR wrong number of arguments for 'lmpop' command"));
     }
 
     #[test]
     fn command_table() {
         let s = crate::cmd::lookup(b"LMPOP").unwrap();
         assert!(s.has(MOVABLE_KEYS) && s.is_write());
-        assert_eq!(
-            s.key_indexes(&argv(&["lmpop", "2", "a", "b", "left"])),
-            vec![2, 3]
-        );
+        assert_eq!(s.key_indexes(&argv(&["lmpop", "2", "a", "b", "left"])), vec![2, 3]);
         let s = crate::cmd::lookup(b"lmove").unwrap();
-        assert_eq!(
-            s.key_indexes(&argv(&["lmove", "a", "b", "left", "right"])),
-            vec![1, 2]
-        );
+        assert_eq!(s.key_indexes(&argv(&["lmove", "a", "b", "left", "right"])), vec![1, 2]);
         assert_eq!((s.arity, s.acl), (5, W_SLOW));
         let s = crate::cmd::lookup(b"llen").unwrap();
         assert!(s.has(READONLY | FAST) && !s.is_write());
@@ -1078,17 +938,11 @@ mod tests {
         let (a, b) = (Bytes::from_static(b"a"), Bytes::from_static(b"b"));
         let r = lmove_once(&mut ctx, &a, &b, true, false, MoveLog::Lmove).unwrap();
         assert_eq!(r, Some(bulk("2")));
-        assert_eq!(
-            ctx.propagate,
-            Some(vec![argv(&["LMOVE", "a", "b", "left", "right"])])
-        );
+        assert_eq!(ctx.propagate, Some(vec![argv(&["LMOVE", "a", "b", "left", "right"])]));
         assert_eq!(ctx.dirty, 1);
         assert!(ctx.store.shard_db_ref(1, 0).get(b"a").is_none());
         ctx.reset_effects();
-        assert_eq!(
-            lmove_once(&mut ctx, &a, &b, false, true, MoveLog::Rpoplpush).unwrap(),
-            None
-        );
+        assert_eq!(lmove_once(&mut ctx, &a, &b, false, true, MoveLog::Rpoplpush).unwrap(), None);
         assert_eq!((ctx.dirty, ctx.propagate.clone()), (0, None));
         let r = lmove_once(&mut ctx, &b, &b, false, true, MoveLog::Rpoplpush).unwrap();
         assert_eq!(r, Some(bulk("2")));
@@ -1098,14 +952,8 @@ mod tests {
         assert_eq!(cmd(&mut ctx, "SET c x"), Reply::ok());
         ctx.reset_effects();
         let c = Bytes::from_static(b"c");
-        assert_eq!(
-            lmove_once(&mut ctx, &b, &c, true, true, MoveLog::Lmove),
-            Err(err(WRONGTYPE))
-        );
-        assert_eq!(
-            pop_for_blocking(&mut ctx, &c, true, None),
-            Err(err(WRONGTYPE))
-        );
+        assert_eq!(lmove_once(&mut ctx, &b, &c, true, true, MoveLog::Lmove), Err(err(WRONGTYPE)));
+        assert_eq!(pop_for_blocking(&mut ctx, &c, true, None), Err(err(WRONGTYPE)));
         assert_eq!(pop_for_blocking(&mut ctx, &a, true, None), Ok(None));
         assert_eq!(ctx.dirty, 0);
 
@@ -1124,23 +972,9 @@ mod tests {
     #[test]
     fn parse_mpop_for_blmpop() {
         let a = argv(&["blmpop", "0", "2", "k1", "k2", "RIGHT", "COUNT", "3"]);
-        assert_eq!(
-            parse_mpop(&a, 2),
-            Ok(MpopArgs {
-                keys: 3..5,
-                left: false,
-                count: 3
-            })
-        );
+        assert_eq!(parse_mpop(&a, 2), Ok(MpopArgs { keys: 3..5, left: false, count: 3 }));
         let a = argv(&["blmpop", "0", "1", "k1", "left"]);
-        assert_eq!(
-            parse_mpop(&a, 2),
-            Ok(MpopArgs {
-                keys: 3..4,
-                left: true,
-                count: 1
-            })
-        );
+        assert_eq!(parse_mpop(&a, 2), Ok(MpopArgs { keys: 3..4, left: true, count: 1 }));
     }
 
     #[test]
@@ -1152,17 +986,11 @@ mod tests {
         assert_eq!(k.run_args(&args), Reply::Int(300));
         assert_eq!(k.run("LINDEX l 150"), bulk("item-150"));
         assert_eq!(k.run("LINDEX l -1"), bulk("item-299"));
-        assert_eq!(
-            k.run("LRANGE l 100 102"),
-            bulks(&["item-100", "item-101", "item-102"])
-        );
+        assert_eq!(k.run("LRANGE l 100 102"), bulks(&["item-100", "item-101", "item-102"]));
         assert_eq!(k.run("LPOS l item-250"), Reply::Int(250));
         assert_eq!(k.run("LSET l 200 x"), Reply::ok());
         assert_eq!(k.run("LINSERT l BEFORE x y"), Reply::Int(301));
-        assert_eq!(
-            k.run("LRANGE l 199 202"),
-            bulks(&["item-199", "y", "x", "item-201"])
-        );
+        assert_eq!(k.run("LRANGE l 199 202"), bulks(&["item-199", "y", "x", "item-201"]));
         assert_eq!(k.run("LTRIM l 10 -10"), Reply::ok());
         assert_eq!(k.run("LLEN l"), Reply::Int(282));
         assert_eq!(k.run("LINDEX l 0"), bulk("item-10"));
@@ -1172,52 +1000,15 @@ mod tests {
     /// One step of the model-based test, on key "k0" or "k1".
     #[derive(Debug, Clone)]
     enum Op {
-        Push {
-            left: bool,
-            key: usize,
-            vals: Vec<u8>,
-        },
-        Pop {
-            left: bool,
-            key: usize,
-            count: Option<i64>,
-        },
-        Trim {
-            key: usize,
-            start: i64,
-            end: i64,
-        },
-        Set {
-            key: usize,
-            index: i64,
-            val: u8,
-        },
-        Insert {
-            key: usize,
-            before: bool,
-            pivot: u8,
-            val: u8,
-        },
-        Rem {
-            key: usize,
-            count: i64,
-            val: u8,
-        },
-        Range {
-            key: usize,
-            start: i64,
-            end: i64,
-        },
-        Index {
-            key: usize,
-            index: i64,
-        },
-        Move {
-            src: usize,
-            dst: usize,
-            from_left: bool,
-            to_left: bool,
-        },
+        Push { left: bool, key: usize, vals: Vec<u8> },
+        Pop { left: bool, key: usize, count: Option<i64> },
+        Trim { key: usize, start: i64, end: i64 },
+        Set { key: usize, index: i64, val: u8 },
+        Insert { key: usize, before: bool, pivot: u8, val: u8 },
+        Rem { key: usize, count: i64, val: u8 },
+        Range { key: usize, start: i64, end: i64 },
+        Index { key: usize, index: i64 },
+        Move { src: usize, dst: usize, from_left: bool, to_left: bool },
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -1248,11 +1039,7 @@ mod tests {
 
     fn model_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
         let len = len as i64;
-        let s = if start < 0 {
-            (len + start).max(0)
-        } else {
-            start
-        };
+        let s = if start < 0 { (len + start).max(0) } else { start };
         let e = if end < 0 { len + end } else { end.min(len - 1) };
         (s <= e && s < len).then_some((s as usize, e as usize))
     }
@@ -1268,11 +1055,7 @@ mod tests {
         let n = |x: i64| x.to_string().into_bytes();
         let l = |m: &mut HashMap<usize, VecDeque<u8>>, k: usize| m.get(&k).cloned();
         match *op {
-            Op::Push {
-                left,
-                key,
-                ref vals,
-            } => {
+            Op::Push { left, key, ref vals } => {
                 let d = m.entry(key).or_default();
                 for &v in vals {
                     if left {
@@ -1293,10 +1076,7 @@ mod tests {
                     (None, Some(_)) => Reply::NilArray,
                     (Some(d), None) => b1(if left { d.pop_front() } else { d.pop_back() }.unwrap()),
                     (Some(d), Some(c)) => Reply::Array(
-                        (0..c)
-                            .map_while(|_| if left { d.pop_front() } else { d.pop_back() })
-                            .map(b1)
-                            .collect(),
+                        (0..c).map_while(|_| if left { d.pop_front() } else { d.pop_back() }).map(b1).collect(),
                     ),
                 };
                 (reply, cmd)
@@ -1327,19 +1107,9 @@ mod tests {
                 };
                 (reply, cmd)
             }
-            Op::Insert {
-                key,
-                before,
-                pivot,
-                val,
-            } => {
-                let cmd = vec![
-                    s("LINSERT"),
-                    name(key),
-                    s(if before { "BEFORE" } else { "AFTER" }),
-                    vec![pivot],
-                    vec![val],
-                ];
+            Op::Insert { key, before, pivot, val } => {
+                let cmd =
+                    vec![s("LINSERT"), name(key), s(if before { "BEFORE" } else { "AFTER" }), vec![pivot], vec![val]];
                 let reply = match m.get_mut(&key) {
                     None => Reply::Int(0),
                     Some(d) => match d.iter().position(|&e| e == pivot) {
@@ -1356,11 +1126,7 @@ mod tests {
                 let cmd = vec![s("LREM"), name(key), n(count), vec![val]];
                 let mut removed = 0;
                 if let Some(d) = m.get_mut(&key) {
-                    let limit = if count == 0 {
-                        usize::MAX
-                    } else {
-                        count.unsigned_abs() as usize
-                    };
+                    let limit = if count == 0 { usize::MAX } else { count.unsigned_abs() as usize };
                     let mut idx: Vec<usize> = (0..d.len()).filter(|&i| d[i] == val).collect();
                     if count < 0 {
                         idx.reverse();
@@ -1378,40 +1144,20 @@ mod tests {
                 let cmd = vec![s("LRANGE"), name(key), n(start), n(end)];
                 let items = l(m, key)
                     .and_then(|d| {
-                        model_range(start, end, d.len())
-                            .map(|(a, b)| d.range(a..=b).map(|&c| b1(c)).collect())
+                        model_range(start, end, d.len()).map(|(a, b)| d.range(a..=b).map(|&c| b1(c)).collect())
                     })
                     .unwrap_or_default();
                 (Reply::Array(items), cmd)
             }
             Op::Index { key, index } => {
                 let cmd = vec![s("LINDEX"), name(key), n(index)];
-                let reply = l(m, key)
-                    .and_then(|d| model_index(index, d.len()).map(|i| b1(d[i])))
-                    .unwrap_or(Reply::Nil);
+                let reply = l(m, key).and_then(|d| model_index(index, d.len()).map(|i| b1(d[i]))).unwrap_or(Reply::Nil);
                 (reply, cmd)
             }
-            Op::Move {
-                src,
-                dst,
-                from_left,
-                to_left,
-            } => {
+            Op::Move { src, dst, from_left, to_left } => {
                 let side = |left: bool| s(if left { "LEFT" } else { "RIGHT" });
-                let cmd = vec![
-                    s("LMOVE"),
-                    name(src),
-                    name(dst),
-                    side(from_left),
-                    side(to_left),
-                ];
-                let reply = match m.get_mut(&src).and_then(|d| {
-                    if from_left {
-                        d.pop_front()
-                    } else {
-                        d.pop_back()
-                    }
-                }) {
+                let cmd = vec![s("LMOVE"), name(src), name(dst), side(from_left), side(to_left)];
+                let reply = match m.get_mut(&src).and_then(|d| if from_left { d.pop_front() } else { d.pop_back() }) {
                     None => Reply::Nil,
                     Some(v) => {
                         let d = m.entry(dst).or_default();

@@ -6,10 +6,12 @@
 //! live traffic and by AOF replay. Commands that need the connection or the server (PING, MULTI, CONFIG ...)
 //! are listed with [`Handler::Server`] so the table stays complete for `COMMAND`, and the server runs them.
 //!
-//! One file per family: [`keys`], [`strings`], [`lists`], [`hashes`], [`sets`], [`zsets`], [`server`].
+//! One file per family: [`keys`], [`strings`], [`lists`], [`hashes`], [`sets`], [`zsets`], [`dump`] (DUMP and
+//! RESTORE), [`server`].
 
 pub mod args;
 pub mod ctx;
+pub mod dump;
 pub mod hashes;
 pub mod keys;
 pub mod lists;

@@ -93,49 +93,30 @@ pub fn srem(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 
 /// SMEMBERS key: a set in RESP3 (Redis runs it as a one-key SINTER).
 pub fn smembers(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    run(|| {
-        Ok(Reply::Set(
-            ctx.read_set(&a[1])?
-                .map_or_else(Vec::new, |s| members_reply(s.iter())),
-        ))
-    })
+    run(|| Ok(Reply::Set(ctx.read_set(&a[1])?.map_or_else(Vec::new, |s| members_reply(s.iter())))))
 }
 
 /// SISMEMBER key member
 pub fn sismember(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    run(|| {
-        Ok(Reply::Int(i64::from(
-            ctx.read_set(&a[1])?.is_some_and(|s| s.contains(&a[2])),
-        )))
-    })
+    run(|| Ok(Reply::Int(i64::from(ctx.read_set(&a[1])?.is_some_and(|s| s.contains(&a[2]))))))
 }
 
 /// SMISMEMBER key member [member ...]
 pub fn smismember(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     run(|| {
         let s = ctx.read_set(&a[1])?;
-        let flags = a[2..]
-            .iter()
-            .map(|m| Reply::Int(i64::from(s.is_some_and(|s| s.contains(m)))));
+        let flags = a[2..].iter().map(|m| Reply::Int(i64::from(s.is_some_and(|s| s.contains(m)))));
         Ok(Reply::Array(flags.collect()))
     })
 }
 
 /// SCARD key
 pub fn scard(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    run(|| {
-        Ok(Reply::Int(
-            ctx.read_set(&a[1])?.map_or(0, |s| s.len()) as i64
-        ))
-    })
+    run(|| Ok(Reply::Int(ctx.read_set(&a[1])?.map_or(0, |s| s.len()) as i64)))
 }
 
 fn srem_argv(key: &Bytes, member: &[u8]) -> Vec<Bytes> {
-    vec![
-        Bytes::from_static(b"SREM"),
-        key.clone(),
-        Bytes::copy_from_slice(member),
-    ]
+    vec![Bytes::from_static(b"SREM"), key.clone(), Bytes::copy_from_slice(member)]
 }
 
 /// SPOP key [count]: logged as one `SREM key member` per popped member, or `DEL key` when the count takes
@@ -167,9 +148,7 @@ pub fn spop(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 const SPOP_REBUILD_RATIO: usize = 5;
 
 fn spop_count(ctx: &mut Ctx, a: &[Bytes]) -> CmdResult {
-    let count = parse_i64(&a[2])
-        .filter(|&c| c >= 0)
-        .ok_or_else(|| Reply::err(POSITIVE))?;
+    let count = parse_i64(&a[2]).filter(|&c| c >= 0).ok_or_else(|| Reply::err(POSITIVE))?;
     let key = &a[1];
     let cfg = ctx.cfg;
     let Some(s) = ctx.write_set(key)? else {
@@ -215,21 +194,14 @@ pub fn srandmember(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
             return Err(Reply::err(SYNTAX));
         }
         if a.len() == 2 {
-            return Ok(ctx
-                .read_set(&a[1])?
-                .and_then(|s| s.random_member())
-                .map_or(Reply::Nil, |m| bulk(&m)));
+            return Ok(ctx.read_set(&a[1])?.and_then(|s| s.random_member()).map_or(Reply::Nil, |m| bulk(&m)));
         }
         let (count, unique) = random_count(&a[2])?;
         let Some(s) = ctx.read_set(&a[1])? else {
             return Ok(Reply::Array(Vec::new()));
         };
         let count = check_repeat_limit(count, unique)?;
-        let picked = if unique {
-            s.random_members_unique(count)
-        } else {
-            s.random_members(count)
-        };
+        let picked = if unique { s.random_members_unique(count) } else { s.random_members(count) };
         Ok(Reply::Array(members_reply(picked)))
     })
 }
@@ -249,9 +221,7 @@ pub fn smove(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
             return Err(Reply::err(WRONGTYPE));
         }
         if src == dst {
-            return Ok(Reply::Int(i64::from(
-                peek_set(ctx, src).is_some_and(|s| s.contains(member)),
-            )));
+            return Ok(Reply::Int(i64::from(peek_set(ctx, src).is_some_and(|s| s.contains(member)))));
         }
         let cfg = ctx.cfg;
         if !ctx.write_set(src)?.is_some_and(|s| s.remove(member)) {
@@ -277,10 +247,7 @@ fn peek_set<'c>(ctx: &'c Ctx, key: &[u8]) -> Option<&'c SetValue> {
 /// a hit or a miss; WRONGTYPE at the first key holding another type), then returns them (`None` = missing).
 fn source_sets<'c>(ctx: &'c mut Ctx, keys: &[Bytes]) -> CmdResult<Vec<Option<&'c SetValue>>> {
     for k in keys {
-        if ctx
-            .lookup_read(k)
-            .is_some_and(|v| !matches!(v, Value::Set(_)))
-        {
+        if ctx.lookup_read(k).is_some_and(|v| !matches!(v, Value::Set(_))) {
             return Err(Reply::err(WRONGTYPE));
         }
     }
@@ -371,12 +338,7 @@ fn store(ctx: &mut Ctx, dst: &[u8], result: SetValue) -> Reply {
 
 /// SINTER key [key ...]
 pub fn sinter(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    run(|| {
-        Ok(Reply::Set(members_reply(intersection(
-            &source_sets(ctx, &a[1..])?,
-            0,
-        ))))
-    })
+    run(|| Ok(Reply::Set(members_reply(intersection(&source_sets(ctx, &a[1..])?, 0)))))
 }
 
 /// SINTERSTORE destination key [key ...]
@@ -392,13 +354,10 @@ pub fn sinterstore(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 /// SINTERCARD numkeys key [key ...] [LIMIT limit]
 pub fn sintercard(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     run(|| {
-        let numkeys = parse_i64(&a[1])
-            .filter(|&n| n > 0)
-            .ok_or_else(|| Reply::err("ERR numkeys should be greater than 0"))?;
+        let numkeys =
+            parse_i64(&a[1]).filter(|&n| n > 0).ok_or_else(|| Reply::err("ERR numkeys should be greater than 0"))?;
         if numkeys as u64 > (a.len() - 2) as u64 {
-            return Err(Reply::err(
-                "ERR Number of keys can't be greater than number of args",
-            ));
+            return Err(Reply::err("ERR Number of keys can't be greater than number of args"));
         }
         let keys_end = 2 + numkeys as usize;
         let mut limit = 0;
@@ -423,9 +382,7 @@ pub fn sintercard(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 pub fn sunion(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     run(|| {
         let cfg = ctx.cfg;
-        Ok(Reply::Set(members_reply(
-            union(&source_sets(ctx, &a[1..])?, cfg).iter(),
-        )))
+        Ok(Reply::Set(members_reply(union(&source_sets(ctx, &a[1..])?, cfg).iter())))
     })
 }
 
@@ -442,9 +399,7 @@ pub fn sunionstore(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 pub fn sdiff(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     run(|| {
         let cfg = ctx.cfg;
-        Ok(Reply::Set(members_reply(
-            difference(&source_sets(ctx, &a[1..])?, cfg).iter(),
-        )))
+        Ok(Reply::Set(members_reply(difference(&source_sets(ctx, &a[1..])?, cfg).iter())))
     })
 }
 
@@ -486,11 +441,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     fn encoding(k: &Kit, key: &str) -> &'static str {
-        k.ks.dbs[0]
-            .get(key.as_bytes())
-            .expect("key exists")
-            .value
-            .encoding_name()
+        k.ks.dbs[0].get(key.as_bytes()).expect("key exists").value.encoding_name()
     }
 
     fn exists(k: &Kit, key: &str) -> bool {
@@ -498,16 +449,12 @@ mod tests {
     }
 
     fn argv(v: &[&str]) -> Vec<Bytes> {
-        v.iter()
-            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-            .collect()
+        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
     }
 
     /// The bulk strings of an array or set reply, as text, in reply order.
     fn texts(r: &Reply) -> Vec<String> {
-        let (Reply::Array(items) | Reply::Set(items)) = r else {
-            panic!("not a list: {r:?}")
-        };
+        let (Reply::Array(items) | Reply::Set(items)) = r else { panic!("not a list: {r:?}") };
         items
             .iter()
             .map(|i| match i {
@@ -552,14 +499,8 @@ mod tests {
         assert_eq!(k.run("SISMEMBER s 02"), Reply::Int(0));
         assert_eq!(k.run("SISMEMBER s x"), Reply::Int(0));
         assert_eq!(k.run("SISMEMBER nokey x"), Reply::Int(0));
-        assert_eq!(
-            k.run("SMISMEMBER s 1 x 3"),
-            Reply::Array(vec![Reply::Int(1), Reply::Int(0), Reply::Int(1)])
-        );
-        assert_eq!(
-            k.run("SMISMEMBER nokey a b"),
-            Reply::Array(vec![Reply::Int(0), Reply::Int(0)])
-        );
+        assert_eq!(k.run("SMISMEMBER s 1 x 3"), Reply::Array(vec![Reply::Int(1), Reply::Int(0), Reply::Int(1)]));
+        assert_eq!(k.run("SMISMEMBER nokey a b"), Reply::Array(vec![Reply::Int(0), Reply::Int(0)]));
         assert_eq!(k.run("SREM s 1 x 1"), Reply::Int(1));
         assert_eq!(k.dirty, 1);
         assert_eq!(k.run("SREM s x"), Reply::Int(0));
@@ -567,35 +508,16 @@ mod tests {
         assert_eq!(k.run("SREM s 2 3"), Reply::Int(2));
         assert!(!exists(&k, "s"));
         assert_eq!(k.run("SMEMBERS nokey"), Reply::Set(vec![]));
-        assert_eq!(
-            k.run("SADD s"),
-            err("ERR wrong number of arguments for 'sadd' command")
-        );
-        assert_eq!(
-            k.run("SREM s"),
-            err("ERR wrong number of arguments for 'srem' command")
-        );
+        assert_eq!(k.run("SADD s"), err("ERR wrong number of arguments for 'sadd' command"));
+        assert_eq!(k.run("SREM s"), err("ERR wrong number of arguments for 'srem' command"));
         k.run("SET str x");
-        for cmd in [
-            "SADD str a",
-            "SREM str a",
-            "SMEMBERS str",
-            "SISMEMBER str a",
-            "SMISMEMBER str a",
-            "SCARD str",
-        ] {
+        for cmd in ["SADD str a", "SREM str a", "SMEMBERS str", "SISMEMBER str a", "SMISMEMBER str a", "SCARD str"] {
             assert_eq!(k.run(cmd), err(WRONGTYPE), "{cmd}");
         }
         // RESP3 clients see a set.
         k.run("SADD t b");
-        assert_eq!(
-            k.run("SMEMBERS t").to_vec(Protocol::Resp3),
-            b"~1\r\n$1\r\nb\r\n"
-        );
-        assert_eq!(
-            k.run("SMEMBERS t").to_vec(Protocol::Resp2),
-            b"*1\r\n$1\r\nb\r\n"
-        );
+        assert_eq!(k.run("SMEMBERS t").to_vec(Protocol::Resp3), b"~1\r\n$1\r\nb\r\n");
+        assert_eq!(k.run("SMEMBERS t").to_vec(Protocol::Resp2), b"*1\r\n$1\r\nb\r\n");
         assert_eq!(k.run("SMEMBERS nokey").to_vec(Protocol::Resp3), b"~0\r\n");
     }
 
@@ -615,17 +537,8 @@ mod tests {
 
         k.run("SADD e 9223372036854775807 -9223372036854775808 0");
         assert_eq!(encoding(&k, "e"), "intset");
-        assert_eq!(
-            k.run("SMEMBERS e"),
-            set_of(&["-9223372036854775808", "0", "9223372036854775807"])
-        );
-        for (key, odd) in [
-            ("n1", "x"),
-            ("n2", "01"),
-            ("n3", "-0"),
-            ("n4", "+1"),
-            ("n5", "9223372036854775808"),
-        ] {
+        assert_eq!(k.run("SMEMBERS e"), set_of(&["-9223372036854775808", "0", "9223372036854775807"]));
+        for (key, odd) in [("n1", "x"), ("n2", "01"), ("n3", "-0"), ("n4", "+1"), ("n5", "9223372036854775808")] {
             k.run(&format!("SADD {key} 1 2"));
             assert_eq!(encoding(&k, key), "intset");
             k.run(&format!("SADD {key} {odd}"));
@@ -648,22 +561,11 @@ mod tests {
         assert_eq!(k.run("SPOP nokey"), Reply::Nil);
         assert_eq!((k.dirty, k.propagated.clone()), (0, None));
         k.run("SADD s a b");
-        let Reply::Bulk(m) = k.run("SPOP s") else {
-            panic!()
-        };
+        let Reply::Bulk(m) = k.run("SPOP s") else { panic!() };
         assert_eq!(k.dirty, 1);
-        assert_eq!(
-            k.propagated,
-            Some(vec![vec![
-                Bytes::from_static(b"SREM"),
-                Bytes::from_static(b"s"),
-                m.clone()
-            ]])
-        );
+        assert_eq!(k.propagated, Some(vec![vec![Bytes::from_static(b"SREM"), Bytes::from_static(b"s"), m.clone()]]));
         assert_eq!(k.run("SCARD s"), Reply::Int(1));
-        let Reply::Bulk(last) = k.run("SPOP s") else {
-            panic!()
-        };
+        let Reply::Bulk(last) = k.run("SPOP s") else { panic!() };
         assert_ne!(m, last);
         assert!(!exists(&k, "s"));
         k.run("SET str x");
@@ -699,10 +601,7 @@ mod tests {
         assert!(k.dirty > 0);
         assert!(!exists(&k, "s"));
         k.run("SADD s a b");
-        assert_eq!(
-            sorted(&k.run("SPOP s 9223372036854775807")),
-            strs(&["a", "b"])
-        );
+        assert_eq!(sorted(&k.run("SPOP s 9223372036854775807")), strs(&["a", "b"]));
         assert_eq!(k.propagated, Some(vec![argv(&["DEL", "s"])]));
         assert!(!exists(&k, "s"));
     }
@@ -750,11 +649,7 @@ mod tests {
         k.run("SADD m a 1 2 3 4 5 6 7 8 9");
         let popped = texts(&k.run("SPOP m 9"));
         let left = texts(&k.run("SMEMBERS m"));
-        let expect = if left[0] == "a" {
-            "hashtable"
-        } else {
-            "intset"
-        };
+        let expect = if left[0] == "a" { "hashtable" } else { "intset" };
         assert_eq!(encoding(&k, "m"), expect);
         assert!(!popped.contains(&left[0]));
     }
@@ -769,10 +664,7 @@ mod tests {
         assert!(matches!(k.run("SRANDMEMBER s"), Reply::Bulk(_)));
         assert_eq!(k.run("SRANDMEMBER s 0"), Reply::Array(vec![]));
         assert_eq!(k.run("SRANDMEMBER s 3"), bulks(&["1", "2", "3"]));
-        assert_eq!(
-            k.run("SRANDMEMBER s 9223372036854775807"),
-            bulks(&["1", "2", "3"])
-        );
+        assert_eq!(k.run("SRANDMEMBER s 9223372036854775807"), bulks(&["1", "2", "3"]));
         for _ in 0..20 {
             let got = texts(&k.run("SRANDMEMBER s 2"));
             assert_eq!(got.len(), 2);
@@ -792,10 +684,7 @@ mod tests {
             k.run("SRANDMEMBER s -9223372036854775808"),
             err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
         );
-        assert_eq!(
-            k.run("SRANDMEMBER s -9223372036854775807"),
-            err("ERR value is out of range")
-        );
+        assert_eq!(k.run("SRANDMEMBER s -9223372036854775807"), err("ERR value is out of range"));
         // A table set: distinct picks at every size class.
         for i in 0..100 {
             k.run(&format!("SADD t m{i}"));
@@ -847,10 +736,7 @@ mod tests {
         assert_eq!(sorted(&k.run("SINTER a b c")), strs(&["3", "x"]));
         assert_eq!(sorted(&k.run("SINTER a")), strs(&["1", "2", "3", "x"]));
         assert_eq!(k.run("SINTER a nokey"), Reply::Set(vec![]));
-        assert_eq!(
-            sorted(&k.run("SUNION a b nokey c")),
-            strs(&["1", "2", "3", "4", "x", "y"])
-        );
+        assert_eq!(sorted(&k.run("SUNION a b nokey c")), strs(&["1", "2", "3", "4", "x", "y"]));
         assert_eq!(k.run("SUNION nokey"), Reply::Set(vec![]));
         assert_eq!(sorted(&k.run("SDIFF a b")), strs(&["1"]));
         assert_eq!(sorted(&k.run("SDIFF b a c")), strs(&["4"]));
@@ -858,13 +744,7 @@ mod tests {
         assert_eq!(k.run("SDIFF nokey a"), Reply::Set(vec![]));
         assert_eq!(k.run("SDIFF a a"), Reply::Set(vec![]));
         // Every key is type-checked, even after a missing one.
-        for cmd in [
-            "SINTER nokey str",
-            "SINTER a str",
-            "SUNION nokey str",
-            "SDIFF nokey str",
-            "SDIFF a str",
-        ] {
+        for cmd in ["SINTER nokey str", "SINTER a str", "SUNION nokey str", "SDIFF nokey str", "SDIFF a str"] {
             assert_eq!(k.run(cmd), err(WRONGTYPE), "{cmd}");
         }
         // Integer results come out sorted, as from Redis's intsets.
@@ -874,10 +754,7 @@ mod tests {
         assert_eq!(k.run("SUNION i j"), set_of(&["1", "3", "4", "5", "9"]));
         assert_eq!(k.run("SDIFF i j"), set_of(&["3", "5"]));
         k.proto = Protocol::Resp3;
-        assert_eq!(
-            k.run("SINTER i j").to_vec(Protocol::Resp3),
-            b"~2\r\n$1\r\n1\r\n$1\r\n4\r\n"
-        );
+        assert_eq!(k.run("SINTER i j").to_vec(Protocol::Resp3), b"~2\r\n$1\r\n1\r\n$1\r\n4\r\n");
     }
 
     #[test]
@@ -905,23 +782,13 @@ mod tests {
         assert_eq!(k.run("SINTERCARD 1 a b"), err(SYNTAX));
         let negative = err("ERR LIMIT can't be negative");
         for l in ["-1", "x", "9223372036854775808"] {
-            assert_eq!(
-                k.run(&format!("SINTERCARD 2 a b LIMIT {l}")),
-                negative,
-                "{l}"
-            );
+            assert_eq!(k.run(&format!("SINTERCARD 2 a b LIMIT {l}")), negative, "{l}");
         }
         assert_eq!(k.run("SINTERCARD 2 a str"), err(WRONGTYPE));
         assert_eq!(k.run("SINTERCARD 2 nokey str"), err(WRONGTYPE));
-        assert_eq!(
-            k.run("SINTERCARD 1"),
-            err("ERR wrong number of arguments for 'sintercard' command")
-        );
+        assert_eq!(k.run("SINTERCARD 1"), err("ERR wrong number of arguments for 'sintercard' command"));
         let spec = super::super::lookup(b"sintercard").unwrap();
-        assert_eq!(
-            spec.key_indexes(&argv(&["SINTERCARD", "2", "a", "b", "LIMIT", "1"])),
-            vec![2, 3]
-        );
+        assert_eq!(spec.key_indexes(&argv(&["SINTERCARD", "2", "a", "b", "LIMIT", "1"])), vec![2, 3]);
     }
 
     #[test]
@@ -958,17 +825,10 @@ mod tests {
         assert_eq!(k.run("SUNIONSTORE d nokey1 nokey2"), Reply::Int(0));
         // Sources are type-checked; the destination is not.
         k.run("SET str x");
-        for cmd in [
-            "SINTERSTORE d a str",
-            "SUNIONSTORE d nokey str",
-            "SDIFFSTORE d a str",
-        ] {
+        for cmd in ["SINTERSTORE d a str", "SUNIONSTORE d nokey str", "SDIFFSTORE d a str"] {
             assert_eq!(k.run(cmd), err(WRONGTYPE), "{cmd}");
         }
-        assert_eq!(
-            k.run("SINTERSTORE d"),
-            err("ERR wrong number of arguments for 'sinterstore' command")
-        );
+        assert_eq!(k.run("SINTERSTORE d"), err("ERR wrong number of arguments for 'sinterstore' command"));
     }
 
     #[test]
@@ -1015,22 +875,10 @@ mod tests {
     fn sscan() {
         let mut k = Kit::new();
         k.run("SADD i 20 3 10 1");
-        assert_eq!(
-            k.run("SSCAN i 0"),
-            Reply::Array(vec![bulk("0"), bulks(&["1", "3", "10", "20"])])
-        );
-        assert_eq!(
-            k.run("SSCAN i 7 COUNT 1"),
-            Reply::Array(vec![bulk("0"), bulks(&["1", "3", "10", "20"])])
-        );
-        assert_eq!(
-            k.run("SSCAN i 0 MATCH 1*"),
-            Reply::Array(vec![bulk("0"), bulks(&["1", "10"])])
-        );
-        assert_eq!(
-            k.run("SSCAN nokey 0"),
-            Reply::Array(vec![bulk("0"), Reply::Array(vec![])])
-        );
+        assert_eq!(k.run("SSCAN i 0"), Reply::Array(vec![bulk("0"), bulks(&["1", "3", "10", "20"])]));
+        assert_eq!(k.run("SSCAN i 7 COUNT 1"), Reply::Array(vec![bulk("0"), bulks(&["1", "3", "10", "20"])]));
+        assert_eq!(k.run("SSCAN i 0 MATCH 1*"), Reply::Array(vec![bulk("0"), bulks(&["1", "10"])]));
+        assert_eq!(k.run("SSCAN nokey 0"), Reply::Array(vec![bulk("0"), Reply::Array(vec![])]));
         assert_eq!(k.run("SSCAN i x"), err("ERR invalid cursor"));
         assert_eq!(k.run("SSCAN i 0 COUNT 0"), err(SYNTAX));
         assert_eq!(k.run("SSCAN i 0 COUNT x"), err(NOT_INT));
@@ -1038,17 +886,9 @@ mod tests {
         k.run("SET str x");
         assert_eq!(k.run("SSCAN str 0"), err(WRONGTYPE));
         k.run("SADD t a b c");
-        let Reply::Array(parts) = k.run("SSCAN t 0 COUNT 100") else {
-            panic!()
-        };
-        assert_eq!(
-            (&parts[0], sorted(&parts[1])),
-            (&bulk("0"), strs(&["a", "b", "c"]))
-        );
-        assert_eq!(
-            k.run("SSCAN t 0 MATCH b COUNT 100"),
-            Reply::Array(vec![bulk("0"), bulks(&["b"])])
-        );
+        let Reply::Array(parts) = k.run("SSCAN t 0 COUNT 100") else { panic!() };
+        assert_eq!((&parts[0], sorted(&parts[1])), (&bulk("0"), strs(&["a", "b", "c"])));
+        assert_eq!(k.run("SSCAN t 0 MATCH b COUNT 100"), Reply::Array(vec![bulk("0"), bulks(&["b"])]));
     }
 
     #[test]
@@ -1060,9 +900,7 @@ mod tests {
         let (mut cursor, mut seen, mut calls) = ("0".to_string(), BTreeSet::new(), 0);
         let (mut added, mut removed) = (3000, 1500);
         loop {
-            let Reply::Array(parts) = k.run(&format!("SSCAN s {cursor} COUNT 10")) else {
-                panic!()
-            };
+            let Reply::Array(parts) = k.run(&format!("SSCAN s {cursor} COUNT 10")) else { panic!() };
             calls += 1;
             seen.extend(texts(&parts[1]));
             // Members m0..m1500 stay for the whole scan; others come and go around them.
@@ -1076,9 +914,7 @@ mod tests {
                     removed += 1;
                 }
             }
-            let Reply::Bulk(next) = &parts[0] else {
-                panic!()
-            };
+            let Reply::Bulk(next) = &parts[0] else { panic!() };
             if &next[..] == b"0" {
                 break;
             }
@@ -1131,10 +967,7 @@ mod tests {
 
     impl Sharded {
         fn new(cfg: EngineConfig) -> Self {
-            Sharded {
-                store: TwoShards([Keyspace::new(16), Keyspace::new(16)]),
-                cfg,
-            }
+            Sharded { store: TwoShards([Keyspace::new(16), Keyspace::new(16)]), cfg }
         }
 
         fn run(&mut self, line: &str) -> Reply {
@@ -1150,18 +983,10 @@ mod tests {
         fn members(&self, key: &str) -> BTreeSet<String> {
             let other = 1 - TwoShards::shard(key.as_bytes());
             assert!(self.store.0[other].dbs[0].get(key.as_bytes()).is_none());
-            match self
-                .store
-                .db_for_ref(0, key.as_bytes())
-                .get(key.as_bytes())
-                .map(|e| &e.value)
-            {
+            match self.store.db_for_ref(0, key.as_bytes()).get(key.as_bytes()).map(|e| &e.value) {
                 None => BTreeSet::new(),
                 Some(Value::Set(s)) => {
-                    let out: BTreeSet<String> = s
-                        .iter()
-                        .map(|m| String::from_utf8_lossy(&m).into_owned())
-                        .collect();
+                    let out: BTreeSet<String> = s.iter().map(|m| String::from_utf8_lossy(&m).into_owned()).collect();
                     assert!(!out.is_empty(), "an empty set was left under {key}");
                     let all_ints = out.iter().all(|m| parse_i64(m.as_bytes()).is_some());
                     if s.encoding_name() == "intset" {
@@ -1180,10 +1005,7 @@ mod tests {
         s.run("SADD a 1 2 3");
         s.run("SADD b 2 3 4");
         assert_eq!(s.run("SMOVE a b 1"), Reply::Int(1));
-        assert_eq!(
-            s.members("b"),
-            ["1", "2", "3", "4"].map(String::from).into()
-        );
+        assert_eq!(s.members("b"), ["1", "2", "3", "4"].map(String::from).into());
         assert_eq!(s.run("SMOVE b c 4"), Reply::Int(1));
         assert_eq!(s.members("c"), ["4"].map(String::from).into());
         assert_eq!(s.run("SINTERSTORE c a b"), Reply::Int(2));
@@ -1239,20 +1061,12 @@ mod tests {
                 args.extend(ms.iter().map(String::as_str));
                 let before = model[*k].len();
                 model[*k].extend(ms.iter().cloned());
-                assert_eq!(
-                    s.run_args(&args),
-                    Reply::Int((model[*k].len() - before) as i64)
-                );
+                assert_eq!(s.run_args(&args), Reply::Int((model[*k].len() - before) as i64));
             }
             Op::Rem(k, ms) => {
                 let mut args = vec!["SREM", KEYS[*k]];
                 args.extend(ms.iter().map(String::as_str));
-                let removed = ms
-                    .iter()
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .filter(|m| model[*k].remove(*m))
-                    .count();
+                let removed = ms.iter().collect::<BTreeSet<_>>().into_iter().filter(|m| model[*k].remove(*m)).count();
                 assert_eq!(s.run_args(&args), Reply::Int(removed as i64));
             }
             Op::Pop(k, n) => {
@@ -1280,17 +1094,11 @@ mod tests {
             Op::Store(cmd, dst, srcs) => {
                 let sets: Vec<&BTreeSet<String>> = srcs.iter().map(|&i| &model[i]).collect();
                 let result: BTreeSet<String> = match *cmd {
-                    "SINTERSTORE" => sets[0]
-                        .iter()
-                        .filter(|m| sets[1..].iter().all(|s| s.contains(*m)))
-                        .cloned()
-                        .collect(),
+                    "SINTERSTORE" => {
+                        sets[0].iter().filter(|m| sets[1..].iter().all(|s| s.contains(*m))).cloned().collect()
+                    }
                     "SUNIONSTORE" => sets.iter().flat_map(|s| s.iter().cloned()).collect(),
-                    _ => sets[0]
-                        .iter()
-                        .filter(|m| sets[1..].iter().all(|s| !s.contains(*m)))
-                        .cloned()
-                        .collect(),
+                    _ => sets[0].iter().filter(|m| sets[1..].iter().all(|s| !s.contains(*m))).cloned().collect(),
                 };
                 let mut args = vec![*cmd, KEYS[*dst]];
                 args.extend(srcs.iter().map(|&i| KEYS[i]));

@@ -67,9 +67,16 @@ pub const FLAG_NAMES: &[(u32, &str)] = &[
 pub enum KeySpec {
     None,
     /// Keys from `first` to `last` (negative counts from the end: -1 is the last argument) every `step`.
-    Range { first: i32, last: i32, step: i32 },
+    Range {
+        first: i32,
+        last: i32,
+        step: i32,
+    },
     /// `numkeys` at `numkeys_at`, keys right after it; `extra` is one more key before it (e.g. a destination).
-    Numkeys { numkeys_at: usize, extra: Option<usize> },
+    Numkeys {
+        numkeys_at: usize,
+        extra: Option<usize>,
+    },
     /// Anything else.
     Custom(fn(&[Bytes]) -> Vec<usize>),
 }
@@ -131,11 +138,9 @@ impl CommandSpec {
             }
             KeySpec::Numkeys { numkeys_at, extra } => {
                 let mut out: Vec<usize> = extra.into_iter().filter(|&e| e < n).collect();
-                let numkeys = args
-                    .get(numkeys_at)
-                    .and_then(|a| crate::util::parse_i64(a))
-                    .filter(|&k| k > 0)
-                    .unwrap_or(0) as usize;
+                let numkeys =
+                    args.get(numkeys_at).and_then(|a| crate::util::parse_i64(a)).filter(|&k| k > 0).unwrap_or(0)
+                        as usize;
                 let start = numkeys_at + 1;
                 out.extend((start..start.saturating_add(numkeys)).take_while(|&i| i < n));
                 out
@@ -179,6 +184,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(super::hashes::COMMANDS)
         .chain(super::sets::COMMANDS)
         .chain(super::zsets::COMMANDS)
+        .chain(super::dump::COMMANDS)
         .chain(super::server::COMMANDS)
 }
 

@@ -132,9 +132,9 @@ fn parse_opts(a: &[Bytes], start: usize, for_set: bool) -> CmdResult<Opts> {
             o.keepttl = true;
         } else if !for_set && eq_ic(opt, "persist") && o.expire.is_none() {
             o.persist = true;
-        } else if let Some(u) = unit.filter(|&u| {
-            has_next && !o.keepttl && !o.persist && o.expire.is_none_or(|(prev, _)| prev == u)
-        }) {
+        } else if let Some(u) =
+            unit.filter(|&u| has_next && !o.keepttl && !o.persist && o.expire.is_none_or(|(prev, _)| prev == u))
+        {
             o.expire = Some((u, i + 1));
             i += 1;
         } else {
@@ -158,10 +158,7 @@ fn deadline(ctx: &Ctx, arg: &[u8], unit: Unit, cmd: &str) -> CmdResult<i64> {
         Unit::Px | Unit::PxAt => v,
     };
     match unit {
-        Unit::Ex | Unit::Px => ms
-            .checked_add(ctx.now_ms)
-            .filter(|&t| t > 0)
-            .ok_or_else(invalid),
+        Unit::Ex | Unit::Px => ms.checked_add(ctx.now_ms).filter(|&t| t > 0).ok_or_else(invalid),
         Unit::ExAt | Unit::PxAt => Ok(ms),
     }
 }
@@ -191,20 +188,12 @@ pub fn set(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
             None => None,
         };
         let key = &a[1];
-        let old = if o.get {
-            Some(get_reply(ctx, key)?)
-        } else {
-            None
-        };
+        let old = if o.get { Some(get_reply(ctx, key)?) } else { None };
         let exists = ctx.exists(key);
         if (o.nx && exists) || (o.xx && !exists) {
             return Ok(old.unwrap_or(Reply::Nil));
         }
-        let ttl = if o.keepttl {
-            ctx.expire_of(key)
-        } else {
-            expire
-        };
+        let ttl = if o.keepttl { ctx.expire_of(key) } else { expire };
         store(ctx, key, &a[2], ttl);
         ctx.dirty += 1;
         if let Some(at) = expire {
@@ -228,11 +217,7 @@ pub fn setnx(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 /// SETEX key seconds value / PSETEX key milliseconds value
 pub fn setex(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     run(|| {
-        let unit = if eq_ic(&a[0], "psetex") {
-            Unit::Px
-        } else {
-            Unit::Ex
-        };
+        let unit = if eq_ic(&a[0], "psetex") { Unit::Px } else { Unit::Ex };
         let at = deadline(ctx, &a[2], unit, &cmd_name(a))?;
         ctx.expire_if_needed(&a[1]);
         store(ctx, &a[1], &a[3], Some(at));
@@ -286,11 +271,7 @@ pub fn getex(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
                 ctx.also_propagate(vec![Bytes::from_static(b"DEL"), key.clone()]);
             } else {
                 ctx.db_mut(key).set_expire(key, Some(when));
-                let argv = vec![
-                    Bytes::from_static(b"PEXPIREAT"),
-                    key.clone(),
-                    Bytes::from(when.to_string()),
-                ];
+                let argv = vec![Bytes::from_static(b"PEXPIREAT"), key.clone(), Bytes::from(when.to_string())];
                 ctx.also_propagate(argv);
             }
             ctx.dirty += 1;
@@ -362,11 +343,7 @@ pub fn append(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 
 /// STRLEN key
 pub fn strlen(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    run(|| {
-        Ok(Reply::Int(
-            ctx.read_str(&a[1])?.map_or(0, |s| s.len() as i64),
-        ))
-    })
+    run(|| Ok(Reply::Int(ctx.read_str(&a[1])?.map_or(0, |s| s.len() as i64))))
 }
 
 /// GETRANGE's index rules over a string of `len` bytes: negative indexes count from the end and are then
@@ -434,8 +411,7 @@ pub fn incr(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
             args::int(&a[2])?
         } else {
             let n = args::int(&a[2])?;
-            n.checked_neg()
-                .ok_or_else(|| Reply::err("ERR decrement would overflow"))?
+            n.checked_neg().ok_or_else(|| Reply::err("ERR decrement would overflow"))?
         };
         let key = &a[1];
         let value = match ctx.write_str(key)? {
@@ -478,12 +454,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         }
         ctx.dirty += 1;
         let set = Bytes::from_static(b"SET");
-        ctx.also_propagate(vec![
-            set,
-            key.clone(),
-            text.clone(),
-            Bytes::from_static(b"KEEPTTL"),
-        ]);
+        ctx.also_propagate(vec![set, key.clone(), text.clone(), Bytes::from_static(b"KEEPTTL")]);
         Ok(Reply::Bulk(text))
     })
 }
@@ -503,9 +474,7 @@ pub fn lcs(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
             Some(_) => None,
         };
         let (Some(x), Some(y)) = (fetch(&a[1]), fetch(&a[2])) else {
-            return Err(Reply::err(
-                "ERR The specified keys must contain string values",
-            ));
+            return Err(Reply::err("ERR The specified keys must contain string values"));
         };
         let (mut want_len, mut want_idx, mut with_len, mut min_len) = (false, false, false, 0i64);
         let mut i = 3;
@@ -526,18 +495,14 @@ pub fn lcs(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
             i += 1;
         }
         if want_idx && want_len {
-            return Err(Reply::err(
-                "ERR If you want both the length and indexes, please just use IDX.",
-            ));
+            return Err(Reply::err("ERR If you want both the length and indexes, please just use IDX."));
         }
         if x.len() >= u32::MAX as usize - 1 || y.len() >= u32::MAX as usize - 1 {
             return Err(Reply::err("ERR String too long for LCS"));
         }
         let cells = (x.len() as u128 + 1) * (y.len() as u128 + 1);
         if cells * 4 > ctx.cfg.proto_max_bulk_len as u128 {
-            return Err(Reply::err(
-                "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
-            ));
+            return Err(Reply::err("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"));
         }
         let (common, matches) = lcs_walk(&x, &y, !want_len || want_idx, min_len);
         if want_idx {
@@ -634,11 +599,7 @@ mod tests {
     const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
     fn enc(k: &Kit, key: &str) -> &'static str {
-        k.ks.dbs[0]
-            .get(key.as_bytes())
-            .expect("key exists")
-            .value
-            .encoding_name()
+        k.ks.dbs[0].get(key.as_bytes()).expect("key exists").value.encoding_name()
     }
 
     fn ttl(k: &Kit, key: &str) -> Option<i64> {
@@ -655,10 +616,7 @@ mod tests {
         Some(
             p.iter()
                 .map(|argv| {
-                    let words: Vec<String> = argv
-                        .iter()
-                        .map(|a| String::from_utf8_lossy(a).into_owned())
-                        .collect();
+                    let words: Vec<String> = argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
                     words.join(" ")
                 })
                 .collect(),
@@ -692,10 +650,7 @@ mod tests {
         assert_eq!(k.run("SET k v EX 10"), Reply::ok());
         assert_eq!(k.run("SET k w"), Reply::ok());
         assert_eq!(ttl(&k, "k"), None);
-        assert_eq!(
-            k.run("set"),
-            err("ERR wrong number of arguments for 'set' command")
-        );
+        assert_eq!(k.run("set"), err("ERR wrong number of arguments for 'set' command"));
     }
 
     #[test]
@@ -721,17 +676,11 @@ mod tests {
         let now = k.now;
         assert_eq!(k.run("SET k v EX 10"), Reply::ok());
         assert_eq!(ttl(&k, "k"), Some(now + 10_000));
-        assert_eq!(
-            logged(&k),
-            logs(&[&format!("SET k v PXAT {}", now + 10_000)])
-        );
+        assert_eq!(logged(&k), logs(&[&format!("SET k v PXAT {}", now + 10_000)]));
         k.run("SET k v PX 1500 NX");
         assert_eq!(k.dirty, 0);
         k.run("SET k v2 px 1500 xx get");
-        assert_eq!(
-            logged(&k),
-            logs(&[&format!("SET k v2 PXAT {}", now + 1500)])
-        );
+        assert_eq!(logged(&k), logs(&[&format!("SET k v2 PXAT {}", now + 1500)]));
         k.run("SET k v EXAT 2000000000");
         assert_eq!(logged(&k), logs(&["SET k v PXAT 2000000000000"]));
         k.run("SET k v PXAT 2000000000123");
@@ -827,16 +776,10 @@ mod tests {
 
         assert_eq!(k.run("SETEX s 10 v"), Reply::ok());
         assert_eq!(ttl(&k, "s"), Some(now + 10_000));
-        assert_eq!(
-            logged(&k),
-            logs(&[&format!("SET s v PXAT {}", now + 10_000)])
-        );
+        assert_eq!(logged(&k), logs(&[&format!("SET s v PXAT {}", now + 10_000)]));
         assert_eq!(k.run("PSETEX p 1500 42"), Reply::ok());
         assert_eq!(enc(&k, "p"), "int");
-        assert_eq!(
-            logged(&k),
-            logs(&[&format!("SET p 42 PXAT {}", now + 1500)])
-        );
+        assert_eq!(logged(&k), logs(&[&format!("SET p 42 PXAT {}", now + 1500)]));
         for t in ["0", "-1", "9223372036854775807"] {
             let e = "ERR invalid expire time in 'setex' command";
             assert_eq!(k.run(&format!("SETEX s {t} v")), err(e));
@@ -844,10 +787,7 @@ mod tests {
             assert_eq!(k.run(&format!("PSETEX s {t} v")), err(e));
         }
         assert_eq!(k.run("SETEX s abc v"), err(NOT_INT));
-        assert_eq!(
-            k.run("SETEX s 10"),
-            err("ERR wrong number of arguments for 'setex' command")
-        );
+        assert_eq!(k.run("SETEX s 10"), err("ERR wrong number of arguments for 'setex' command"));
         with_hash(&mut k, "h");
         assert_eq!(k.run("SETEX h 10 v"), Reply::ok());
         assert_eq!(k.run("GET h"), bulk("v"));
@@ -887,10 +827,7 @@ mod tests {
         assert_eq!((k.dirty, k.propagated.clone()), (0, None));
         assert_eq!(k.run("GETEX k EX 10"), bulk("v"));
         assert_eq!(ttl(&k, "k"), Some(now + 10_000));
-        assert_eq!(
-            logged(&k),
-            logs(&[&format!("PEXPIREAT k {}", now + 10_000)])
-        );
+        assert_eq!(logged(&k), logs(&[&format!("PEXPIREAT k {}", now + 10_000)]));
         assert_eq!(k.run("GETEX k PX 10 PX 20"), bulk("v"));
         assert_eq!(ttl(&k, "k"), Some(now + 20));
         k.run("GETEX k EXAT 2000000000");
@@ -906,21 +843,13 @@ mod tests {
         assert_eq!((k.dirty, logged(&k)), (1, logs(&["DEL k"])));
         assert!(!exists(&k, "k"));
         k.run("SET k v");
-        for line in [
-            "GETEX k NX",
-            "GETEX k KEEPTTL",
-            "GETEX k GET",
-            "GETEX k PERSIST EX 10",
-        ] {
+        for line in ["GETEX k NX", "GETEX k KEEPTTL", "GETEX k GET", "GETEX k PERSIST EX 10"] {
             assert_eq!(k.run(line), err(SYNTAX), "{line}");
         }
         assert_eq!(k.run("GETEX k EX 10 PERSIST"), err(SYNTAX));
         assert_eq!(k.run("GETEX k EX 10 PX 10"), err(SYNTAX));
         assert_eq!(k.run("GETEX k EX"), err(SYNTAX));
-        assert_eq!(
-            k.run("GETEX k EX 0"),
-            err("ERR invalid expire time in 'getex' command")
-        );
+        assert_eq!(k.run("GETEX k EX 0"), err("ERR invalid expire time in 'getex' command"));
         assert_eq!(k.run("GETEX k EX abc"), err(NOT_INT));
         with_hash(&mut k, "h");
         assert_eq!(k.run("GETEX h"), err(WRONGTYPE));
@@ -936,22 +865,10 @@ mod tests {
         assert_eq!((enc(&k, "a"), enc(&k, "b")), ("int", "embstr"));
         with_hash(&mut k, "h");
         let r = k.run("MGET a b h nokey");
-        assert_eq!(
-            r,
-            Reply::Array(vec![bulk("1"), bulk("abc"), Reply::Nil, Reply::Nil])
-        );
-        assert_eq!(
-            k.run("MSET a"),
-            err("ERR wrong number of arguments for 'mset' command")
-        );
-        assert_eq!(
-            k.run("MSET a 1 b"),
-            err("ERR wrong number of arguments for 'mset' command")
-        );
-        assert_eq!(
-            k.run("MSETNX a"),
-            err("ERR wrong number of arguments for 'msetnx' command")
-        );
+        assert_eq!(r, Reply::Array(vec![bulk("1"), bulk("abc"), Reply::Nil, Reply::Nil]));
+        assert_eq!(k.run("MSET a"), err("ERR wrong number of arguments for 'mset' command"));
+        assert_eq!(k.run("MSET a 1 b"), err("ERR wrong number of arguments for 'mset' command"));
+        assert_eq!(k.run("MSETNX a"), err("ERR wrong number of arguments for 'msetnx' command"));
         assert_eq!(k.run("MSETNX x 1 a 2"), Reply::Int(0));
         assert_eq!(k.dirty, 0);
         assert!(!exists(&k, "x"));
@@ -1049,10 +966,7 @@ mod tests {
         k.run("SET s hello EX 100");
         assert_eq!(k.run("SETRANGE s 6 world"), Reply::Int(11));
         assert_eq!((k.dirty, k.propagated.clone()), (1, None));
-        assert_eq!(
-            k.run("GET s"),
-            Reply::Bulk(Bytes::from_static(b"hello\0world"))
-        );
+        assert_eq!(k.run("GET s"), Reply::Bulk(Bytes::from_static(b"hello\0world")));
         assert_eq!(ttl(&k, "s"), Some(k.now + 100_000));
         assert_eq!(k.run("SETRANGE s -1 x"), err("ERR offset is out of range"));
         assert_eq!(k.run("SETRANGE s a x"), err(NOT_INT));
@@ -1060,10 +974,7 @@ mod tests {
         assert_eq!(k.run("SETRANGE s 536870912 x"), too_big);
         assert_eq!(k.run("SETRANGE s 9223372036854775807 x"), too_big);
         assert_eq!(k.run("SETRANGE z 536870912 x"), too_big);
-        assert_eq!(
-            k.run_args(&[b"SETRANGE", b"z", b"9223372036854775807", b""]),
-            Reply::Int(0)
-        );
+        assert_eq!(k.run_args(&[b"SETRANGE", b"z", b"9223372036854775807", b""]), Reply::Int(0));
         with_hash(&mut k, "h");
         assert_eq!(k.run_args(&[b"SETRANGE", b"h", b"0", b""]), err(WRONGTYPE));
         assert_eq!(k.run("SETRANGE h -1 x"), err("ERR offset is out of range"));
@@ -1082,10 +993,7 @@ mod tests {
         assert_eq!(k.run("DECR k"), err(OVERFLOW));
         assert_eq!(k.run("INCRBY k -1"), err(OVERFLOW));
         assert_eq!(k.run("DECRBY k 9223372036854775807"), err(OVERFLOW));
-        assert_eq!(
-            k.run("DECRBY k -9223372036854775808"),
-            err("ERR decrement would overflow")
-        );
+        assert_eq!(k.run("DECRBY k -9223372036854775808"), err("ERR decrement would overflow"));
         assert_eq!(k.run("DECRBY k -9223372036854775807"), Reply::Int(-1));
         assert_eq!(k.run("DECR d"), Reply::Int(-1));
         assert_eq!(k.run("DECRBY d 10"), Reply::Int(-11));
@@ -1127,11 +1035,7 @@ mod tests {
         ];
         for (start, by, want) in cases {
             k.run_args(&[b"SET", b"f", start.as_bytes()]);
-            assert_eq!(
-                k.run(&format!("INCRBYFLOAT f {by}")),
-                bulk(want),
-                "{start} + {by}"
-            );
+            assert_eq!(k.run(&format!("INCRBYFLOAT f {by}")), bulk(want), "{start} + {by}");
             assert_eq!(logged(&k), logs(&[&format!("SET f {want} KEEPTTL")]));
             assert_eq!(enc(&k, "f"), "embstr");
         }
@@ -1147,15 +1051,9 @@ mod tests {
         assert_eq!(k.run("INCRBYFLOAT t 1e4932"), nan_inf);
         assert_eq!(k.dirty, 0);
         assert_eq!(k.run("INCRBYFLOAT t 1e4933"), err(NOT_FLOAT));
-        assert_eq!(
-            k.run("INCRBYFLOAT u 0.12345678901234567890123456789"),
-            bulk("0.12345678901234568")
-        );
+        assert_eq!(k.run("INCRBYFLOAT u 0.12345678901234567890123456789"), bulk("0.12345678901234568"));
         k.run("SET u 1e30");
-        assert_eq!(
-            k.run("INCRBYFLOAT u 0.5"),
-            bulk("1000000000000000000024696061952")
-        );
+        assert_eq!(k.run("INCRBYFLOAT u 0.5"), bulk("1000000000000000000024696061952"));
         assert_eq!(enc(&k, "u"), "embstr");
         k.run("SET u 1e50");
         k.run("INCRBYFLOAT u 0");
@@ -1170,9 +1068,7 @@ mod tests {
     fn lcs_replies_match_redis() {
         let mut k = Kit::new();
         k.run("MSET key1 ohmytext key2 mynewtext");
-        let resp2 = |k: &mut Kit, line: &str| {
-            String::from_utf8(k.run(line).to_vec(Protocol::Resp2)).unwrap()
-        };
+        let resp2 = |k: &mut Kit, line: &str| String::from_utf8(k.run(line).to_vec(Protocol::Resp2)).unwrap();
         // Byte strings captured from redis-server 7.0.15.
         let cases = [
             ("LCS key1 key2", "$6\r\nmytext\r\n"),
@@ -1205,19 +1101,14 @@ mod tests {
             "*4\r\n$7\r\nmatches\r\n*1\r\n*2\r\n*2\r\n:1\r\n:4\r\n*2\r\n:0\r\n:3\r\n$3\r\nlen\r\n:4\r\n"
         );
         k.proto = Protocol::Resp3;
-        let r = String::from_utf8(
-            k.run("LCS key1 key2 IDX WITHMATCHLEN")
-                .to_vec(Protocol::Resp3),
-        )
-        .unwrap();
+        let r = String::from_utf8(k.run("LCS key1 key2 IDX WITHMATCHLEN").to_vec(Protocol::Resp3)).unwrap();
         assert_eq!(r, "%2\r\n$7\r\nmatches\r\n*2\r\n*3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n*3\r\n*2\r\n:2\r\n:3\r\n*2\r\n:0\r\n:1\r\n:2\r\n$3\r\nlen\r\n:6\r\n");
         with_hash(&mut k, "h");
         let not_str = err("ERR The specified keys must contain string values");
         assert_eq!(k.run("LCS key1 h"), not_str);
         assert_eq!(k.run("LCS h key1 FOO"), not_str);
         k.cfg.proto_max_bulk_len = 80;
-        let too_big =
-            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
+        let too_big = "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
         assert_eq!(k.run("LCS key1 key2"), err(too_big));
     }
 
@@ -1228,10 +1119,7 @@ mod tests {
         let lcs = COMMANDS.iter().find(|c| c.name == "lcs").unwrap();
         assert_eq!((lcs.arity, lcs.first, lcs.last, lcs.step), (-3, 1, 2, 1));
         let mset = COMMANDS.iter().find(|c| c.name == "mset").unwrap();
-        let args: Vec<Bytes> = ["mset", "a", "1", "b", "2"]
-            .iter()
-            .map(|s| Bytes::from(*s))
-            .collect();
+        let args: Vec<Bytes> = ["mset", "a", "1", "b", "2"].iter().map(|s| Bytes::from(*s)).collect();
         assert_eq!(mset.key_indexes(&args), vec![1, 3]);
     }
 
@@ -1255,10 +1143,7 @@ mod tests {
         prop_oneof![
             (-1000i64..1000).prop_map(|n| n.to_string().into_bytes()),
             Just(b"9223372036854775800".to_vec()),
-            proptest::collection::vec(
-                prop_oneof![Just(b'x'), Just(b'0'), Just(b'7'), Just(b'-')],
-                0..6
-            ),
+            proptest::collection::vec(prop_oneof![Just(b'x'), Just(b'0'), Just(b'7'), Just(b'-')], 0..6),
             proptest::collection::vec(any::<u8>(), 40..50),
         ]
     }
@@ -1268,10 +1153,7 @@ mod tests {
         prop_oneof![
             (key.clone(), value()).prop_map(|(k, v)| Op::Set(k, v)),
             (key.clone(), value()).prop_map(|(k, v)| Op::Append(k, v)),
-            (
-                key.clone(),
-                prop_oneof![-100i64..100, Just(i64::MAX), Just(i64::MIN)]
-            )
+            (key.clone(), prop_oneof![-100i64..100, Just(i64::MAX), Just(i64::MIN)])
                 .prop_map(|(k, n)| Op::IncrBy(k, n)),
             (key.clone(), -60i64..60, -60i64..60).prop_map(|(k, s, e)| Op::GetRange(k, s, e)),
             (key.clone(), 0usize..60, value()).prop_map(|(k, o, v)| Op::SetRange(k, o, v)),
@@ -1290,10 +1172,7 @@ mod tests {
         }
         let from_end = |i: i64| if i < 0 { (n + i).max(0) } else { i };
         let (s, e) = (from_end(start), from_end(end).min(n - 1));
-        (0..n)
-            .filter(|&i| i >= s && i <= e)
-            .map(|i| v[i as usize])
-            .collect()
+        (0..n).filter(|&i| i >= s && i <= e).map(|i| v[i as usize]).collect()
     }
 
     /// Runs one op against the model and returns the reply Redis would give.
@@ -1320,9 +1199,7 @@ mod tests {
                 m.insert(KEYS[*k].to_vec(), new.to_string().into_bytes());
                 Reply::Int(new)
             }
-            Op::GetRange(k, s, e) => {
-                Reply::bulk(model_range(m.get(KEYS[*k]).map_or(&[][..], |v| v), *s, *e))
-            }
+            Op::GetRange(k, s, e) => Reply::bulk(model_range(m.get(KEYS[*k]).map_or(&[][..], |v| v), *s, *e)),
             Op::SetRange(k, off, v) => {
                 if v.is_empty() {
                     return int(m.get(KEYS[*k]).map_or(0, Vec::len));
@@ -1339,9 +1216,7 @@ mod tests {
                 m.remove(KEYS[*k]);
                 Reply::Nil
             }
-            Op::Get(k) => m
-                .get(KEYS[*k])
-                .map_or(Reply::Nil, |v| Reply::bulk(v.clone())),
+            Op::Get(k) => m.get(KEYS[*k]).map_or(Reply::Nil, |v| Reply::bulk(v.clone())),
             Op::MSet(kvs) => {
                 for (k, v) in kvs {
                     m.insert(KEYS[*k].to_vec(), v.clone());
@@ -1356,15 +1231,10 @@ mod tests {
             Op::Set(i, v) => k.run_args(&[b"SET", KEYS[*i], v]),
             Op::Append(i, v) => k.run_args(&[b"APPEND", KEYS[*i], v]),
             Op::IncrBy(i, n) => k.run_args(&[b"INCRBY", KEYS[*i], n.to_string().as_bytes()]),
-            Op::GetRange(i, s, e) => k.run_args(&[
-                b"GETRANGE",
-                KEYS[*i],
-                s.to_string().as_bytes(),
-                e.to_string().as_bytes(),
-            ]),
-            Op::SetRange(i, o, v) => {
-                k.run_args(&[b"SETRANGE", KEYS[*i], o.to_string().as_bytes(), v])
+            Op::GetRange(i, s, e) => {
+                k.run_args(&[b"GETRANGE", KEYS[*i], s.to_string().as_bytes(), e.to_string().as_bytes()])
             }
+            Op::SetRange(i, o, v) => k.run_args(&[b"SETRANGE", KEYS[*i], o.to_string().as_bytes(), v]),
             Op::Strlen(i) => k.run_args(&[b"STRLEN", KEYS[*i]]),
             Op::Del(i) => {
                 k.ks.dbs[0].remove(KEYS[*i]);

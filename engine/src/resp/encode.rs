@@ -56,11 +56,7 @@ pub fn encode<B: BufMut>(reply: &Reply, proto: Protocol, out: &mut B) {
             if resp3 {
                 // The format is always three bytes on the wire; anything else
                 // would make the `fmt:` prefix unparseable, so fall back.
-                let format = if format.len() == 3 {
-                    format.as_bytes()
-                } else {
-                    b"txt"
-                };
+                let format = if format.len() == 3 { format.as_bytes() } else { b"txt" };
                 put_len_line(out, b'=', data.len() + 4);
                 out.put_slice(format);
                 out.put_u8(b':');
@@ -217,61 +213,25 @@ mod tests {
         let cases: Vec<(Reply, &[u8], &[u8])> = vec![
             (Reply::ok(), b"+OK\r\n", b"+OK\r\n"),
             (Reply::Simple("a\r\nb".into()), b"+a  b\r\n", b"+a  b\r\n"),
-            (
-                Reply::err("ERR unknown command 'x'"),
-                b"-ERR unknown command 'x'\r\n",
-                b"-ERR unknown command 'x'\r\n",
-            ),
-            (
-                Reply::err("WRONGTYPE a\nb"),
-                b"-WRONGTYPE a b\r\n",
-                b"-WRONGTYPE a b\r\n",
-            ),
+            (Reply::err("ERR unknown command 'x'"), b"-ERR unknown command 'x'\r\n", b"-ERR unknown command 'x'\r\n"),
+            (Reply::err("WRONGTYPE a\nb"), b"-WRONGTYPE a b\r\n", b"-WRONGTYPE a b\r\n"),
             (Reply::Int(0), b":0\r\n", b":0\r\n"),
             (Reply::Int(-42), b":-42\r\n", b":-42\r\n"),
-            (
-                Reply::Int(i64::MIN),
-                b":-9223372036854775808\r\n",
-                b":-9223372036854775808\r\n",
-            ),
-            (
-                Reply::Int(i64::MAX),
-                b":9223372036854775807\r\n",
-                b":9223372036854775807\r\n",
-            ),
+            (Reply::Int(i64::MIN), b":-9223372036854775808\r\n", b":-9223372036854775808\r\n"),
+            (Reply::Int(i64::MAX), b":9223372036854775807\r\n", b":9223372036854775807\r\n"),
             (Reply::bulk("foo"), b"$3\r\nfoo\r\n", b"$3\r\nfoo\r\n"),
             (Reply::bulk_from_slice(b""), b"$0\r\n\r\n", b"$0\r\n\r\n"),
-            (
-                Reply::bulk(vec![b'\r', 0]),
-                b"$2\r\n\r\0\r\n",
-                b"$2\r\n\r\0\r\n",
-            ),
+            (Reply::bulk(vec![b'\r', 0]), b"$2\r\n\r\0\r\n", b"$2\r\n\r\0\r\n"),
             (Reply::Nil, b"$-1\r\n", b"_\r\n"),
             (Reply::NilArray, b"*-1\r\n", b"_\r\n"),
             (Reply::Double(1.5), b"$3\r\n1.5\r\n", b",1.5\r\n"),
-            (
-                Reply::Double(1.1),
-                b"$18\r\n1.1000000000000001\r\n",
-                b",1.1000000000000001\r\n",
-            ),
+            (Reply::Double(1.1), b"$18\r\n1.1000000000000001\r\n", b",1.1000000000000001\r\n"),
             (Reply::Double(f64::INFINITY), b"$3\r\ninf\r\n", b",inf\r\n"),
-            (
-                Reply::Double(f64::NEG_INFINITY),
-                b"$4\r\n-inf\r\n",
-                b",-inf\r\n",
-            ),
+            (Reply::Double(f64::NEG_INFINITY), b"$4\r\n-inf\r\n", b",-inf\r\n"),
             (Reply::Bool(true), b":1\r\n", b"#t\r\n"),
             (Reply::Bool(false), b":0\r\n", b"#f\r\n"),
-            (
-                Reply::Verbatim("txt".into(), Bytes::from_static(b"hi")),
-                b"$2\r\nhi\r\n",
-                b"=6\r\ntxt:hi\r\n",
-            ),
-            (
-                Reply::Verbatim("markdown".into(), Bytes::from_static(b"")),
-                b"$0\r\n\r\n",
-                b"=4\r\ntxt:\r\n",
-            ),
+            (Reply::Verbatim("txt".into(), Bytes::from_static(b"hi")), b"$2\r\nhi\r\n", b"=6\r\ntxt:hi\r\n"),
+            (Reply::Verbatim("markdown".into(), Bytes::from_static(b"")), b"$0\r\n\r\n", b"=4\r\ntxt:\r\n"),
             (
                 Reply::BigNumber("1234567890123456789012".into()),
                 b"$22\r\n1234567890123456789012\r\n",
@@ -291,14 +251,9 @@ mod tests {
         assert_eq!(r3(&arr), b"*3\r\n$1\r\na\r\n:1\r\n_\r\n");
         assert_eq!(r2(&Reply::Array(vec![])), b"*0\r\n");
 
-        let map = Reply::Map(vec![
-            (Reply::bulk("k"), Reply::Double(2.0)),
-            (Reply::Simple("s".into()), Reply::Bool(true)),
-        ]);
-        assert_eq!(
-            r2(&map),
-            b"*4\r\n$1\r\nk\r\n$1\r\n2\r\n+s\r\n:1\r\n".as_slice()
-        );
+        let map =
+            Reply::Map(vec![(Reply::bulk("k"), Reply::Double(2.0)), (Reply::Simple("s".into()), Reply::Bool(true))]);
+        assert_eq!(r2(&map), b"*4\r\n$1\r\nk\r\n$1\r\n2\r\n+s\r\n:1\r\n".as_slice());
         assert_eq!(r3(&map), b"%2\r\n$1\r\nk\r\n,2\r\n+s\r\n#t\r\n".as_slice());
 
         let set = Reply::Set(vec![Reply::bulk("x")]);

@@ -97,20 +97,12 @@ pub enum FrameErrorKind {
 /// `Ok(Some((frame, consumed)))`, `Ok(None)` when `input` holds only part of
 /// a frame, `Err` when it is malformed.
 pub fn parse_frame(input: &[u8]) -> Result<Option<(Frame, usize)>, FrameError> {
-    Decoder {
-        input,
-        shared: None,
-    }
-    .frame(0, 0)
+    Decoder { input, shared: None }.frame(0, 0)
 }
 
 /// Like [`parse_frame`], but strings are slices of `input` (no copy).
 pub fn parse_frame_bytes(input: &Bytes) -> Result<Option<(Frame, usize)>, FrameError> {
-    Decoder {
-        input,
-        shared: Some(input),
-    }
-    .frame(0, 0)
+    Decoder { input, shared: Some(input) }.frame(0, 0)
 }
 
 type Step<T> = Result<Option<T>, FrameError>;
@@ -164,12 +156,7 @@ impl Decoder<'_> {
     }
 
     /// A length or count: `Ok(None)` for -1 when `nullable`.
-    fn length(
-        &self,
-        start: usize,
-        end: usize,
-        nullable: bool,
-    ) -> Result<Option<usize>, FrameError> {
+    fn length(&self, start: usize, end: usize, nullable: bool) -> Result<Option<usize>, FrameError> {
         match self.int(start, end) {
             Ok(-1) if nullable => Ok(None),
             Ok(n) => match usize::try_from(n) {
@@ -263,11 +250,7 @@ impl Decoder<'_> {
                         items.push((k, v));
                         at = after_v;
                     }
-                    let frame = if kind == b'%' {
-                        Frame::Map(items)
-                    } else {
-                        Frame::Attribute(items)
-                    };
+                    let frame = if kind == b'%' { Frame::Map(items) } else { Frame::Attribute(items) };
                     return Ok(Some((frame, at)));
                 }
                 let mut items = Vec::with_capacity(count.min(room));
@@ -314,11 +297,7 @@ mod tests {
     /// prefix is reported incomplete and that both entry points agree.
     fn one(input: &[u8]) -> Frame {
         for cut in 0..input.len() {
-            assert_eq!(
-                parse_frame(&input[..cut]),
-                Ok(None),
-                "prefix {cut} of {input:?}"
-            );
+            assert_eq!(parse_frame(&input[..cut]), Ok(None), "prefix {cut} of {input:?}");
         }
         let (frame, used) = parse_frame(input).unwrap().unwrap();
         assert_eq!(used, input.len());
@@ -396,10 +375,7 @@ mod tests {
         let nan = parse_frame(b",nan\r\n").unwrap().unwrap();
         assert!(matches!(nan, (Frame::Double(d), 6) if d.is_nan()));
         assert_eq!(one(b"#f\r\n"), Frame::Bool(false));
-        assert_eq!(
-            one(b"|1\r\n+ttl\r\n:3\r\n"),
-            Frame::Attribute(vec![(Frame::Simple(b("ttl")), Frame::Int(3))])
-        );
+        assert_eq!(one(b"|1\r\n+ttl\r\n:3\r\n"), Frame::Attribute(vec![(Frame::Simple(b("ttl")), Frame::Int(3))]));
         assert_eq!(one(b"$0\r\n\r\n"), bulk(""));
         assert_eq!(one(b"$2\r\n\r\n\r\n"), bulk("\r\n"));
         assert_eq!(one(b"+\r\n"), Frame::Simple(b("")));
@@ -424,15 +400,9 @@ mod tests {
 
     #[test]
     fn into_command_needs_array_of_bulks() {
-        assert_eq!(
-            Frame::Array(Some(vec![bulk("a")])).into_command(),
-            Some(vec![b("a")])
-        );
+        assert_eq!(Frame::Array(Some(vec![bulk("a")])).into_command(), Some(vec![b("a")]));
         assert_eq!(Frame::Array(Some(vec![Frame::Int(1)])).into_command(), None);
-        assert_eq!(
-            Frame::Array(Some(vec![Frame::Bulk(None)])).into_command(),
-            None
-        );
+        assert_eq!(Frame::Array(Some(vec![Frame::Bulk(None)])).into_command(), None);
         assert_eq!(Frame::Array(None).into_command(), None);
         assert_eq!(bulk("a").into_command(), None);
     }

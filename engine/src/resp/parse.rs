@@ -117,15 +117,7 @@ pub struct RequestParser {
 
 impl RequestParser {
     pub fn new(limits: ParserLimits) -> Self {
-        RequestParser {
-            limits,
-            pos: 0,
-            scanned: 0,
-            bulks_left: 0,
-            bulk_len: None,
-            args: Vec::new(),
-            wanted: 0,
-        }
+        RequestParser { limits, pos: 0, scanned: 0, bulks_left: 0, bulk_len: None, args: Vec::new(), wanted: 0 }
     }
 
     pub fn limits(&self) -> &ParserLimits {
@@ -306,11 +298,7 @@ impl RequestParser {
             return Ok(None);
         };
         let newline = start + i;
-        let end = if newline > 0 && buf[newline - 1] == b'\r' {
-            newline - 1
-        } else {
-            newline
-        };
+        let end = if newline > 0 && buf[newline - 1] == b'\r' { newline - 1 } else { newline };
         let args = split_args(&buf[..end]).ok_or(ProtocolError::UnbalancedQuotes)?;
         buf.advance(newline + 1);
         self.reset();

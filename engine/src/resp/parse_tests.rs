@@ -22,11 +22,7 @@ fn feed(input: &[u8], limits: ParserLimits, sizes: &[usize]) -> Outcome {
     let mut rest = input;
     let mut i = 0;
     loop {
-        let n = if sizes.is_empty() {
-            rest.len()
-        } else {
-            sizes[i % sizes.len()].clamp(1, rest.len().max(1))
-        };
+        let n = if sizes.is_empty() { rest.len() } else { sizes[i % sizes.len()].clamp(1, rest.len().max(1)) };
         i += 1;
         let n = n.min(rest.len());
         buf.extend_from_slice(&rest[..n]);
@@ -41,20 +37,12 @@ fn feed(input: &[u8], limits: ParserLimits, sizes: &[usize]) -> Outcome {
                 Err(e) => {
                     // What is buffered at an error depends on the chunking;
                     // the connection is closed anyway.
-                    return Outcome {
-                        commands,
-                        error: Some(e),
-                        leftover: Vec::new(),
-                    };
+                    return Outcome { commands, error: Some(e), leftover: Vec::new() };
                 }
             }
         }
         if rest.is_empty() {
-            return Outcome {
-                commands,
-                error: None,
-                leftover: buf.to_vec(),
-            };
+            return Outcome { commands, error: None, leftover: buf.to_vec() };
         }
     }
 }
@@ -106,12 +94,7 @@ fn multibulk_and_pipelining() {
                   *1\r\n$6\r\na\r\n\0bc\r\n";
     assert_eq!(
         commands(input),
-        vec![
-            cmd(&[b"GET", b"a"]),
-            cmd(&[b"SET", b"k", b""]),
-            cmd(&[b"PING"]),
-            cmd(&[b"a\r\n\0bc"]),
-        ]
+        vec![cmd(&[b"GET", b"a"]), cmd(&[b"SET", b"k", b""]), cmd(&[b"PING"]), cmd(&[b"a\r\n\0bc"]),]
     );
 }
 
@@ -140,14 +123,8 @@ fn inline_splitting_like_sdssplitargs() {
         (b"PING\r\n", &[b"PING"]),
         (b"PING\n", &[b"PING"]),
         (b"  set   k  v \r\n", &[b"set", b"k", b"v"]),
-        (
-            b"SET k \"a b\\n\" 'c\\'d'\r\n",
-            &[b"SET", b"k", b"a b\n", b"c'd"],
-        ),
-        (
-            b"x \"\\x41\\x4g\\r\\t\\b\\a\\\\\\\"\\q\"\n",
-            &[b"x", b"Ax4g\r\t\x08\x07\\\"q"],
-        ),
+        (b"SET k \"a b\\n\" 'c\\'d'\r\n", &[b"SET", b"k", b"a b\n", b"c'd"]),
+        (b"x \"\\x41\\x4g\\r\\t\\b\\a\\\\\\\"\\q\"\n", &[b"x", b"Ax4g\r\t\x08\x07\\\"q"]),
         (b"x 'a\\nb' 'q\\'s'\n", &[b"x", b"a\\nb", b"q's"]),
         (b"a\"b c\" d\n", &[b"ab c", b"d"]),
         (b"\"\" ''\n", &[b"", b""]),
@@ -157,12 +134,7 @@ fn inline_splitting_like_sdssplitargs() {
         (b"a\rb\r\n", &[b"a", b"b"]),
     ];
     for (input, want) in cases {
-        assert_eq!(
-            commands(input),
-            vec![cmd(want)],
-            "{:?}",
-            String::from_utf8_lossy(input)
-        );
+        assert_eq!(commands(input), vec![cmd(want)], "{:?}", String::from_utf8_lossy(input));
     }
 }
 
@@ -212,43 +184,16 @@ fn length_errors() {
 fn error_texts_are_redis_texts() {
     use ProtocolError::*;
     let cases = [
-        (
-            InvalidMultibulkLength,
-            "Protocol error: invalid multibulk length",
-        ),
+        (InvalidMultibulkLength, "Protocol error: invalid multibulk length"),
         (InvalidBulkLength, "Protocol error: invalid bulk length"),
-        (
-            ExpectedDollar(b'f'),
-            "Protocol error: expected '$', got 'f'",
-        ),
-        (
-            ExpectedDollar(b'\r'),
-            "Protocol error: expected '$', got ' '",
-        ),
-        (
-            TooBigInlineRequest,
-            "Protocol error: too big inline request",
-        ),
-        (
-            TooBigMbulkCountString,
-            "Protocol error: too big mbulk count string",
-        ),
-        (
-            TooBigBulkCountString,
-            "Protocol error: too big bulk count string",
-        ),
-        (
-            UnbalancedQuotes,
-            "Protocol error: unbalanced quotes in request",
-        ),
-        (
-            UnauthenticatedMultibulkLength,
-            "Protocol error: unauthenticated multibulk length",
-        ),
-        (
-            UnauthenticatedBulkLength,
-            "Protocol error: unauthenticated bulk length",
-        ),
+        (ExpectedDollar(b'f'), "Protocol error: expected '$', got 'f'"),
+        (ExpectedDollar(b'\r'), "Protocol error: expected '$', got ' '"),
+        (TooBigInlineRequest, "Protocol error: too big inline request"),
+        (TooBigMbulkCountString, "Protocol error: too big mbulk count string"),
+        (TooBigBulkCountString, "Protocol error: too big bulk count string"),
+        (UnbalancedQuotes, "Protocol error: unbalanced quotes in request"),
+        (UnauthenticatedMultibulkLength, "Protocol error: unauthenticated multibulk length"),
+        (UnauthenticatedBulkLength, "Protocol error: unauthenticated bulk length"),
     ];
     for (err, text) in cases {
         assert_eq!(err.to_string(), text);
@@ -269,40 +214,25 @@ fn too_big_lines() {
 
     let mut mbulk = vec![b'*'];
     mbulk.resize(limit + 1, b'1');
-    assert_eq!(
-        whole(&mbulk).error,
-        Some(ProtocolError::TooBigMbulkCountString)
-    );
+    assert_eq!(whole(&mbulk).error, Some(ProtocolError::TooBigMbulkCountString));
     assert_eq!(whole(&mbulk[..limit]).error, None);
 
     let mut bulk = b"*1\r\n$".to_vec();
     bulk.resize(4 + limit + 1, b'1');
-    assert_eq!(
-        whole(&bulk).error,
-        Some(ProtocolError::TooBigBulkCountString)
-    );
+    assert_eq!(whole(&bulk).error, Some(ProtocolError::TooBigBulkCountString));
     assert_eq!(whole(&bulk[..4 + limit]).error, None);
 
     // Redis looks at the `$` only once the line is complete.
     let mut no_dollar = b"*1\r\n".to_vec();
     no_dollar.resize(4 + limit + 1, b'x');
-    assert_eq!(
-        whole(&no_dollar).error,
-        Some(ProtocolError::TooBigBulkCountString)
-    );
+    assert_eq!(whole(&no_dollar).error, Some(ProtocolError::TooBigBulkCountString));
 }
 
 #[test]
 fn unauthenticated_limits() {
-    let limits = ParserLimits {
-        require_auth: true,
-        ..ParserLimits::default()
-    };
+    let limits = ParserLimits { require_auth: true, ..ParserLimits::default() };
     let out = feed(b"*11\r\n", limits.clone(), &[]);
-    assert_eq!(
-        out.error,
-        Some(ProtocolError::UnauthenticatedMultibulkLength)
-    );
+    assert_eq!(out.error, Some(ProtocolError::UnauthenticatedMultibulkLength));
     let out = feed(b"*1\r\n$16385\r\n", limits.clone(), &[]);
     assert_eq!(out.error, Some(ProtocolError::UnauthenticatedBulkLength));
     let mut ok = b"*10\r\n".to_vec();
@@ -324,20 +254,14 @@ fn huge_counts_do_not_allocate() {
 
     let mut buf = BytesMut::from(&b"*1\r\n$536870913\r\n"[..]);
     let mut parser = RequestParser::new(ParserLimits::default());
-    assert_eq!(
-        parser.parse(&mut buf),
-        Err(ProtocolError::InvalidBulkLength)
-    );
+    assert_eq!(parser.parse(&mut buf), Err(ProtocolError::InvalidBulkLength));
     assert!(buf.capacity() < 4096);
 }
 
 #[test]
 fn big_bulk_is_reserved_once_and_sliced_without_copy() {
     const LEN: usize = 1 << 20;
-    let limits = ParserLimits {
-        max_bulk_len: LEN,
-        ..ParserLimits::default()
-    };
+    let limits = ParserLimits { max_bulk_len: LEN, ..ParserLimits::default() };
     let mut parser = RequestParser::new(limits);
     let header = format!("*2\r\n$3\r\nSET\r\n${LEN}\r\n");
     let mut buf = BytesMut::from(header.as_bytes());
@@ -368,10 +292,7 @@ fn big_bulk_is_reserved_once_and_sliced_without_copy() {
 
     // A bulk over the configured limit is refused.
     let mut buf = BytesMut::from(format!("*1\r\n${}\r\n", LEN + 1).as_bytes());
-    assert_eq!(
-        parser.parse(&mut buf),
-        Err(ProtocolError::InvalidBulkLength)
-    );
+    assert_eq!(parser.parse(&mut buf), Err(ProtocolError::InvalidBulkLength));
 }
 
 #[test]
@@ -395,13 +316,8 @@ fn survives_caller_consuming_the_buffer() {
 
 #[test]
 fn string2ll_matches_redis() {
-    let ok: &[(&[u8], i64)] = &[
-        (b"0", 0),
-        (b"1", 1),
-        (b"-1", -1),
-        (b"9223372036854775807", i64::MAX),
-        (b"-9223372036854775808", i64::MIN),
-    ];
+    let ok: &[(&[u8], i64)] =
+        &[(b"0", 0), (b"1", 1), (b"-1", -1), (b"9223372036854775807", i64::MAX), (b"-9223372036854775808", i64::MIN)];
     for (s, v) in ok {
         assert_eq!(string2ll(s), Some(*v));
     }
@@ -435,19 +351,14 @@ fn corpus_is_split_invariant() {
     ];
     for input in corpus {
         for size in 1..8 {
-            assert_eq!(
-                feed(input, ParserLimits::default(), &[size]),
-                whole(input),
-                "chunk {size} of {input:?}"
-            );
+            assert_eq!(feed(input, ParserLimits::default(), &[size]), whole(input), "chunk {size} of {input:?}");
         }
     }
 }
 
 fn arb_command() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
-        prop::collection::vec(prop::collection::vec(any::<u8>(), 0..12), 1..5)
-            .prop_map(|args| multibulk(&args)),
+        prop::collection::vec(prop::collection::vec(any::<u8>(), 0..12), 1..5).prop_map(|args| multibulk(&args)),
         prop::collection::vec("[a-zA-Z0-9]{1,6}", 1..4).prop_map(|w| {
             let mut line = w.join(" ").into_bytes();
             line.extend_from_slice(b"\r\n");

@@ -16,9 +16,7 @@ fn b(s: &str) -> Box<[u8]> {
 type Model = HashMap<Vec<u8>, (u64, i64)>;
 
 fn contents(t: &Table<u64>) -> Model {
-    t.iter()
-        .map(|e| (e.key.to_vec(), (e.value, e.expire_at)))
-        .collect()
+    t.iter().map(|e| (e.key.to_vec(), (e.value, e.expire_at))).collect()
 }
 
 /// What a test sink collected: (key, value, expire). Sinks are `Send`: a table moves to its shard's thread.
@@ -29,10 +27,7 @@ struct Collect(Seen);
 
 impl SnapshotSink<u64> for Collect {
     fn emit(&mut self, e: &Entry<u64>) {
-        self.0
-            .lock()
-            .unwrap()
-            .push((e.key.to_vec(), e.value, e.expire_at));
+        self.0.lock().unwrap().push((e.key.to_vec(), e.value, e.expire_at));
     }
 }
 
@@ -56,9 +51,7 @@ fn basics() {
     assert_eq!(t.insert(b(""), 3, NO_EXPIRE), None);
     assert_eq!(t.len(), 3);
     assert_eq!(t.get(b"a").map(|e| e.value), Some(1));
-    assert!(t
-        .get(b"b")
-        .is_some_and(|e| e.has_expire() && e.key() == b"b"));
+    assert!(t.get(b"b").is_some_and(|e| e.has_expire() && e.key() == b"b"));
     assert!(!t.get(b"a").is_some_and(|e| e.has_expire()));
     assert_eq!(t.get(b"").map(|e| e.value), Some(3));
     assert_eq!(t.insert(b("a"), 10, 77), Some((1, NO_EXPIRE)));
@@ -80,20 +73,13 @@ fn basics() {
 #[test]
 fn key_lengths_through_every_hash_path() {
     let mut t = Table::new();
-    let keys: Vec<Box<[u8]>> = (0..200)
-        .map(|n| (0..n).map(|i| (i * 7 + n) as u8).collect())
-        .collect();
+    let keys: Vec<Box<[u8]>> = (0..200).map(|n| (0..n).map(|i| (i * 7 + n) as u8).collect()).collect();
     for (i, k) in keys.iter().enumerate() {
         t.insert(k.clone(), i as u64, NO_EXPIRE);
     }
     assert_eq!(t.len(), keys.len());
     for (i, k) in keys.iter().enumerate() {
-        assert_eq!(
-            t.get(k).map(|e| e.value),
-            Some(i as u64),
-            "key length {}",
-            k.len()
-        );
+        assert_eq!(t.get(k).map(|e| e.value), Some(i as u64), "key length {}", k.len());
     }
     // Keys differing only in their last byte (or only in a middle byte) still hash apart.
     let mut spread = HashSet::new();
@@ -143,10 +129,7 @@ fn random_operations_match_a_hash_map() {
         match rng.u32(0..10) {
             0..=5 => {
                 let exp = if rng.bool() { NO_EXPIRE } else { round as i64 };
-                assert_eq!(
-                    t.insert(k.clone(), round, exp),
-                    model.insert(k.to_vec(), (round, exp))
-                );
+                assert_eq!(t.insert(k.clone(), round, exp), model.insert(k.to_vec(), (round, exp)));
             }
             6 => {
                 if let Some(e) = t.get_mut(&k) {
@@ -156,14 +139,8 @@ fn random_operations_match_a_hash_map() {
                     m.0 += 1;
                 }
             }
-            7 => assert_eq!(
-                t.get(&k).map(|e| (e.value, e.expire_at)),
-                model.get(&*k).copied()
-            ),
-            _ => assert_eq!(
-                t.remove(&k).map(|e| (e.value, e.expire_at)),
-                model.remove(&*k)
-            ),
+            7 => assert_eq!(t.get(&k).map(|e| (e.value, e.expire_at)), model.get(&*k).copied()),
+            _ => assert_eq!(t.remove(&k).map(|e| (e.value, e.expire_at)), model.remove(&*k)),
         }
         assert_eq!(t.len(), model.len());
     }
@@ -183,10 +160,7 @@ fn growth_and_shrink_move_a_bounded_number_of_buckets_per_operation() {
     let mut t = Table::new();
     let check = |t: &Table<u64>| {
         let (moved, visited) = t.last_rehash;
-        assert!(
-            moved <= 1 && visited <= 1 + EMPTY_VISITS,
-            "one step did {moved} moves / {visited} visits"
-        );
+        assert!(moved <= 1 && visited <= 1 + EMPTY_VISITS, "one step did {moved} moves / {visited} visits");
     };
     let mut rehashing_inserts = 0;
     for i in 0..200_000 {
@@ -209,11 +183,7 @@ fn growth_and_shrink_move_a_bounded_number_of_buckets_per_operation() {
     }
     assert!(rehashing_removes > 1000, "{rehashing_removes}");
     while t.rehash_step(100) {}
-    assert!(
-        t.buckets() <= 10 * t.len() && largest >= 262_144,
-        "{} buckets",
-        t.buckets()
-    );
+    assert!(t.buckets() <= 10 * t.len() && largest >= 262_144, "{} buckets", t.buckets());
     assert_eq!(contents(&t).len(), 1000);
     for i in 0..1000 {
         assert_eq!(t.get(&key(i)).map(|e| e.value), Some(i as u64));
@@ -242,10 +212,7 @@ fn with_capacity_does_not_resize_up_to_capacity() {
 
 /// Runs a whole SCAN, calling `churn` between steps; returns every key seen and how many steps found the
 /// table mid-resize.
-fn scan_with(
-    t: &mut Table<u64>,
-    mut churn: impl FnMut(&mut Table<u64>, usize),
-) -> (HashSet<Vec<u8>>, usize) {
+fn scan_with(t: &mut Table<u64>, mut churn: impl FnMut(&mut Table<u64>, usize)) -> (HashSet<Vec<u8>>, usize) {
     let (mut seen, mut cursor, mut step, mut rehashing) = (HashSet::new(), 0, 0, 0);
     loop {
         rehashing += usize::from(t.is_rehashing());
@@ -364,11 +331,7 @@ fn filled(n: usize) -> (Table<u64>, Model) {
     let mut t = Table::new();
     let mut model = Model::new();
     for i in 0..n {
-        let exp = if i % 7 == 0 {
-            1_000 + i as i64
-        } else {
-            NO_EXPIRE
-        };
+        let exp = if i % 7 == 0 { 1_000 + i as i64 } else { NO_EXPIRE };
         t.insert(key(i), i as u64, exp);
         model.insert(key(i).to_vec(), (i as u64, exp));
     }
@@ -377,9 +340,7 @@ fn filled(n: usize) -> (Table<u64>, Model) {
 
 fn begin(t: &mut Table<u64>) -> Seen {
     let seen = Arc::default();
-    assert!(t
-        .snapshot_begin(Box::new(Collect(Arc::clone(&seen))))
-        .is_ok());
+    assert!(t.snapshot_begin(Box::new(Collect(Arc::clone(&seen)))).is_ok());
     seen
 }
 
@@ -432,15 +393,9 @@ fn snapshot_is_the_state_at_begin_under_concurrent_writes() {
         }
         assert!(t.snapshot_step(1), "stays finished");
         assert!(t.snapshot_end().is_some() && !t.snapshot_active());
-        println!(
-            "seed {seed}: {steps} steps, {rehashing_steps} rehashing, {start_buckets} -> {}",
-            t.buckets()
-        );
+        println!("seed {seed}: {steps} steps, {rehashing_steps} rehashing, {start_buckets} -> {}", t.buckets());
         if seed % 3 != 0 {
-            assert!(
-                t.buckets() > start_buckets && rehashing_steps > 100,
-                "seed {seed}: growth not exercised"
-            );
+            assert!(t.buckets() > start_buckets && rehashing_steps > 100, "seed {seed}: growth not exercised");
         }
         assert_snapshot(&seen, &original);
     }
@@ -464,11 +419,7 @@ fn snapshot_is_the_state_at_begin_while_the_table_shrinks() {
             e.value = 0;
         }
     }
-    assert!(
-        t.buckets() * 8 <= start_buckets,
-        "{start_buckets} -> {}",
-        t.buckets()
-    );
+    assert!(t.buckets() * 8 <= start_buckets, "{start_buckets} -> {}", t.buckets());
     assert_snapshot(&seen, &original);
 }
 
@@ -573,11 +524,7 @@ fn memory_per_entry_for_a_million_short_keys() {
     assert!(mem::size_of::<Entry<u64>>() <= 48);
     let mut t = Table::new();
     for i in 0..1_000_000 {
-        t.insert(
-            format!("key:{i:06}").into_bytes().into(),
-            i as u64,
-            NO_EXPIRE,
-        );
+        t.insert(format!("key:{i:06}").into_bytes().into(), i as u64, NO_EXPIRE);
     }
     while t.rehash_step(1000) {}
     let per_entry = t.heap_bytes() as f64 / t.len() as f64;

@@ -47,9 +47,7 @@ impl PartialEq for HashValue {
         match (self, other) {
             (HashValue::Listpack(a), HashValue::Listpack(b)) => a == b,
             (HashValue::Table(a), HashValue::Table(b)) => {
-                a.len() == b.len()
-                    && a.iter()
-                        .all(|e| b.get(&e.key).is_some_and(|o| o.value == e.value))
+                a.len() == b.len() && a.iter().all(|e| b.get(&e.key).is_some_and(|o| o.value == e.value))
             }
             _ => false,
         }
@@ -58,9 +56,7 @@ impl PartialEq for HashValue {
 
 impl fmt::Debug for HashValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pairs = self
-            .iter()
-            .map(|(k, v)| (String::from_utf8_lossy(k), String::from_utf8_lossy(v)));
+        let pairs = self.iter().map(|(k, v)| (String::from_utf8_lossy(k), String::from_utf8_lossy(v)));
         f.debug_struct("HashValue")
             .field("encoding", &self.encoding_name())
             .field("pairs", &pairs.collect::<Vec<_>>())
@@ -126,8 +122,7 @@ impl HashValue {
     /// with more than `hash-max-listpack-entries` fields.
     pub fn set(&mut self, field: &[u8], value: &[u8], cfg: &EngineConfig) -> bool {
         if matches!(self, HashValue::Listpack(_))
-            && (field.len() > cfg.hash_max_listpack_value
-                || value.len() > cfg.hash_max_listpack_value)
+            && (field.len() > cfg.hash_max_listpack_value || value.len() > cfg.hash_max_listpack_value)
         {
             self.convert_to_table();
         }
@@ -261,11 +256,7 @@ mod tests {
     use super::*;
 
     fn cfg() -> EngineConfig {
-        EngineConfig {
-            hash_max_listpack_entries: 3,
-            hash_max_listpack_value: 4,
-            ..EngineConfig::default()
-        }
+        EngineConfig { hash_max_listpack_entries: 3, hash_max_listpack_value: 4, ..EngineConfig::default() }
     }
 
     #[test]
@@ -277,10 +268,7 @@ mod tests {
         }
         assert_eq!(h.encoding_name(), "listpack");
         assert!(!h.set(b"a", b"2", &c));
-        assert_eq!(
-            h.iter().map(|(f, _)| f.to_vec()).collect::<Vec<_>>(),
-            [b"a", b"b", b"c"]
-        );
+        assert_eq!(h.iter().map(|(f, _)| f.to_vec()).collect::<Vec<_>>(), [b"a", b"b", b"c"]);
         assert!(h.set(b"d", b"1", &c));
         assert_eq!(h.encoding_name(), "hashtable");
         assert!(h.remove(b"d") && h.remove(b"c"));

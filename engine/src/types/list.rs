@@ -101,10 +101,7 @@ struct Chunk {
 
 impl Chunk {
     fn with_entry(v: &[u8]) -> Chunk {
-        Chunk {
-            buf: encode_entry(v),
-            count: 1,
-        }
+        Chunk { buf: encode_entry(v), count: 1 }
     }
 
     /// Byte offset of entry `i` (`i == count` gives the end), scanning from the nearer end.
@@ -150,10 +147,7 @@ impl Chunk {
     fn split_off(&mut self, i: usize) -> Chunk {
         let off = self.offset(i);
         let tail = self.buf.split_off(off);
-        let c = Chunk {
-            buf: tail,
-            count: self.count - i,
-        };
+        let c = Chunk { buf: tail, count: self.count - i };
         self.count = i;
         self.buf.shrink_to_fit();
         c
@@ -187,11 +181,8 @@ impl Chunk {
         }
         let mut drop = vec![false; spans.len()];
         let mut removed = 0;
-        let order: Box<dyn Iterator<Item = usize>> = if from_tail {
-            Box::new((0..spans.len()).rev())
-        } else {
-            Box::new(0..spans.len())
-        };
+        let order: Box<dyn Iterator<Item = usize>> =
+            if from_tail { Box::new((0..spans.len()).rev()) } else { Box::new(0..spans.len()) };
         for i in order {
             if removed == limit {
                 break;
@@ -271,14 +262,7 @@ impl ListValue {
         let fpos = self.chunks[fc].offset(fi);
         let (bc, bi) = self.locate(end);
         let bend = read_fwd(&self.chunks[bc].buf, self.chunks[bc].offset(bi)).2;
-        Iter {
-            chunks: &self.chunks,
-            fc,
-            fpos,
-            bc,
-            bend,
-            remaining: end - start + 1,
-        }
+        Iter { chunks: &self.chunks, fc, fpos, bc, bend, remaining: end - start + 1 }
     }
 
     pub fn push_back(&mut self, v: &[u8]) {
@@ -419,11 +403,7 @@ impl ListValue {
     /// Removes elements equal to `v` (LREM semantics): `count > 0` the first `count` from the head,
     /// `count < 0` the last `|count|` from the tail, `0` all. Returns how many were removed.
     pub fn remove_matching(&mut self, v: &[u8], count: i64) -> usize {
-        let limit = if count == 0 {
-            usize::MAX
-        } else {
-            usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX)
-        };
+        let limit = if count == 0 { usize::MAX } else { usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX) };
         let from_tail = count < 0;
         let mut removed = 0;
         let n = self.chunks.len();
@@ -506,9 +486,7 @@ impl ListValue {
 
     /// Merges chunk `a` with chunk `a + 1` when both fit in one; returns whether it did.
     fn try_merge(&mut self, a: usize) -> bool {
-        if a + 1 >= self.chunks.len()
-            || self.chunks[a].buf.len() + self.chunks[a + 1].buf.len() > CHUNK_BYTES
-        {
+        if a + 1 >= self.chunks.len() || self.chunks[a].buf.len() + self.chunks[a + 1].buf.len() > CHUNK_BYTES {
             return false;
         }
         let Some(b) = self.chunks.remove(a + 1) else {
@@ -534,10 +512,7 @@ impl ListValue {
         assert_eq!(self.len, self.chunks.iter().map(|c| c.count).sum::<usize>());
         for c in &self.chunks {
             assert!(c.count > 0, "empty chunk");
-            assert!(
-                c.buf.len() <= CHUNK_BYTES || c.count == 1,
-                "oversized chunk"
-            );
+            assert!(c.buf.len() <= CHUNK_BYTES || c.count == 1, "oversized chunk");
             let mut p = 0;
             let mut n = 0;
             while p < c.buf.len() {
@@ -558,9 +533,7 @@ impl PartialEq for ListValue {
 
 impl fmt::Debug for ListValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.iter().map(String::from_utf8_lossy))
-            .finish()
+        f.debug_list().entries(self.iter().map(String::from_utf8_lossy)).finish()
     }
 }
 

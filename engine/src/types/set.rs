@@ -46,9 +46,7 @@ impl PartialEq for SetValue {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (SetValue::Intset(a), SetValue::Intset(b)) => a == b,
-            (SetValue::Table(a), SetValue::Table(b)) => {
-                a.len() == b.len() && a.iter().all(|e| b.contains_key(&e.key))
-            }
+            (SetValue::Table(a), SetValue::Table(b)) => a.len() == b.len() && a.iter().all(|e| b.contains_key(&e.key)),
             _ => false,
         }
     }
@@ -56,14 +54,8 @@ impl PartialEq for SetValue {
 
 impl fmt::Debug for SetValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let members: Vec<_> = self
-            .iter()
-            .map(|m| String::from_utf8_lossy(&m).into_owned())
-            .collect();
-        f.debug_struct("SetValue")
-            .field("encoding", &self.encoding_name())
-            .field("members", &members)
-            .finish()
+        let members: Vec<_> = self.iter().map(|m| String::from_utf8_lossy(&m).into_owned()).collect();
+        f.debug_struct("SetValue").field("encoding", &self.encoding_name()).field("members", &members).finish()
     }
 }
 
@@ -79,10 +71,7 @@ impl SetValue {
 
     /// A set holding `members`, encoded as Redis encodes a set built by adding them one by one to an empty
     /// intset (SINTERSTORE, SUNIONSTORE, SPOP's rebuild ...): intset when possible.
-    pub fn from_members<'m>(
-        members: impl IntoIterator<Item = &'m [u8]>,
-        cfg: &EngineConfig,
-    ) -> Self {
+    pub fn from_members<'m>(members: impl IntoIterator<Item = &'m [u8]>, cfg: &EngineConfig) -> Self {
         let mut s = SetValue::new();
         for m in members {
             s.add(m, cfg);
@@ -155,9 +144,7 @@ impl SetValue {
                 None => self.convert_to_table(),
             }
         }
-        let SetValue::Table(t) = self else {
-            unreachable!("converted above")
-        };
+        let SetValue::Table(t) = self else { unreachable!("converted above") };
         if t.contains_key(member) {
             return false;
         }
@@ -264,17 +251,11 @@ mod tests {
     use super::*;
 
     fn cfg() -> EngineConfig {
-        EngineConfig {
-            set_max_intset_entries: 3,
-            ..EngineConfig::default()
-        }
+        EngineConfig { set_max_intset_entries: 3, ..EngineConfig::default() }
     }
 
     fn members(s: &SetValue) -> Vec<String> {
-        let mut v: Vec<_> = s
-            .iter()
-            .map(|m| String::from_utf8_lossy(&m).into_owned())
-            .collect();
+        let mut v: Vec<_> = s.iter().map(|m| String::from_utf8_lossy(&m).into_owned()).collect();
         v.sort();
         v
     }

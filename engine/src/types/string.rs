@@ -165,9 +165,7 @@ pub mod long_double {
         let a = parse(current).ok_or(FloatError::NotFloat)?;
         let b = parse(incr).ok_or(FloatError::NotFloat)?;
         match (a, b) {
-            (Num::Finite(x), Num::Finite(y)) => {
-                add(x, y).map(format_human).ok_or(FloatError::NanOrInfinity)
-            }
+            (Num::Finite(x), Num::Finite(y)) => add(x, y).map(format_human).ok_or(FloatError::NanOrInfinity),
             _ => Err(FloatError::NanOrInfinity),
         }
     }
@@ -196,10 +194,7 @@ pub mod long_double {
     /// `strtold` as Redis's `string2ld` uses it: the whole string must be one number, no leading space,
     /// overflow and underflow to zero are refused, NaN is refused, infinities and hex floats are accepted.
     fn parse(s: &[u8]) -> Option<Num> {
-        if s.is_empty()
-            || s.len() >= MAX_CHARS
-            || matches!(s[0], b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-        {
+        if s.is_empty() || s.len() >= MAX_CHARS || matches!(s[0], b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
             return None;
         }
         let (neg, body) = match s[0] {
@@ -217,10 +212,7 @@ pub mod long_double {
         let mut rest = &body[int_len..];
         let mut frac_len = 0;
         if rest.first() == Some(&b'.') {
-            frac_len = rest[1..]
-                .iter()
-                .take_while(|&&c| digit(c).is_some())
-                .count();
+            frac_len = rest[1..].iter().take_while(|&&c| digit(c).is_some()).count();
             rest = &rest[1 + frac_len..];
         }
         if int_len + frac_len == 0 {
@@ -290,11 +282,7 @@ pub mod long_double {
         p.mul_pow10((-e10) as u32);
         // Scale so the quotient has 66 or 67 bits: enough for the significand, a rounding bit and more.
         let s = d.bits() as i64 - p.bits() as i64 - 66;
-        let (q, inexact) = if s > 0 {
-            quotient(&d, &p.shl(s as u64))
-        } else {
-            quotient(&d.shl((-s) as u64), &p)
-        };
+        let (q, inexact) = if s > 0 { quotient(&d, &p.shl(s as u64)) } else { quotient(&d.shl((-s) as u64), &p) };
         round(neg, &Big::from_u128(q), s, inexact)
     }
 
@@ -339,43 +327,23 @@ pub mod long_double {
         if m != 0 && lsb + (128 - m.leading_zeros() as i64) - 1 > MAX_LEAD_EXP {
             return None;
         }
-        Some(Ext {
-            neg,
-            m: m as u64,
-            e: lsb,
-        })
+        Some(Ext { neg, m: m as u64, e: lsb })
     }
 
     /// One correctly rounded long double addition. None when the sum overflows to infinity.
     fn add(x: Ext, y: Ext) -> Option<Ext> {
         if x.m == 0 {
-            return Some(if y.m == 0 {
-                Ext {
-                    neg: x.neg && y.neg,
-                    m: 0,
-                    e: 0,
-                }
-            } else {
-                y
-            });
+            return Some(if y.m == 0 { Ext { neg: x.neg && y.neg, m: 0, e: 0 } } else { y });
         }
         if y.m == 0 {
             return Some(x);
         }
         let norm = |v: Ext| {
             let z = v.m.leading_zeros();
-            Ext {
-                m: v.m << z,
-                e: v.e - i64::from(z),
-                ..v
-            }
+            Ext { m: v.m << z, e: v.e - i64::from(z), ..v }
         };
         let (x, y) = (norm(x), norm(y));
-        let (a, b) = if (x.e, x.m) >= (y.e, y.m) {
-            (x, y)
-        } else {
-            (y, x)
-        };
+        let (a, b) = if (x.e, x.m) >= (y.e, y.m) { (x, y) } else { (y, x) };
         // 62 guard bits; whatever falls off the smaller operand is kept as a sticky low bit, which keeps
         // the final rounding exact for both addition and subtraction.
         let big_a = u128::from(a.m) << 62;
@@ -387,17 +355,9 @@ pub mod long_double {
             let lost = big_b & ((1u128 << d) - 1) != 0;
             big_b = (big_b >> d) | u128::from(lost);
         }
-        let sum = if a.neg == b.neg {
-            big_a + big_b
-        } else {
-            big_a - big_b
-        };
+        let sum = if a.neg == b.neg { big_a + big_b } else { big_a - big_b };
         if sum == 0 {
-            return Some(Ext {
-                neg: false,
-                m: 0,
-                e: 0,
-            });
+            return Some(Ext { neg: false, m: 0, e: 0 });
         }
         round(a.neg, &Big::from_u128(sum), a.e - 62, false)
     }
@@ -527,11 +487,7 @@ pub mod long_double {
             let (src, bits) = (&self.0[limbs as usize..], (n % 32) as u32);
             let out = (0..src.len())
                 .map(|i| {
-                    let hi = if bits == 0 {
-                        0
-                    } else {
-                        src.get(i + 1).map_or(0, |&h| h << (32 - bits))
-                    };
+                    let hi = if bits == 0 { 0 } else { src.get(i + 1).map_or(0, |&h| h << (32 - bits)) };
                     (src[i] >> bits) | hi
                 })
                 .collect();
@@ -541,10 +497,7 @@ pub mod long_double {
         }
 
         fn cmp(&self, o: &Big) -> Ordering {
-            self.0
-                .len()
-                .cmp(&o.0.len())
-                .then_with(|| self.0.iter().rev().cmp(o.0.iter().rev()))
+            self.0.len().cmp(&o.0.len()).then_with(|| self.0.iter().rev().cmp(o.0.iter().rev()))
         }
 
         /// `self -= o`, with `self >= o`.
@@ -560,11 +513,7 @@ pub mod long_double {
 
         /// The value when it fits in 128 bits (callers guarantee it).
         fn to_u128(&self) -> u128 {
-            self.0
-                .iter()
-                .take(4)
-                .rev()
-                .fold(0u128, |acc, &l| (acc << 32) | u128::from(l))
+            self.0.iter().take(4).rev().fold(0u128, |acc, &l| (acc << 32) | u128::from(l))
         }
 
         fn to_decimal(&self) -> String {
@@ -580,9 +529,7 @@ pub mod long_double {
                 n.trim();
                 chunks.push(rem as u32);
             }
-            let mut out = chunks
-                .pop()
-                .map_or_else(|| "0".to_string(), |c| c.to_string());
+            let mut out = chunks.pop().map_or_else(|| "0".to_string(), |c| c.to_string());
             for c in chunks.iter().rev() {
                 out.push_str(&format!("{c:09}"));
             }
@@ -605,19 +552,10 @@ mod tests {
         assert_eq!(StrValue::Int(0).len(), 1);
         assert_eq!(StrValue::Int(i64::MIN).len(), 20);
         assert_eq!(StrValue::Int(i64::MAX).len(), 19);
-        assert_eq!(
-            StrValue::from_bytes(b"-9223372036854775808"),
-            StrValue::Int(i64::MIN)
-        );
-        assert_eq!(
-            StrValue::from_bytes(b"9223372036854775808").encoding_name(),
-            "embstr"
-        );
+        assert_eq!(StrValue::from_bytes(b"-9223372036854775808"), StrValue::Int(i64::MIN));
+        assert_eq!(StrValue::from_bytes(b"9223372036854775808").encoding_name(), "embstr");
         assert_eq!(StrValue::from_bytes_no_int(b"12").encoding_name(), "embstr");
-        assert_eq!(
-            StrValue::from_bytes_no_int(&[b'1'; 45]).encoding_name(),
-            "raw"
-        );
+        assert_eq!(StrValue::from_bytes_no_int(&[b'1'; 45]).encoding_name(), "raw");
     }
 
     #[test]
@@ -753,9 +691,7 @@ mod tests {
         // Largest magnitudes print every integer digit, as %.17Lf does.
         let big = incr_by_float(b"0", b"1e4932").unwrap();
         assert_eq!(big.len(), 4933);
-        assert!(
-            big.starts_with("10000000000000000000060189493879638913238377742545331147737850413525")
-        );
+        assert!(big.starts_with("10000000000000000000060189493879638913238377742545331147737850413525"));
         let max = incr_by_float(b"0", b"0x1.fffffffffffffffep16383").unwrap();
         assert!(max.starts_with("118973149535723176502126385303097020516906332229462420044032"));
         // string2ld's buffer: 5119 characters are read, 5120 are refused.

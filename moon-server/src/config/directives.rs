@@ -1,13 +1,12 @@
 //! The table of settings, modelled on redis-server 7.0's `standardConfig` table: each directive's name,
 //! alias, flags, syntax (`Kind`, with the C type's bounds) and where its value lives (`Slot`). Parsing,
-//! CONFIG GET formatting and CONFIG REWRITE lines are written once per kind here.
+//! CONFIG GET formatting and CONFIG REWRITE lines are written once per kind here. This file holds the
+//! settings Moon acts on (`OWN`); `compat_table` holds the rest of Redis's, which Moon only stores.
 
-use super::compat;
+use super::compat_table::COMPAT;
 use super::error::strerror;
-use super::syntax::{format_memory, memtoull, repr, strtoll_whole, text};
-use super::{
-    AppendFsync, Config, ConfigEnum, LogLevel, MaxmemoryPolicy, ProtectedAction, SaveRule,
-};
+use super::syntax::{format_memory, memtoull, repr, strtoll_octal, strtoll_whole, text};
+use super::{AppendFsync, Config, ConfigEnum, LogLevel, MaxmemoryPolicy, ProtectedAction, SaveRule};
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -18,27 +17,34 @@ pub(super) const IMMUTABLE: u8 = 1;
 pub(super) const PROTECTED: u8 = 2;
 /// A string Redis stores as NULL when empty: CONFIG REWRITE drops its lines instead of writing "".
 pub(super) const NULL_IF_EMPTY: u8 = 4;
+/// Left out of CONFIG GET patterns (debugging knobs); CONFIG GET by exact name still shows it.
+pub(super) const HIDDEN: u8 = 8;
 
-const INT_MIN: i128 = i32::MIN as i128;
-const INT_MAX: i128 = i32::MAX as i128;
-const UINT_MAX: i128 = u32::MAX as i128;
-const LONG_MAX: i128 = i64::MAX as i128;
-const ULLONG_MAX: i128 = u64::MAX as i128;
+pub(super) const INT_MIN: i128 = i32::MIN as i128;
+pub(super) const INT_MAX: i128 = i32::MAX as i128;
+pub(super) const UINT_MAX: i128 = u32::MAX as i128;
+pub(super) const LONG_MAX: i128 = i64::MAX as i128;
+pub(super) const ULLONG_MAX: i128 = u64::MAX as i128;
 const MB: i128 = 1024 * 1024;
 
 /// A numeric setting: its bounds, whether the C variable is unsigned (which decides how a negative integer
-/// or a huge memory value is compared) and whether memory units are accepted.
+/// or a huge memory value is compared), whether memory units are accepted, whether `N%` is accepted too
+/// (kept as `-N`, as Redis does), and whether it is written in octal.
 #[derive(Clone, Copy)]
 pub(super) struct Num {
     pub min: i128,
     pub max: i128,
     pub unsigned: bool,
     pub memory: bool,
+    pub percent: bool,
+    pub octal: bool,
 }
 
 pub(super) enum Kind {
     /// `yes` / `no`.
     Bool,
+    /// `yes` / `no` with a check of the value (Redis's `isValid` function), e.g. refusing `yes`.
+    BoolValid(fn(bool) -> Result<(), &'static str>),
     Num(Num),
     /// One of these words, case-insensitive.
     Enum(&'static [&'static str]),
@@ -80,10 +86,7 @@ pub(super) struct Directive {
 impl Directive {
     /// Settings that take several arguments on a config line, and whose CONFIG SET value is split on spaces.
     pub fn multi_arg(&self) -> bool {
-        matches!(
-            self.kind,
-            Kind::Save | Kind::Bind | Kind::Custom { multi: true, .. }
-        )
+        matches!(self.kind, Kind::Save | Kind::Bind | Kind::Custom { multi: true, .. })
     }
 }
 
@@ -94,31 +97,36 @@ pub(super) enum Mode {
     Set,
 }
 
+/// Every directive, in the order CONFIG GET `*` and CONFIG REWRITE list them.
+pub(super) fn all() -> impl Iterator<Item = &'static Directive> {
+    OWN.iter().chain(COMPAT)
+}
+
 /// Finds a directive by name or alias, case-insensitively; also returns the lowercase name it was found
 /// under (Redis reports value errors under that name).
 pub(super) fn lookup(name: &[u8]) -> Option<(&'static Directive, &'static str)> {
-    DIRECTIVES.iter().find_map(|d| {
+    all().find_map(|d| {
         if name.eq_ignore_ascii_case(d.name.as_bytes()) {
             Some((d, d.name))
         } else {
-            d.alias
-                .filter(|a| name.eq_ignore_ascii_case(a.as_bytes()))
-                .map(|a| (d, a))
+            d.alias.filter(|a| name.eq_ignore_ascii_case(a.as_bytes())).map(|a| (d, a))
         }
     })
 }
 
 /// Parses `args` for `d` and stores the result in `c`. Single-value kinds get exactly one argument.
-pub(super) fn apply(
-    d: &Directive,
-    c: &mut Config,
-    args: &[Vec<u8>],
-    mode: &mut Mode,
-) -> Result<(), String> {
+pub(super) fn apply(d: &Directive, c: &mut Config, args: &[Vec<u8>], mode: &mut Mode) -> Result<(), String> {
     match &d.kind {
         Kind::Save => return set_save(c, args, mode),
         Kind::Bind => return set_bind(c, args),
         Kind::Dir => return set_dir(c, &args[0]),
+        Kind::Custom { parse, .. } => {
+            // Multi-argument ones may get no argument at all (CONFIG SET name "").
+            let current = c.compat.get(d.name).map_or("", String::as_str);
+            let formatted = parse(args, current)?;
+            c.compat.insert(d.name, formatted);
+            return Ok(());
+        }
         _ => {}
     }
     let v = &args[0];
@@ -132,15 +140,16 @@ pub(super) fn apply(
             return Ok(());
         }
         (Kind::Bool, Slot::Compat(_)) => yes_no(parse_bool(v)?).to_string(),
-        (Kind::Num(n), Slot::Compat(_)) => parse_num(*n, v)?.to_string(),
+        (Kind::BoolValid(check), Slot::Compat(_)) => {
+            let b = parse_bool(v)?;
+            check(b)?;
+            yes_no(b).to_string()
+        }
+        (Kind::Num(n), Slot::Compat(_)) => format_num(*n, parse_num(*n, v)?),
         (Kind::Enum(names), Slot::Compat(_)) => names[parse_enum(names, v)?].to_string(),
         (Kind::Str(check), Slot::Compat(_)) => {
             check(v)?;
             text(v)
-        }
-        (Kind::Custom { parse, .. }, Slot::Compat(_)) => {
-            let current = c.compat.get(d.name).map_or("", String::as_str);
-            parse(args, current)?
         }
         _ => unreachable!("directive {} pairs a kind with the wrong slot", d.name),
     };
@@ -166,10 +175,20 @@ fn parse_bool(v: &[u8]) -> Result<bool, String> {
     }
 }
 
-/// Redis's `numericParseString` then `numericBoundaryCheck`.
+/// Redis's `numericParseString` then `numericBoundaryCheck`. A percentage `N%` comes back as `-N`.
 fn parse_num(n: Num, v: &[u8]) -> Result<i128, String> {
-    let x = if n.memory {
-        let ull = memtoull(v).ok_or("argument must be a memory value")?;
+    const NOT_MEMORY_OR_PERCENT: &str = "argument must be a memory or percent value";
+    let x = if n.octal {
+        let ll = strtoll_octal(v).ok_or("argument couldn't be parsed as an octal number")?;
+        i128::from(ll)
+    } else if let (true, Some(digits)) = (n.percent, v.strip_suffix(b"%")) {
+        match engine::util::parse_i64(digits) {
+            Some(p) if p >= 0 => -i128::from(p),
+            _ => return Err(NOT_MEMORY_OR_PERCENT.into()),
+        }
+    } else if n.memory {
+        let ull =
+            memtoull(v).ok_or(if n.percent { NOT_MEMORY_OR_PERCENT } else { "argument must be a memory value" })?;
         if n.unsigned {
             i128::from(ull)
         } else {
@@ -183,25 +202,41 @@ fn parse_num(n: Num, v: &[u8]) -> Result<i128, String> {
             i128::from(ll)
         }
     };
+    // A negative value of a percent setting (typed as `N%`, or a memory value past `LLONG_MAX`) is a
+    // percentage.
+    if n.percent && x < 0 {
+        if x < -100 {
+            return Err("percentage argument must be less or equal to 100".into());
+        }
+        return Ok(x);
+    }
     if x < n.min || x > n.max {
-        return Err(format!(
-            "argument must be between {} and {} inclusive",
-            n.min, n.max
-        ));
+        let (min, max) = if n.octal {
+            (format!("{:o}", n.min), format!("{:o}", n.max))
+        } else {
+            (n.min.to_string(), n.max.to_string())
+        };
+        return Err(format!("argument must be between {min} and {max} inclusive"));
     }
     Ok(x)
+}
+
+/// A numeric value as CONFIG GET prints it.
+fn format_num(n: Num, x: i128) -> String {
+    if n.percent && x < 0 {
+        format!("{}%", -x)
+    } else if n.octal {
+        format!("{x:o}")
+    } else {
+        x.to_string()
+    }
 }
 
 fn parse_enum(names: &[&str], v: &[u8]) -> Result<usize, String> {
     names
         .iter()
         .position(|n| v.eq_ignore_ascii_case(n.as_bytes()))
-        .ok_or_else(|| {
-            format!(
-                "argument(s) must be one of the following: {}",
-                names.join(", ")
-            )
-        })
+        .ok_or_else(|| format!("argument(s) must be one of the following: {}", names.join(", ")))
 }
 
 /// `setConfigSaveOption`: pairs of `strtoll` numbers, seconds at least 1, changes at least 0. A single ""
@@ -220,16 +255,9 @@ fn set_save(c: &mut Config, args: &[Vec<u8>], mode: &mut Mode) -> Result<(), Str
     }
     let mut rules = Vec::with_capacity(args.len() / 2);
     for pair in args.chunks(2) {
-        let seconds = strtoll_whole(&pair[0])
-            .filter(|&s| s >= 1)
-            .ok_or_else(invalid)?;
-        let changes = strtoll_whole(&pair[1])
-            .filter(|&s| s >= 0)
-            .ok_or_else(invalid)?;
-        rules.push(SaveRule {
-            seconds: seconds as u64,
-            changes: changes as u64,
-        });
+        let seconds = strtoll_whole(&pair[0]).filter(|&s| s >= 1).ok_or_else(invalid)?;
+        let changes = strtoll_whole(&pair[1]).filter(|&s| s >= 0).ok_or_else(invalid)?;
+        rules.push(SaveRule { seconds: seconds as u64, changes: changes as u64 });
     }
     match mode {
         Mode::File { save_seen } => {
@@ -250,11 +278,7 @@ fn set_bind(c: &mut Config, args: &[Vec<u8>]) -> Result<(), String> {
     if args.len() > 16 {
         return Err("Too many bind addresses specified.".into());
     }
-    c.bind = if args.len() == 1 && args[0].is_empty() {
-        Vec::new()
-    } else {
-        args.iter().map(|a| text(a)).collect()
-    };
+    c.bind = if args.len() == 1 && args[0].is_empty() { Vec::new() } else { args.iter().map(|a| text(a)).collect() };
     Ok(())
 }
 
@@ -280,12 +304,7 @@ fn absolute(p: &Path) -> PathBuf {
 /// The value as CONFIG GET prints it.
 pub(super) fn value(d: &Directive, c: &Config) -> String {
     match (&d.kind, &d.slot) {
-        (Kind::Save, _) => c
-            .save
-            .iter()
-            .map(|r| format!("{} {}", r.seconds, r.changes))
-            .collect::<Vec<_>>()
-            .join(" "),
+        (Kind::Save, _) => c.save.iter().map(|r| format!("{} {}", r.seconds, r.changes)).collect::<Vec<_>>().join(" "),
         (Kind::Bind, _) => c.bind.join(" "),
         (Kind::Dir, _) => absolute(&c.dir).to_string_lossy().into_owned(),
         (_, Slot::Bool(get, _)) => yes_no(get(c)).to_string(),
@@ -303,22 +322,19 @@ pub(super) fn rewrite_lines(d: &Directive, c: &Config) -> Vec<String> {
     let line = |rest: &str| vec![format!("{} {rest}", d.name)];
     match &d.kind {
         Kind::Save if c.save.is_empty() => line("\"\""),
-        Kind::Save => c
-            .save
-            .iter()
-            .map(|r| format!("save {} {}", r.seconds, r.changes))
-            .collect(),
+        Kind::Save => c.save.iter().map(|r| format!("save {} {}", r.seconds, r.changes)).collect(),
         Kind::Bind if c.bind.is_empty() => line("\"\""),
-        Kind::Str(_) | Kind::Dir if v.is_empty() && d.flags & NULL_IF_EMPTY != 0 => Vec::new(),
+        Kind::Str(_) | Kind::Dir | Kind::Custom { .. } if v.is_empty() && d.flags & NULL_IF_EMPTY != 0 => Vec::new(),
         Kind::Str(_) | Kind::Dir | Kind::Custom { multi: false, .. } => line(&repr(v.as_bytes())),
-        Kind::Num(n) if n.memory => line(&format_memory(v.parse().unwrap_or(0))),
+        Kind::Custom { multi: true, .. } if v.is_empty() => line("\"\""),
+        Kind::Num(n) if n.memory && !v.ends_with('%') => line(&format_memory(v.parse().unwrap_or(0))),
         _ => line(&v),
     }
 }
 
 /// The defaults of the compatibility settings, for `Config::default`.
 pub(super) fn compat_defaults() -> BTreeMap<&'static str, String> {
-    DIRECTIVES
+    COMPAT
         .iter()
         .filter_map(|d| match d.slot {
             Slot::Compat(default) => Some((d.name, default.to_string())),
@@ -327,64 +343,37 @@ pub(super) fn compat_defaults() -> BTreeMap<&'static str, String> {
         .collect()
 }
 
-const fn int(min: i128, max: i128) -> Kind {
-    Kind::Num(Num {
-        min,
-        max,
-        unsigned: false,
-        memory: false,
-    })
+const fn num(min: i128, max: i128, unsigned: bool, memory: bool) -> Kind {
+    Kind::Num(Num { min, max, unsigned, memory, percent: false, octal: false })
 }
-const fn uint(min: i128, max: i128) -> Kind {
-    Kind::Num(Num {
-        min,
-        max,
-        unsigned: true,
-        memory: false,
-    })
+pub(super) const fn int(min: i128, max: i128) -> Kind {
+    num(min, max, false, false)
 }
-const fn mem(min: i128, max: i128) -> Kind {
-    Kind::Num(Num {
-        min,
-        max,
-        unsigned: false,
-        memory: true,
-    })
+pub(super) const fn uint(min: i128, max: i128) -> Kind {
+    num(min, max, true, false)
 }
-const fn umem(min: i128, max: i128) -> Kind {
-    Kind::Num(Num {
-        min,
-        max,
-        unsigned: true,
-        memory: true,
-    })
+pub(super) const fn mem(min: i128, max: i128) -> Kind {
+    num(min, max, false, true)
 }
-const fn d(name: &'static str, flags: u8, kind: Kind, slot: Slot) -> Directive {
-    Directive {
-        name,
-        alias: None,
-        flags,
-        kind,
-        slot,
-    }
+pub(super) const fn umem(min: i128, max: i128) -> Kind {
+    num(min, max, true, true)
 }
-const fn da(
-    name: &'static str,
-    alias: &'static str,
-    flags: u8,
-    kind: Kind,
-    slot: Slot,
-) -> Directive {
-    Directive {
-        name,
-        alias: Some(alias),
-        flags,
-        kind,
-        slot,
-    }
+/// A signed memory value that also accepts a percentage `N%` (0..=100).
+pub(super) const fn mem_or_percent(min: i128, max: i128) -> Kind {
+    Kind::Num(Num { min, max, unsigned: false, memory: true, percent: true, octal: false })
+}
+/// An integer read and written in octal (file permissions).
+pub(super) const fn octal(min: i128, max: i128) -> Kind {
+    Kind::Num(Num { min, max, unsigned: false, memory: false, percent: false, octal: true })
+}
+pub(super) const fn d(name: &'static str, flags: u8, kind: Kind, slot: Slot) -> Directive {
+    Directive { name, alias: None, flags, kind, slot }
+}
+pub(super) const fn da(name: &'static str, alias: &'static str, flags: u8, kind: Kind, slot: Slot) -> Directive {
+    Directive { name, alias: Some(alias), flags, kind, slot }
 }
 
-fn any_string(_: &[u8]) -> Result<(), &'static str> {
+pub(super) fn any_string(_: &[u8]) -> Result<(), &'static str> {
     Ok(())
 }
 
@@ -417,8 +406,7 @@ fn check_appenddirname(v: &[u8]) -> Result<(), &'static str> {
 }
 
 fn path_text(p: &Option<PathBuf>) -> String {
-    p.as_ref()
-        .map_or_else(String::new, |p| p.to_string_lossy().into_owned())
+    p.as_ref().map_or_else(String::new, |p| p.to_string_lossy().into_owned())
 }
 
 fn non_empty_path(v: String) -> Option<PathBuf> {
@@ -443,9 +431,9 @@ macro_rules! enum_slot {
 
 const C: Slot = Slot::Own;
 
-/// Every directive Moon knows, in the order CONFIG GET `*` and CONFIG REWRITE list them.
+/// The settings Moon acts on, in the order CONFIG GET `*` and CONFIG REWRITE list them.
 #[rustfmt::skip]
-pub(super) static DIRECTIVES: &[Directive] = &[
+static OWN: &[Directive] = &[
     d("port", 0, int(0, 65535), num_slot!(port)),
     d("bind", 0, Kind::Bind, C),
     d("dir", PROTECTED, Kind::Dir, C),
@@ -520,49 +508,4 @@ pub(super) static DIRECTIVES: &[Directive] = &[
     d("slowlog-max-len", 0, uint(0, LONG_MAX), num_slot!(slowlog_max_len)),
     d("latency-monitor-threshold", 0, int(0, LONG_MAX), num_slot!(latency_monitor_threshold)),
     d("shards", IMMUTABLE, int(1, 1024), num_slot!(shards)),
-    // Accepted so that stock redis.conf files (Debian's included) load; they have no effect in Moon.
-    d("tcp-backlog", IMMUTABLE, int(0, INT_MAX), Slot::Compat("511")),
-    d("always-show-logo", IMMUTABLE, Kind::Bool, Slot::Compat("no")),
-    d("set-proc-title", IMMUTABLE, Kind::Bool, Slot::Compat("yes")),
-    d("proc-title-template", 0, Kind::Custom { multi: false, parse: compat::proc_title_template },
-        Slot::Compat("{title} {listen-addr} {server-mode}")),
-    d("supervised", IMMUTABLE, Kind::Enum(&["upstart", "systemd", "auto", "no"]), Slot::Compat("no")),
-    d("syslog-enabled", IMMUTABLE, Kind::Bool, Slot::Compat("no")),
-    d("syslog-ident", IMMUTABLE, Kind::Str(any_string), Slot::Compat("redis")),
-    d("syslog-facility", IMMUTABLE, Kind::Enum(&["user", "local0", "local1", "local2", "local3",
-        "local4", "local5", "local6", "local7"]), Slot::Compat("local0")),
-    d("rdb-del-sync-files", 0, Kind::Bool, Slot::Compat("no")),
-    d("rdb-save-incremental-fsync", 0, Kind::Bool, Slot::Compat("yes")),
-    da("replica-serve-stale-data", "slave-serve-stale-data", 0, Kind::Bool, Slot::Compat("yes")),
-    da("replica-read-only", "slave-read-only", 0, Kind::Bool, Slot::Compat("yes")),
-    da("replica-priority", "slave-priority", 0, int(0, INT_MAX), Slot::Compat("100")),
-    da("replica-lazy-flush", "slave-lazy-flush", 0, Kind::Bool, Slot::Compat("no")),
-    d("repl-diskless-sync", 0, Kind::Bool, Slot::Compat("yes")),
-    d("repl-diskless-sync-delay", 0, int(0, INT_MAX), Slot::Compat("5")),
-    d("repl-diskless-sync-max-replicas", 0, int(0, INT_MAX), Slot::Compat("0")),
-    d("repl-diskless-load", 0, Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
-        Slot::Compat("disabled")),
-    d("repl-disable-tcp-nodelay", 0, Kind::Bool, Slot::Compat("no")),
-    d("acllog-max-len", 0, uint(0, LONG_MAX), Slot::Compat("128")),
-    d("oom-score-adj", 0, Kind::Enum(&["no", "yes", "relative", "absolute"]), Slot::Compat("no")),
-    d("oom-score-adj-values", 0, Kind::Custom { multi: true, parse: compat::oom_score_adj_values },
-        Slot::Compat("0 200 800")),
-    d("disable-thp", IMMUTABLE, Kind::Bool, Slot::Compat("yes")),
-    d("notify-keyspace-events", 0, Kind::Custom { multi: false, parse: compat::notify_keyspace_events },
-        Slot::Compat("")),
-    d("hll-sparse-max-bytes", 0, umem(0, LONG_MAX), Slot::Compat("3000")),
-    d("stream-node-max-bytes", 0, umem(0, LONG_MAX), Slot::Compat("4096")),
-    d("stream-node-max-entries", 0, int(0, LONG_MAX), Slot::Compat("100")),
-    d("activerehashing", 0, Kind::Bool, Slot::Compat("yes")),
-    d("client-output-buffer-limit", 0,
-        Kind::Custom { multi: true, parse: compat::client_output_buffer_limit },
-        Slot::Compat("normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60")),
-    d("dynamic-hz", 0, Kind::Bool, Slot::Compat("yes")),
-    d("jemalloc-bg-thread", 0, Kind::Bool, Slot::Compat("yes")),
-    d("maxmemory-samples", 0, int(1, INT_MAX), Slot::Compat("5")),
-    d("maxmemory-eviction-tenacity", 0, int(0, 100), Slot::Compat("10")),
-    d("lfu-log-factor", 0, int(0, INT_MAX), Slot::Compat("10")),
-    d("lfu-decay-time", 0, int(0, INT_MAX), Slot::Compat("1")),
-    d("active-expire-effort", 0, int(1, 10), Slot::Compat("1")),
-    da("busy-reply-threshold", "lua-time-limit", 0, int(0, LONG_MAX), Slot::Compat("5000")),
 ];

@@ -12,11 +12,7 @@ pub enum ConfigError {
     /// A line was rejected. `line` counts from 1 within the text being read: the main file, stdin and the
     /// command-line options form one text (options start after an extra line break), an included file is
     /// counted on its own. `text` is the trimmed line.
-    Line {
-        line: usize,
-        text: String,
-        reason: String,
-    },
+    Line { line: usize, text: String, reason: String },
     /// A check made after every line was read (for example the log file cannot be opened).
     Check { reason: String },
     /// The configuration file, or a file it includes, cannot be read.
@@ -25,32 +21,27 @@ pub enum ConfigError {
 
 impl ConfigError {
     /// The reason alone, without the banner and the quoted line.
+    #[cfg_attr(not(test), allow(dead_code))] // the server prints the whole block
     pub fn reason(&self) -> &str {
         match self {
-            ConfigError::Line { reason, .. }
-            | ConfigError::Check { reason }
-            | ConfigError::Open { reason, .. } => reason,
+            ConfigError::Line { reason, .. } | ConfigError::Check { reason } | ConfigError::Open { reason, .. } => {
+                reason
+            }
         }
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let banner = format!(
-            "*** FATAL CONFIG FILE ERROR (Moon {}) ***",
-            env!("CARGO_PKG_VERSION")
-        );
+        let banner = format!("*** FATAL CONFIG FILE ERROR (Moon {}) ***", env!("CARGO_PKG_VERSION"));
         match self {
-            ConfigError::Line { line, text, reason } => write!(
-                f,
-                "{banner}\nReading the configuration file, at line {line}\n>>> '{text}'\n{reason}"
-            ),
+            ConfigError::Line { line, text, reason } => {
+                write!(f, "{banner}\nReading the configuration file, at line {line}\n>>> '{text}'\n{reason}")
+            }
             ConfigError::Check { reason } => write!(f, "{banner}\n{reason}"),
-            ConfigError::Open { path, reason } => write!(
-                f,
-                "Fatal error, can't open config file '{}': {reason}",
-                path.display()
-            ),
+            ConfigError::Open { path, reason } => {
+                write!(f, "Fatal error, can't open config file '{}': {reason}", path.display())
+            }
         }
     }
 }

@@ -12,19 +12,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 /// Settings Redis 7.0 still accepts in a file and ignores.
-const DEPRECATED: &[&[u8]] = &[
-    b"list-max-ziplist-entries",
-    b"list-max-ziplist-value",
-    b"lua-replicate-commands",
-];
+const DEPRECATED: &[&[u8]] = &[b"list-max-ziplist-entries", b"list-max-ziplist-value", b"lua-replicate-commands"];
 
 /// Redis has no limit and overflows its stack on an include loop; Moon reports it.
 const MAX_INCLUDE_DEPTH: usize = 32;
 
-pub(super) fn from_args(
-    args: &[String],
-    stdin: &mut dyn Read,
-) -> Result<(Config, Option<PathBuf>), ConfigError> {
+pub(super) fn from_args(args: &[String], stdin: &mut dyn Read) -> Result<(Config, Option<PathBuf>), ConfigError> {
     let mut next = 0;
     let mut file = None;
     if let Some(first) = args.first() {
@@ -42,9 +35,7 @@ pub(super) fn from_args(
     if from_stdin {
         stdin
             .read_to_end(&mut text)
-            .map_err(|e| ConfigError::Check {
-                reason: format!("Can't read config from stdin: {}", strerror(&e)),
-            })?;
+            .map_err(|e| ConfigError::Check { reason: format!("Can't read config from stdin: {}", strerror(&e)) })?;
     }
     text.push(b'\n');
     text.extend_from_slice(&options);
@@ -94,16 +85,10 @@ fn options_text(args: &[String], start: usize) -> (Vec<u8>, bool) {
 
 /// Appends the content of a configuration file, or of every file a glob pattern matches (none is fine).
 fn read_config(path: &Path, out: &mut Vec<u8>) -> Result<(), ConfigError> {
-    let files = if has_wildcard(path.as_os_str().as_bytes()) {
-        glob(path)
-    } else {
-        vec![path.to_path_buf()]
-    };
+    let files = if has_wildcard(path.as_os_str().as_bytes()) { glob(path) } else { vec![path.to_path_buf()] };
     for file in files {
-        let content = std::fs::read(&file).map_err(|e| ConfigError::Open {
-            path: file.clone(),
-            reason: strerror(&e),
-        })?;
+        let content =
+            std::fs::read(&file).map_err(|e| ConfigError::Open { path: file.clone(), reason: strerror(&e) })?;
         out.extend_from_slice(&content);
     }
     Ok(())
@@ -125,11 +110,7 @@ fn glob(pattern: &Path) -> Vec<PathBuf> {
         }
         let mut matched = Vec::new();
         for dir in &paths {
-            let listing = if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir.as_path()
-            };
+            let listing = if dir.as_os_str().is_empty() { Path::new(".") } else { dir.as_path() };
             let Ok(entries) = std::fs::read_dir(listing) else {
                 continue;
             };
@@ -152,24 +133,14 @@ fn glob(pattern: &Path) -> Vec<PathBuf> {
 }
 
 /// `loadServerConfigFromString`: reads configuration text into `config`.
-pub(super) fn load_text(
-    content: &[u8],
-    config: &mut Config,
-    mode: &mut Mode,
-    depth: usize,
-) -> Result<(), ConfigError> {
+pub(super) fn load_text(content: &[u8], config: &mut Config, mode: &mut Mode, depth: usize) -> Result<(), ConfigError> {
     for (index, raw) in content.split(|&b| b == b'\n').enumerate() {
         let line = trim(raw);
         if line.is_empty() || line[0] == b'#' {
             continue;
         }
-        let fail = |reason: String| ConfigError::Line {
-            line: index + 1,
-            text: text(line),
-            reason,
-        };
-        let argv = split_args(line)
-            .ok_or_else(|| fail("Unbalanced quotes in configuration line".into()))?;
+        let fail = |reason: String| ConfigError::Line { line: index + 1, text: text(line), reason };
+        let argv = split_args(line).ok_or_else(|| fail("Unbalanced quotes in configuration line".into()))?;
         let Some(name) = argv.first().map(|n| n.to_ascii_lowercase()) else {
             continue;
         };
@@ -210,9 +181,7 @@ fn check_logfile(config: &Config) -> Result<(), ConfigError> {
             .append(true)
             .create(true)
             .open(path)
-            .map_err(|e| ConfigError::Check {
-                reason: format!("Can't open the log file: {}", strerror(&e)),
-            })?;
+            .map_err(|e| ConfigError::Check { reason: format!("Can't open the log file: {}", strerror(&e)) })?;
     }
     Ok(())
 }

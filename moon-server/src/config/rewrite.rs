@@ -9,9 +9,10 @@
 //! removed below the signature leave no blank line; the file's final line break does not turn into a blank
 //! line at each rewrite (Redis's output grows one, which then collapses).
 //! `requirepass` is written as a `requirepass` line (Redis writes an ACL `user` line instead), and `save`
-//! follows the same default rule as the rest (Redis always writes it); `dir` is always written, as in Redis.
+//! and `latency-tracking-info-percentiles` follow the same default rule as the rest (Redis always writes
+//! them); `dir` is always written, as in Redis.
 
-use super::directives::{lookup, rewrite_lines, value, Kind, DIRECTIVES};
+use super::directives::{all, lookup, rewrite_lines, value, Kind};
 use super::syntax::{split_args, text, trim};
 use super::Config;
 use std::collections::HashMap;
@@ -39,11 +40,7 @@ pub(super) fn rewritten(config: &Config, old: &[u8]) -> String {
     let mut signature_at: Option<usize> = None;
     let mut owned: HashMap<&'static str, Vec<usize>> = HashMap::new();
     let old = old.strip_suffix(b"\n").unwrap_or(old);
-    let old_lines: Vec<&[u8]> = if old.is_empty() {
-        Vec::new()
-    } else {
-        old.split(|&b| b == b'\n').collect()
-    };
+    let old_lines: Vec<&[u8]> = if old.is_empty() { Vec::new() } else { old.split(|&b| b == b'\n').collect() };
     for raw in old_lines {
         let line = trim(raw);
         if line.is_empty() || line[0] == b'#' {
@@ -63,28 +60,18 @@ pub(super) fn rewritten(config: &Config, old: &[u8]) -> String {
             },
             _ => false,
         };
-        lines.push(Some(if known {
-            text(line)
-        } else {
-            format!("# ??? {}", text(line))
-        }));
+        lines.push(Some(if known { text(line) } else { format!("# ??? {}", text(line)) }));
     }
 
     let defaults = Config::default();
     let mut appended = Vec::new();
-    for d in DIRECTIVES {
+    for d in all() {
         let existing = owned.remove(d.name).unwrap_or_default();
         let forced = matches!(d.kind, Kind::Dir);
         let at_default = !forced && value(d, config) == value(d, &defaults);
-        let written_by_user = existing
-            .iter()
-            .any(|&i| signature_at.map_or(true, |s| i < s));
-        let mut new_lines = if at_default && !written_by_user {
-            Vec::new()
-        } else {
-            rewrite_lines(d, config)
-        }
-        .into_iter();
+        let written_by_user = existing.iter().any(|&i| signature_at.is_none_or(|s| i < s));
+        let mut new_lines =
+            if at_default && !written_by_user { Vec::new() } else { rewrite_lines(d, config) }.into_iter();
         for &i in &existing {
             let generated = signature_at.is_some_and(|s| i > s);
             lines[i] = match new_lines.next() {
@@ -96,10 +83,7 @@ pub(super) fn rewritten(config: &Config, old: &[u8]) -> String {
         appended.extend(new_lines);
     }
     if !appended.is_empty() && signature_at.is_none() {
-        if lines
-            .last()
-            .is_some_and(|l| l.as_ref().is_some_and(|l| !l.is_empty()))
-        {
+        if lines.last().is_some_and(|l| l.as_ref().is_some_and(|l| !l.is_empty())) {
             lines.push(Some(String::new()));
         }
         lines.push(Some(SIGNATURE.to_string()));
@@ -130,21 +114,12 @@ fn write_atomically(path: &Path, content: &[u8]) -> io::Result<()> {
         _ => Path::new("."),
     };
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    tmp.push(format!(".tmp-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
     let tmp = Path::new(&tmp);
-    let existing_mode = fs::metadata(path)
-        .ok()
-        .map(|m| m.permissions().mode() & 0o7777);
+    let existing_mode = fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o7777);
     let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(existing_mode.unwrap_or(0o644))
-            .open(tmp)?;
+        let mut file =
+            OpenOptions::new().write(true).create_new(true).mode(existing_mode.unwrap_or(0o644)).open(tmp)?;
         file.write_all(content)?;
         if let Some(mode) = existing_mode {
             file.set_permissions(fs::Permissions::from_mode(mode))?;

@@ -4,7 +4,7 @@
 //! byte for byte, including its quirks, because start-up errors and CONFIG replies quote their results.
 
 /// `isspace` in the C locale.
-fn is_c_space(b: u8) -> bool {
+pub(super) fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
 }
 
@@ -39,11 +39,7 @@ pub(super) fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
         loop {
             let c = at(i);
             if in_dq {
-                if c == b'\\'
-                    && at(i + 1) == b'x'
-                    && hex(at(i + 2)).is_some()
-                    && hex(at(i + 3)).is_some()
-                {
+                if c == b'\\' && at(i + 1) == b'x' && hex(at(i + 2)).is_some() && hex(at(i + 3)).is_some() {
                     cur.push(hex(at(i + 2))? * 16 + hex(at(i + 3))?);
                     i += 3;
                 } else if c == b'\\' && at(i + 1) != 0 {
@@ -147,11 +143,9 @@ pub(super) fn memtoull(s: &[u8]) -> Option<u64> {
     if digits >= 128 {
         return None;
     }
-    let val = s[..digits].iter().fold(0u64, |acc, &d| {
-        acc.checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            .unwrap_or(u64::MAX)
-    });
+    let val = s[..digits]
+        .iter()
+        .fold(0u64, |acc, &d| acc.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))).unwrap_or(u64::MAX));
     Some(val.wrapping_mul(mul))
 }
 
@@ -188,6 +182,39 @@ pub(super) fn strtoll_whole(s: &[u8]) -> Option<i64> {
     }
     let v = if neg { -v } else { v };
     Some(v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
+}
+
+/// `strtoll(s, &end, 8)` with the whole string consumed, as Redis reads octal settings: leading C spaces and
+/// one sign are allowed, an empty string is 0, and overflow is an error (Redis checks `errno`).
+pub(super) fn strtoll_octal(s: &[u8]) -> Option<i64> {
+    let mut i = 0;
+    while i < s.len() && is_c_space(s[i]) {
+        i += 1;
+    }
+    let neg = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let digits_start = i;
+    let mut v: i128 = 0;
+    while i < s.len() && (b'0'..=b'7').contains(&s[i]) {
+        v = (v * 8 + i128::from(s[i] - b'0')).min(i128::from(i64::MAX) + 1);
+        i += 1;
+    }
+    if i == digits_start {
+        return s.is_empty().then_some(0);
+    }
+    if i != s.len() {
+        return None;
+    }
+    i64::try_from(if neg { -v } else { v }).ok()
 }
 
 /// `sdssplitlen(value, " ")`, which CONFIG SET uses for multi-argument settings: every single space

@@ -1,8 +1,9 @@
 //! Tests of the configuration module. Expected texts come from Debian's redis-server 7.0.15: the
-//! `fixtures/` files were written by `fixtures/make-fixtures.sh`, and the error messages in `load.rs` and
-//! `command.rs` were copied from its output.
+//! `fixtures/` files were written by `fixtures/make-fixtures.sh`, and the error messages in `load.rs`,
+//! `compat.rs` and `command.rs` were copied from its output.
 
 mod command;
+mod compat;
 mod load;
 mod rewrite;
 mod syntax;

@@ -53,10 +53,7 @@ fn parse_cursor(arg: &[u8]) -> CmdResult<u64> {
     }
     let mut v: u64 = 0;
     for &d in digits {
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            .ok_or_else(invalid)?;
+        v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))).ok_or_else(invalid)?;
     }
     Ok(if neg { v.wrapping_neg() } else { v })
 }
@@ -65,8 +62,7 @@ fn parse_cursor(arg: &[u8]) -> CmdResult<u64> {
 pub(super) fn scan(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     run(|| {
         let cursor = parse_cursor(&a[1])?;
-        let (mut pattern, mut count, mut type_name): (Option<&[u8]>, u64, Option<&[u8]>) =
-            (None, 10, None);
+        let (mut pattern, mut count, mut type_name): (Option<&[u8]>, u64, Option<&[u8]>) = (None, 10, None);
         let mut i = 2;
         while i < a.len() {
             let Some(arg) = a.get(i + 1) else {
@@ -74,10 +70,7 @@ pub(super) fn scan(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
             };
             if eq_ic(&a[i], "count") {
                 let n = args::int(arg)?;
-                count = u64::try_from(n)
-                    .ok()
-                    .filter(|&n| n >= 1)
-                    .ok_or_else(|| Reply::err(SYNTAX))?;
+                count = u64::try_from(n).ok().filter(|&n| n >= 1).ok_or_else(|| Reply::err(SYNTAX))?;
             } else if eq_ic(&a[i], "match") {
                 pattern = Some(&arg[..]).filter(|p| *p != b"*");
             } else if eq_ic(&a[i], "type") {
@@ -128,10 +121,7 @@ pub(super) fn scan(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
             }
             out.push(Reply::bulk(Bytes::from(key.into_vec())));
         }
-        Ok(Reply::Array(vec![
-            Reply::bulk(next.to_string()),
-            Reply::Array(out),
-        ]))
+        Ok(Reply::Array(vec![Reply::bulk(next.to_string()), Reply::Array(out)]))
     })
 }
 
@@ -159,9 +149,7 @@ pub(super) fn randomkey(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
 /// A uniformly chosen key of the selected database across all shards, with its deadline.
 fn random_entry(ctx: &Ctx) -> Option<(Box<[u8]>, i64)> {
     let shards = ctx.store.shard_count();
-    let sizes: Vec<usize> = (0..shards)
-        .map(|s| ctx.store.shard_db_ref(s, ctx.db).len())
-        .collect();
+    let sizes: Vec<usize> = (0..shards).map(|s| ctx.store.shard_db_ref(s, ctx.db).len()).collect();
     let total: usize = sizes.iter().sum();
     if total == 0 {
         return None;
@@ -181,9 +169,7 @@ fn random_entry(ctx: &Ctx) -> Option<(Box<[u8]>, i64)> {
 
 /// DBSIZE: every key of the selected database, including expired ones not yet reclaimed (as Redis).
 pub(super) fn dbsize(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
-    let n: usize = (0..ctx.store.shard_count())
-        .map(|s| ctx.store.shard_db_ref(s, ctx.db).len())
-        .sum();
+    let n: usize = (0..ctx.store.shard_count()).map(|s| ctx.store.shard_db_ref(s, ctx.db).len()).sum();
     Reply::Int(n as i64)
 }
 

@@ -9,13 +9,7 @@ use crate::resp::Reply;
 fn keys_matches_patterns_and_skips_expired() {
     let mut k = Kit::new();
     assert_eq!(k.run("KEYS *"), Reply::Array(vec![]));
-    k.run_all(&[
-        "SET foo:1 x",
-        "SET foo:2 x",
-        "SET bar x",
-        "SET dead x",
-        "PEXPIRE dead 5",
-    ]);
+    k.run_all(&["SET foo:1 x", "SET foo:2 x", "SET bar x", "SET dead x", "PEXPIRE dead 5"]);
     k.now += 5;
     assert_eq!(sorted(k.run("KEYS *")), ["bar", "foo:1", "foo:2"]);
     assert_eq!(sorted(k.run("KEYS foo:*")), ["foo:1", "foo:2"]);
@@ -35,24 +29,12 @@ fn scan_options_and_errors() {
     k.run_all(&["SET foo:1 x", "SET foo:2 x", "SET bar x"]);
     sample_values(&mut k);
     let all = ["bar", "foo:1", "foo:2", "h", "l", "s", "z"];
-    assert_eq!(
-        scan_reply(k.run("SCAN 0 COUNT 100")),
-        (0, all.map(String::from).to_vec())
-    );
-    assert_eq!(
-        scan_reply(k.run("scan 0 match foo* count 100")).1,
-        ["foo:1", "foo:2"]
-    );
-    assert_eq!(
-        scan_reply(k.run("SCAN 0 TYPE STRING COUNT 100")).1,
-        ["bar", "foo:1", "foo:2"]
-    );
+    assert_eq!(scan_reply(k.run("SCAN 0 COUNT 100")), (0, all.map(String::from).to_vec()));
+    assert_eq!(scan_reply(k.run("scan 0 match foo* count 100")).1, ["foo:1", "foo:2"]);
+    assert_eq!(scan_reply(k.run("SCAN 0 TYPE STRING COUNT 100")).1, ["bar", "foo:1", "foo:2"]);
     assert_eq!(scan_reply(k.run("SCAN 0 type list")).1, ["l"]);
     assert_eq!(scan_reply(k.run("SCAN 0 TYPE zset MATCH z")).1, ["z"]);
-    assert_eq!(
-        scan_reply(k.run("SCAN 0 TYPE nosuchtype")).1,
-        Vec::<String>::new()
-    );
+    assert_eq!(scan_reply(k.run("SCAN 0 TYPE nosuchtype")).1, Vec::<String>::new());
     assert_eq!(scan_reply(k.run("SCAN 0 MATCH *")).1.len(), 7);
     // Cursor syntax follows strtoul: sign allowed, empty is 0, -1 wraps, no spaces or junk.
     assert_eq!(scan_reply(k.run_args(&[b"SCAN", b""])).1.len(), 7);
@@ -60,34 +42,16 @@ fn scan_options_and_errors() {
     assert_eq!(scan_reply(k.run("SCAN -0")).1.len(), 7);
     assert_eq!(scan_reply(k.run("SCAN -1")).0, 0);
     assert_eq!(scan_reply(k.run("SCAN 18446744073709551615")).0, 0);
-    for bad in [
-        &b" 0"[..],
-        b"0x",
-        b"18446744073709551616",
-        b"-",
-        b"+",
-        b"1 ",
-        b"abc",
-    ] {
-        assert_eq!(
-            k.run_args(&[b"SCAN", bad]),
-            err("ERR invalid cursor"),
-            "{bad:?}"
-        );
+    for bad in [&b" 0"[..], b"0x", b"18446744073709551616", b"-", b"+", b"1 ", b"abc"] {
+        assert_eq!(k.run_args(&[b"SCAN", bad]), err("ERR invalid cursor"), "{bad:?}");
     }
     assert_eq!(k.run("SCAN 0 COUNT 0"), err("ERR syntax error"));
     assert_eq!(k.run("SCAN 0 COUNT -1"), err("ERR syntax error"));
-    assert_eq!(
-        k.run("SCAN 0 COUNT x"),
-        err("ERR value is not an integer or out of range")
-    );
+    assert_eq!(k.run("SCAN 0 COUNT x"), err("ERR value is not an integer or out of range"));
     assert_eq!(k.run("SCAN 0 COUNT"), err("ERR syntax error"));
     assert_eq!(k.run("SCAN 0 MATCH"), err("ERR syntax error"));
     assert_eq!(k.run("SCAN 0 foo bar"), err("ERR syntax error"));
-    assert_eq!(
-        k.run("SCAN"),
-        err("ERR wrong number of arguments for 'scan' command")
-    );
+    assert_eq!(k.run("SCAN"), err("ERR wrong number of arguments for 'scan' command"));
 }
 
 /// Drives a full SCAN with the given COUNT, calling `between` after every call; returns every key seen.
@@ -166,9 +130,7 @@ fn randomkey_and_dbsize() {
     assert_eq!(k.run("DBSIZE"), int(3));
     let mut seen = std::collections::HashSet::new();
     for _ in 0..200 {
-        let Reply::Bulk(b) = k.run("RANDOMKEY") else {
-            panic!()
-        };
+        let Reply::Bulk(b) = k.run("RANDOMKEY") else { panic!() };
         seen.insert(b);
     }
     assert_eq!(seen.len(), 3);
@@ -201,17 +163,12 @@ fn randomkey_gives_up_after_bounded_tries() {
     let mut calls = 0;
     loop {
         calls += 1;
-        let Reply::Bulk(_) = k.run("RANDOMKEY") else {
-            panic!("nil with a live key")
-        };
+        let Reply::Bulk(_) = k.run("RANDOMKEY") else { panic!("nil with a live key") };
         let size = match k.run("DBSIZE") {
             Reply::Int(n) => n,
             r => panic!("{r:?}"),
         };
-        assert!(
-            size >= 301 - 100 * calls,
-            "a call reclaimed more than it may"
-        );
+        assert!(size >= 301 - 100 * calls, "a call reclaimed more than it may");
         if size == 1 {
             break;
         }
@@ -270,10 +227,7 @@ fn one_shard_cursor_is_the_tables_own() {
     let mut cursor = 0;
     loop {
         let (next, _) = scan_reply(k.run(&format!("SCAN {cursor} COUNT 1")));
-        assert!(
-            table_cursors.contains(&next),
-            "{next} is not a table cursor"
-        );
+        assert!(table_cursors.contains(&next), "{next} is not a table cursor");
         cursor = next;
         if cursor == 0 {
             break;

@@ -61,21 +61,14 @@ impl Conditions {
             } else if eq_ic(o, "lt") {
                 c.lt = true;
             } else {
-                return Err(Reply::err(format!(
-                    "ERR Unsupported option {}",
-                    String::from_utf8_lossy(o)
-                )));
+                return Err(Reply::err(format!("ERR Unsupported option {}", String::from_utf8_lossy(o))));
             }
         }
         if c.nx && (c.xx || c.gt || c.lt) {
-            return Err(Reply::err(
-                "ERR NX and XX, GT or LT options at the same time are not compatible",
-            ));
+            return Err(Reply::err("ERR NX and XX, GT or LT options at the same time are not compatible"));
         }
         if c.gt && c.lt {
-            return Err(Reply::err(
-                "ERR GT and LT options at the same time are not compatible",
-            ));
+            return Err(Reply::err("ERR GT and LT options at the same time are not compatible"));
         }
         Ok(c)
     }
@@ -117,11 +110,7 @@ fn expire_generic(ctx: &mut Ctx, a: &[Bytes], name: &str, unit: Unit, relative: 
     // i64::MIN is the table's "no TTL" marker; a deadline that early is already past anyway.
     let when = when.max(i64::MIN + 1);
     ctx.db_mut(key).set_expire(key, Some(when));
-    ctx.also_propagate(vec![
-        Bytes::from_static(b"PEXPIREAT"),
-        key.clone(),
-        Bytes::from(when.to_string()),
-    ]);
+    ctx.also_propagate(vec![Bytes::from_static(b"PEXPIREAT"), key.clone(), Bytes::from(when.to_string())]);
     Ok(Reply::Int(1))
 }
 
@@ -133,12 +122,7 @@ fn ttl_generic(ctx: &mut Ctx, key: &[u8], unit: Unit, absolute: bool) -> Reply {
     let Some(at) = ctx.db_ref(key).expire_of(key) else {
         return Reply::Int(-1);
     };
-    let t = if absolute {
-        at
-    } else {
-        at.saturating_sub(ctx.now_ms)
-    }
-    .max(0);
+    let t = if absolute { at } else { at.saturating_sub(ctx.now_ms) }.max(0);
     Reply::Int(match unit {
         Unit::Millis => t,
         // Rounded to the nearest second, written so that i64::MAX does not overflow.

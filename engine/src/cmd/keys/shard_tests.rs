@@ -20,16 +20,12 @@ struct ThreeShards {
 
 impl ThreeShards {
     fn new(databases: usize) -> Self {
-        ThreeShards {
-            shards: (0..SHARDS).map(|_| Keyspace::new(databases)).collect(),
-        }
+        ThreeShards { shards: (0..SHARDS).map(|_| Keyspace::new(databases)).collect() }
     }
 }
 
 fn shard_of(key: &[u8]) -> usize {
-    let h = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
+    let h = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
     (h % SHARDS as u64) as usize
 }
 
@@ -70,19 +66,11 @@ struct ShardKit {
 impl ShardKit {
     fn new() -> Self {
         let cfg = EngineConfig::default();
-        ShardKit {
-            store: ThreeShards::new(cfg.databases),
-            cfg,
-            now: 1_700_000_000_000,
-            db: 0,
-        }
+        ShardKit { store: ThreeShards::new(cfg.databases), cfg, now: 1_700_000_000_000, db: 0 }
     }
 
     fn run(&mut self, line: &str) -> Reply {
-        let argv: Vec<Bytes> = line
-            .split_whitespace()
-            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
-            .collect();
+        let argv: Vec<Bytes> = line.split_whitespace().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
         let mut ctx = Ctx::new(&mut self.store, &self.cfg, self.now);
         ctx.db = self.db;
         let r = execute(&mut ctx, &argv);
@@ -98,16 +86,11 @@ impl ShardKit {
 
 /// A key name that routes to `shard`, starting the search at `prefix:0`.
 fn key_on(shard: usize, prefix: &str) -> String {
-    (0..)
-        .map(|i| format!("{prefix}:{i}"))
-        .find(|k| shard_of(k.as_bytes()) == shard)
-        .unwrap()
+    (0..).map(|i| format!("{prefix}:{i}")).find(|k| shard_of(k.as_bytes()) == shard).unwrap()
 }
 
 fn names(r: Reply) -> Vec<String> {
-    let Reply::Array(items) = r else {
-        panic!("not an array: {r:?}")
-    };
+    let Reply::Array(items) = r else { panic!("not an array: {r:?}") };
     items
         .into_iter()
         .map(|i| match i {
@@ -118,13 +101,9 @@ fn names(r: Reply) -> Vec<String> {
 }
 
 fn scan_step(k: &mut ShardKit, cursor: u64, count: usize) -> (u64, Vec<String>) {
-    let Reply::Array(mut parts) = k.run(&format!("SCAN {cursor} COUNT {count}")) else {
-        panic!()
-    };
+    let Reply::Array(mut parts) = k.run(&format!("SCAN {cursor} COUNT {count}")) else { panic!() };
     let keys = names(parts.pop().unwrap());
-    let Some(Reply::Bulk(c)) = parts.pop() else {
-        panic!()
-    };
+    let Some(Reply::Bulk(c)) = parts.pop() else { panic!() };
     (std::str::from_utf8(&c).unwrap().parse().unwrap(), keys)
 }
 
@@ -134,10 +113,7 @@ fn loaded(n: usize) -> ShardKit {
         k.run(&format!("SET key:{i} v"));
     }
     let sizes = k.sizes(0);
-    assert!(
-        sizes.iter().all(|&s| s > 0),
-        "every shard holds keys: {sizes:?}"
-    );
+    assert!(sizes.iter().all(|&s| s > 0), "every shard holds keys: {sizes:?}");
     assert_eq!(sizes.iter().sum::<usize>(), n);
     k
 }
@@ -176,11 +152,7 @@ fn scan_visits_every_shard_and_never_misses_a_key() {
     for i in 0..300 {
         assert!(seen.contains(&format!("key:{i}")), "key:{i} missed");
     }
-    assert_eq!(
-        residues.len(),
-        SHARDS,
-        "the cursor walked through every shard"
-    );
+    assert_eq!(residues.len(), SHARDS, "the cursor walked through every shard");
 
     // A quiet scan returns each key exactly once here (no resize during the scan).
     let mut k = loaded(100);
@@ -224,9 +196,7 @@ fn randomkey_reaches_every_shard_and_skips_expired() {
     let mut k = loaded(30);
     let mut hit = HashSet::new();
     for _ in 0..300 {
-        let Reply::Bulk(b) = k.run("RANDOMKEY") else {
-            panic!()
-        };
+        let Reply::Bulk(b) = k.run("RANDOMKEY") else { panic!() };
         hit.insert(shard_of(&b));
     }
     assert_eq!(hit.len(), SHARDS);
@@ -256,31 +226,17 @@ fn two_key_commands_across_shards() {
     assert_eq!(k.run(&format!("RENAMENX {a} {b}")), err("ERR no such key"));
     k.run(&format!("SET {a} 2"));
     assert_eq!(k.run(&format!("RENAMENX {a} {b}")), Reply::Int(0));
-    assert_eq!(
-        k.run(&format!("RENAMENX {b} {}", key_on(1, "c"))),
-        Reply::Int(1)
-    );
+    assert_eq!(k.run(&format!("RENAMENX {b} {}", key_on(1, "c"))), Reply::Int(1));
     assert_eq!(k.sizes(0), vec![1, 1, 0]);
 
     assert_eq!(k.run(&format!("COPY {a} {b}")), Reply::Int(1));
     assert_eq!(k.run(&format!("GET {b}")), bulk("2"));
     assert_eq!(k.run(&format!("COPY {a} {b} DB 3")), Reply::Int(1));
-    assert_eq!(
-        k.sizes(3),
-        vec![0, 0, 1],
-        "same key, same shard, other database"
-    );
+    assert_eq!(k.sizes(3), vec![0, 0, 1], "same key, same shard, other database");
     assert_eq!(k.run(&format!("MOVE {a} 3")), Reply::Int(1));
     assert_eq!(k.sizes(3), vec![1, 0, 1]);
-    assert_eq!(
-        k.run(&format!("EXISTS {a} {b} {b}")),
-        Reply::Int(2),
-        "{a} moved to db 3"
-    );
-    assert_eq!(
-        k.run(&format!("DEL {a} {b} {}", key_on(1, "c"))),
-        Reply::Int(2)
-    );
+    assert_eq!(k.run(&format!("EXISTS {a} {b} {b}")), Reply::Int(2), "{a} moved to db 3");
+    assert_eq!(k.run(&format!("DEL {a} {b} {}", key_on(1, "c"))), Reply::Int(2));
     assert_eq!(k.run("DBSIZE"), Reply::Int(0));
 }
 
@@ -413,11 +369,7 @@ fn check_against_model(ops: &[Op], now: &mut i64, mut run: impl FnMut(&str, i64)
         model.reap(*now);
         for k in 0..6 {
             let live = model.keys.get(&k);
-            assert_eq!(
-                run(&format!("EXISTS k{k}"), *now),
-                Reply::Int(i64::from(live.is_some())),
-                "k{k}"
-            );
+            assert_eq!(run(&format!("EXISTS k{k}"), *now), Reply::Int(i64::from(live.is_some())), "k{k}");
             let pttl = match live {
                 None => -2,
                 Some((_, None)) => -1,

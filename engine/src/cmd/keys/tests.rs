@@ -17,17 +17,12 @@ pub(super) fn int(n: i64) -> Reply {
 }
 
 pub(super) fn argv(items: &[&str]) -> Vec<Bytes> {
-    items
-        .iter()
-        .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-        .collect()
+    items.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
 }
 
 /// The sorted key names of a KEYS reply.
 pub(super) fn sorted(r: Reply) -> Vec<String> {
-    let Reply::Array(items) = r else {
-        panic!("not an array: {r:?}")
-    };
+    let Reply::Array(items) = r else { panic!("not an array: {r:?}") };
     let mut v: Vec<String> = items
         .into_iter()
         .map(|i| match i {
@@ -41,13 +36,9 @@ pub(super) fn sorted(r: Reply) -> Vec<String> {
 
 /// Splits a SCAN reply into (cursor, keys).
 pub(super) fn scan_reply(r: Reply) -> (u64, Vec<String>) {
-    let Reply::Array(mut parts) = r else {
-        panic!("bad scan reply {r:?}")
-    };
+    let Reply::Array(mut parts) = r else { panic!("bad scan reply {r:?}") };
     let keys = sorted(parts.pop().unwrap());
-    let Some(Reply::Bulk(c)) = parts.pop() else {
-        panic!("bad cursor")
-    };
+    let Some(Reply::Bulk(c)) = parts.pop() else { panic!("bad cursor") };
     (std::str::from_utf8(&c).unwrap().parse().unwrap(), keys)
 }
 
@@ -64,27 +55,11 @@ pub(super) fn sample_values(k: &mut Kit) {
 
 #[test]
 fn table_entries_match_command_info() {
-    for name in [
-        "keys",
-        "scan",
-        "randomkey",
-        "dbsize",
-        "flushdb",
-        "flushall",
-        "swapdb",
-    ] {
-        assert!(
-            lookup(name.as_bytes()).unwrap().has(flags::ALL_SHARDS),
-            "{name}"
-        );
+    for name in ["keys", "scan", "randomkey", "dbsize", "flushdb", "flushall", "swapdb"] {
+        assert!(lookup(name.as_bytes()).unwrap().has(flags::ALL_SHARDS), "{name}");
     }
-    for name in [
-        "del", "exists", "expire", "rename", "copy", "object", "select",
-    ] {
-        assert!(
-            !lookup(name.as_bytes()).unwrap().has(flags::ALL_SHARDS),
-            "{name}"
-        );
+    for name in ["del", "exists", "expire", "rename", "copy", "object", "select"] {
+        assert!(!lookup(name.as_bytes()).unwrap().has(flags::ALL_SHARDS), "{name}");
     }
     let del = lookup(b"DEL").unwrap();
     assert_eq!((del.arity, del.first, del.last, del.step), (-2, 1, -1, 1));
@@ -93,10 +68,7 @@ fn table_entries_match_command_info() {
     assert_eq!(rename.key_indexes(&argv(&["rename", "a", "b"])), vec![1, 2]);
     let object = lookup(b"object").unwrap();
     assert_eq!((object.arity, object.flags, object.first), (-2, 0, 0));
-    assert_eq!(
-        object.key_indexes(&argv(&["object", "ENCODING", "k"])),
-        vec![2]
-    );
+    assert_eq!(object.key_indexes(&argv(&["object", "ENCODING", "k"])), vec![2]);
     assert!(object.key_indexes(&argv(&["object", "help"])).is_empty());
     assert!(lookup(b"select").unwrap().has(flags::LOADING));
     assert!(!lookup(b"select").unwrap().is_write());
@@ -117,14 +89,8 @@ fn del_unlink_exists_touch_count_like_redis() {
     k.run("SET a 1");
     assert_eq!(k.run("UNLINK a a"), int(1));
     assert_eq!(k.run("EXISTS a"), int(0));
-    assert_eq!(
-        k.run("DEL"),
-        err("ERR wrong number of arguments for 'del' command")
-    );
-    assert_eq!(
-        k.run("exists"),
-        err("ERR wrong number of arguments for 'exists' command")
-    );
+    assert_eq!(k.run("DEL"), err("ERR wrong number of arguments for 'del' command"));
+    assert_eq!(k.run("exists"), err("ERR wrong number of arguments for 'exists' command"));
 }
 
 #[test]
@@ -132,24 +98,10 @@ fn type_names() {
     let mut k = Kit::new();
     k.run("SET str x");
     sample_values(&mut k);
-    for (key, t) in [
-        ("str", "string"),
-        ("l", "list"),
-        ("h", "hash"),
-        ("s", "set"),
-        ("z", "zset"),
-        ("no", "none"),
-    ] {
-        assert_eq!(
-            k.run(&format!("TYPE {key}")),
-            Reply::Simple(t.into()),
-            "{key}"
-        );
+    for (key, t) in [("str", "string"), ("l", "list"), ("h", "hash"), ("s", "set"), ("z", "zset"), ("no", "none")] {
+        assert_eq!(k.run(&format!("TYPE {key}")), Reply::Simple(t.into()), "{key}");
     }
-    assert_eq!(
-        k.run("TYPE a b"),
-        err("ERR wrong number of arguments for 'type' command")
-    );
+    assert_eq!(k.run("TYPE a b"), err("ERR wrong number of arguments for 'type' command"));
 }
 
 #[test]
@@ -199,10 +151,7 @@ fn move_between_databases() {
     assert_eq!(k.run("MOVE a 16"), err("ERR DB index is out of range"));
     assert_eq!(k.run("MOVE a -1"), err("ERR DB index is out of range"));
     assert_eq!(k.run("MOVE a 4294967296"), err(INT32));
-    assert_eq!(
-        k.run("MOVE a x"),
-        err("ERR value is not an integer or out of range")
-    );
+    assert_eq!(k.run("MOVE a x"), err("ERR value is not an integer or out of range"));
     assert_eq!(k.run("MOVE nokey 1"), int(0));
     assert_eq!(k.run("MOVE a 1"), int(1));
     assert_eq!(k.dirty, 1);
@@ -230,10 +179,7 @@ fn copy_with_db_and_replace() {
     assert_eq!(k.run("COPY a b DB 16"), err("ERR DB index is out of range"));
     assert_eq!(k.run("COPY a b DB -1"), err("ERR DB index is out of range"));
     assert_eq!(k.run("COPY a b DB 4294967296"), err(INT32));
-    assert_eq!(
-        k.run("COPY a b DB x"),
-        err("ERR value is not an integer or out of range")
-    );
+    assert_eq!(k.run("COPY a b DB x"), err("ERR value is not an integer or out of range"));
     assert_eq!(k.run("COPY a b DB"), err("ERR syntax error"));
     assert_eq!(k.run("COPY a b foo"), err("ERR syntax error"));
     assert_eq!(k.run("COPY nokey c"), int(0));
@@ -268,15 +214,9 @@ fn select_and_swapdb() {
     assert_eq!(k.dirty, 0);
     k.run("SET a 1");
     for bad in ["16", "-1"] {
-        assert_eq!(
-            k.run(&format!("SELECT {bad}")),
-            err("ERR DB index is out of range")
-        );
+        assert_eq!(k.run(&format!("SELECT {bad}")), err("ERR DB index is out of range"));
     }
-    assert_eq!(
-        k.run("SELECT x"),
-        err("ERR value is not an integer or out of range")
-    );
+    assert_eq!(k.run("SELECT x"), err("ERR value is not an integer or out of range"));
     assert_eq!(k.run("SELECT 4294967296"), err(INT32));
     assert_eq!(k.db, 1);
     assert_eq!(k.run("SWAPDB 0 1"), Reply::ok());
@@ -289,10 +229,7 @@ fn select_and_swapdb() {
     assert_eq!(k.run("SWAPDB x 0"), err("ERR invalid first DB index"));
     assert_eq!(k.run("SWAPDB 0 x"), err("ERR invalid second DB index"));
     assert_eq!(k.run("SWAPDB 99 x"), err("ERR invalid second DB index"));
-    assert_eq!(
-        k.run("SWAPDB 4294967296 0"),
-        err("ERR invalid first DB index")
-    );
+    assert_eq!(k.run("SWAPDB 4294967296 0"), err("ERR invalid first DB index"));
 }
 
 #[test]
@@ -304,31 +241,15 @@ fn expire_options_and_errors() {
     assert_eq!(k.run("EXPIRE k 100 gt lt nx"), err(NX_XX));
     assert_eq!(k.run("EXPIRE k 100 gt LT"), err(GT_LT));
     assert_eq!(k.run("EXPIRE k 100 Foo"), err("ERR Unsupported option Foo"));
-    assert_eq!(
-        k.run("EXPIRE k 100 nx xx foo"),
-        err("ERR Unsupported option foo")
-    );
+    assert_eq!(k.run("EXPIRE k 100 nx xx foo"), err("ERR Unsupported option foo"));
     assert_eq!(k.run("EXPIRE k x foo"), err("ERR Unsupported option foo"));
     assert_eq!(k.run("EXPIRE k x nx xx"), err(NX_XX));
-    assert_eq!(
-        k.run("EXPIRE k x"),
-        err("ERR value is not an integer or out of range")
-    );
-    assert_eq!(
-        k.run("EXPIRE nokey x"),
-        err("ERR value is not an integer or out of range")
-    );
-    assert_eq!(
-        k.run("EXPIRE k"),
-        err("ERR wrong number of arguments for 'expire' command")
-    );
+    assert_eq!(k.run("EXPIRE k x"), err("ERR value is not an integer or out of range"));
+    assert_eq!(k.run("EXPIRE nokey x"), err("ERR value is not an integer or out of range"));
+    assert_eq!(k.run("EXPIRE k"), err("ERR wrong number of arguments for 'expire' command"));
     let invalid = |c: &str| err(&format!("ERR invalid expire time in '{c}' command"));
     assert_eq!(k.run("EXPIRE k 9223372036854775807"), invalid("expire"));
-    assert_eq!(
-        k.run("EXPIRE k 9223372036854774"),
-        invalid("expire"),
-        "overflows once now is added"
-    );
+    assert_eq!(k.run("EXPIRE k 9223372036854774"), invalid("expire"), "overflows once now is added");
     assert_eq!(k.run("EXPIRE nokey 9223372036854775807"), invalid("expire"));
     assert_eq!(k.run("EXPIRE k -9223372036854775808"), invalid("expire"));
     assert_eq!(k.run("PEXPIRE k 9223372036854775000"), invalid("pexpire"));
@@ -346,11 +267,7 @@ fn expire_options_and_errors() {
 
     // The conditions, step by step as checked against Redis.
     assert_eq!(k.run("EXPIRE k 100 xx"), int(0));
-    assert_eq!(
-        k.run("EXPIRE k 100 gt"),
-        int(0),
-        "no TTL counts as infinite"
-    );
+    assert_eq!(k.run("EXPIRE k 100 gt"), int(0), "no TTL counts as infinite");
     assert_eq!(k.run("EXPIRE k 100 nx nx"), int(1));
     assert_eq!(k.run("EXPIRE k 100 nx"), int(0));
     assert_eq!(k.run("EXPIRE k 100 lt"), int(0), "equal is not less");
@@ -362,11 +279,7 @@ fn expire_options_and_errors() {
     assert_eq!(k.run("TTL k"), int(100));
     assert_eq!(k.run("EXPIRE k 100 xx gt"), int(0));
     k.run("PERSIST k");
-    assert_eq!(
-        k.run("EXPIRE k 100 lt"),
-        int(1),
-        "any deadline is less than none"
-    );
+    assert_eq!(k.run("EXPIRE k 100 lt"), int(1), "any deadline is less than none");
     assert_eq!(k.run("EXPIRE nokey 100"), int(0));
     assert_eq!(k.run("EXPIRE nokey 100 nx"), int(0));
     assert_eq!(k.dirty, 0);
@@ -379,10 +292,7 @@ fn expire_propagates_absolute_deadline() {
     k.run("SET k v");
     let pexpireat = |at: i64| Some(vec![argv(&["PEXPIREAT", "k", &at.to_string()])]);
     assert_eq!(k.run("EXPIRE k 100"), int(1));
-    assert_eq!(
-        (k.dirty, k.propagated.clone()),
-        (1, pexpireat(now + 100_000))
-    );
+    assert_eq!((k.dirty, k.propagated.clone()), (1, pexpireat(now + 100_000)));
     assert_eq!(k.run("PEXPIRE k 1500 GT"), int(0));
     assert_eq!((k.dirty, k.propagated.clone()), (0, None));
     assert_eq!(k.run("PEXPIRE k 1500 LT"), int(1));
@@ -399,13 +309,7 @@ fn expire_propagates_absolute_deadline() {
 fn expire_in_the_past_deletes_and_propagates_del() {
     let mut k = Kit::new();
     let del = Some(vec![argv(&["DEL", "k"])]);
-    for cmd in [
-        "EXPIRE k 0",
-        "EXPIRE k -5 lt",
-        "PEXPIRE k -9223372036854775808",
-        "EXPIREAT k 1",
-        "PEXPIREAT k 0",
-    ] {
+    for cmd in ["EXPIRE k 0", "EXPIRE k -5 lt", "PEXPIRE k -9223372036854775808", "EXPIREAT k 1", "PEXPIREAT k 0"] {
         k.run("SET k v");
         assert_eq!(k.run(cmd), int(1), "{cmd}");
         assert_eq!((k.dirty, k.propagated.clone()), (1, del.clone()), "{cmd}");
@@ -432,10 +336,7 @@ fn expire_while_loading_keeps_past_deadlines() {
     assert_eq!(execute(&mut ctx, &argv(&["PEXPIREAT", "k", "5"])), int(1));
     assert_eq!(execute(&mut ctx, &argv(&["PEXPIRETIME", "k"])), int(5));
     assert_eq!(execute(&mut ctx, &argv(&["TTL", "k"])), int(0));
-    assert_eq!(
-        execute(&mut ctx, &argv(&["PEXPIREAT", "k", "-9223372036854775808"])),
-        int(1)
-    );
+    assert_eq!(execute(&mut ctx, &argv(&["PEXPIREAT", "k", "-9223372036854775808"])), int(1));
     assert_eq!(execute(&mut ctx, &argv(&["PEXPIRETIME", "k"])), int(0));
     assert_eq!(k.ks.dbs[0].expires_count(), 1);
     // Once loaded, the key is gone.
@@ -533,13 +434,7 @@ fn expired_key_is_gone_for_every_command() {
 #[test]
 fn object_subcommands() {
     let mut k = Kit::new();
-    k.run_all(&[
-        "SET small 1",
-        "SET edge 9999",
-        "SET big 10000",
-        "SET neg -1",
-        "SET str hello",
-    ]);
+    k.run_all(&["SET small 1", "SET edge 9999", "SET big 10000", "SET neg -1", "SET str hello"]);
     k.run_args(&[b"SET", b"long", &[b'x'; 45]]);
     sample_values(&mut k);
     for (key, enc) in [
@@ -568,41 +463,15 @@ fn object_subcommands() {
         err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when \
              switching between policies at runtime LRU and LFU data will take some time to adjust.")
     );
-    assert_eq!(
-        k.run("OBJECT FOO"),
-        err("ERR unknown subcommand 'FOO'. Try OBJECT HELP.")
-    );
-    assert_eq!(
-        k.run("object foo bar"),
-        err("ERR unknown subcommand 'foo'. Try OBJECT HELP.")
-    );
-    assert_eq!(
-        k.run("OBJECT"),
-        err("ERR wrong number of arguments for 'object' command")
-    );
-    assert_eq!(
-        k.run("OBJECT ENCODING"),
-        err("ERR wrong number of arguments for 'object|encoding' command")
-    );
-    assert_eq!(
-        k.run("OBJECT ENCODING a b"),
-        err("ERR wrong number of arguments for 'object|encoding' command")
-    );
-    assert_eq!(
-        k.run("OBJECT FREQ"),
-        err("ERR wrong number of arguments for 'object|freq' command")
-    );
-    assert_eq!(
-        k.run("OBJECT help x"),
-        err("ERR wrong number of arguments for 'object|help' command")
-    );
-    let Reply::Array(help) = k.run("OBJECT Help") else {
-        panic!()
-    };
+    assert_eq!(k.run("OBJECT FOO"), err("ERR unknown subcommand 'FOO'. Try OBJECT HELP."));
+    assert_eq!(k.run("object foo bar"), err("ERR unknown subcommand 'foo'. Try OBJECT HELP."));
+    assert_eq!(k.run("OBJECT"), err("ERR wrong number of arguments for 'object' command"));
+    assert_eq!(k.run("OBJECT ENCODING"), err("ERR wrong number of arguments for 'object|encoding' command"));
+    assert_eq!(k.run("OBJECT ENCODING a b"), err("ERR wrong number of arguments for 'object|encoding' command"));
+    assert_eq!(k.run("OBJECT FREQ"), err("ERR wrong number of arguments for 'object|freq' command"));
+    assert_eq!(k.run("OBJECT help x"), err("ERR wrong number of arguments for 'object|help' command"));
+    let Reply::Array(help) = k.run("OBJECT Help") else { panic!() };
     assert_eq!(help.len(), 15);
-    assert_eq!(
-        help[0],
-        Reply::Simple("OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:".into())
-    );
+    assert_eq!(help[0], Reply::Simple("OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:".into()));
     assert_eq!(help[14], Reply::Simple("    Prints this help.".into()));
 }

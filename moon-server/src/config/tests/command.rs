@@ -4,19 +4,10 @@ use crate::config::{Config, ProtectedAction, SaveRule};
 
 /// Settings whose CONFIG GET value depends on how the fixture server was started, or where Moon's default
 /// differs on purpose.
-const NOT_COMPARED: &[&str] = &[
-    "port",
-    "dir",
-    "pidfile",
-    "logfile",
-    "daemonize",
-    "appendonly",
-];
+const NOT_COMPARED: &[&str] = &["port", "dir", "pidfile", "logfile", "daemonize", "appendonly"];
 
 fn pairs(kv: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    kv.iter()
-        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
-        .collect()
+    kv.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec())).collect()
 }
 
 fn get1(c: &Config, name: &str) -> String {
@@ -55,11 +46,7 @@ fn config_get_after_loading_matches_redis() {
     let dir = TempDir::new();
     let conf = dir.file("custom.conf", include_str!("fixtures/custom.conf"));
     let mut words = vec![conf.to_str().unwrap().to_string()];
-    words.extend(
-        include_str!("fixtures/custom.args")
-            .split_whitespace()
-            .map(String::from),
-    );
+    words.extend(include_str!("fixtures/custom.args").split_whitespace().map(String::from));
     let (c, _) = from_args(&words, &mut std::io::empty()).unwrap();
     assert_matches_fixture(&c, include_str!("fixtures/custom.txt"));
 }
@@ -67,17 +54,9 @@ fn config_get_after_loading_matches_redis() {
 #[test]
 fn config_get_patterns() {
     let c = Config::default();
-    let names = |p: &[&[u8]]| {
-        c.get_many(p)
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect::<Vec<_>>()
-    };
+    let names = |p: &[&[u8]]| c.get_many(p).into_iter().map(|(k, _)| k).collect::<Vec<_>>();
     // An exact name is echoed as typed; a pattern reports each name once, aliases included.
-    assert_eq!(
-        c.get(b"PORT"),
-        vec![("PORT".to_string(), "6379".to_string())]
-    );
+    assert_eq!(c.get(b"PORT"), vec![("PORT".to_string(), "6379".to_string())]);
     assert_eq!(names(&[b"port", b"PORT"]), vec!["port"]);
     assert_eq!(names(&[b"PORT", b"p*rt"]), vec!["PORT"]);
     assert_eq!(names(&[b"p*rt", b"PORT"]), vec!["port"]);
@@ -99,22 +78,14 @@ fn config_get_patterns() {
     hash.sort();
     assert_eq!(
         hash,
-        [
-            "hash-max-listpack-entries",
-            "hash-max-listpack-value",
-            "hash-max-ziplist-entries",
-            "hash-max-ziplist-value"
-        ]
+        ["hash-max-listpack-entries", "hash-max-listpack-value", "hash-max-ziplist-entries", "hash-max-ziplist-value"]
     );
     assert_eq!(names(&[b"DATABASE?"]), vec!["databases"]);
     assert_eq!(get1(&c, "save"), "3600 1 300 100 60 10000");
     assert_eq!(get1(&c, "bind"), "* -::*");
     assert_eq!(get1(&c, "auto-aof-rewrite-min-size"), "67108864");
     assert_eq!(get1(&c, "requirepass"), "");
-    assert_eq!(
-        get1(&c, "dir"),
-        std::env::current_dir().unwrap().to_string_lossy()
-    );
+    assert_eq!(get1(&c, "dir"), std::env::current_dir().unwrap().to_string_lossy());
 }
 
 #[test]
@@ -140,49 +111,24 @@ fn config_set_values_as_redis() {
     assert_eq!(get1(&c, "hz"), "500");
     assert_eq!(c.hash_max_listpack_entries, 5);
     assert_eq!(c.requirepass.as_deref(), Some("pw"));
-    c.set(&pairs(&[
-        ("hz", "0"),
-        ("requirepass", ""),
-        ("save", ""),
-        ("maxmemory", ""),
-    ]))
-    .unwrap();
-    assert_eq!(
-        (c.hz, c.requirepass.clone(), c.save.clone(), c.maxmemory),
-        (1, None, vec![], 0)
-    );
+    c.set(&pairs(&[("hz", "0"), ("requirepass", ""), ("save", ""), ("maxmemory", "")])).unwrap();
+    assert_eq!((c.hz, c.requirepass.clone(), c.save.clone(), c.maxmemory), (1, None, vec![], 0));
     // `sdssplitlen` on single spaces: a trailing space makes an empty "changes", which strtoll reads as 0.
     c.set(&pairs(&[("save", "900 ")])).unwrap();
-    assert_eq!(
-        c.save,
-        vec![SaveRule {
-            seconds: 900,
-            changes: 0
-        }]
-    );
+    assert_eq!(c.save, vec![SaveRule { seconds: 900, changes: 0 }]);
     c.set(&pairs(&[("save", "+900 1")])).unwrap();
     assert_eq!(get1(&c, "save"), "900 1");
     // An alias and its name are separate entries, so both apply, in order.
-    c.set(&pairs(&[
-        ("hash-max-listpack-entries", "3"),
-        ("hash-max-ziplist-entries", "4"),
-    ]))
-    .unwrap();
+    c.set(&pairs(&[("hash-max-listpack-entries", "3"), ("hash-max-ziplist-entries", "4")])).unwrap();
     assert_eq!(c.hash_max_listpack_entries, 4);
     c.set(&pairs(&[
         ("notify-keyspace-events", "KEA"),
-        (
-            "client-output-buffer-limit",
-            "pubsub 1mb 2k 3 replica 5gb 0 0",
-        ),
+        ("client-output-buffer-limit", "pubsub 1mb 2k 3 replica 5gb 0 0"),
         ("oom-score-adj-values", "+1 2 3"),
     ]))
     .unwrap();
     assert_eq!(get1(&c, "notify-keyspace-events"), "AKE");
-    assert_eq!(
-        get1(&c, "client-output-buffer-limit"),
-        "normal 0 0 0 slave 5368709120 0 0 pubsub 1048576 2000 3"
-    );
+    assert_eq!(get1(&c, "client-output-buffer-limit"), "normal 0 0 0 slave 5368709120 0 0 pubsub 1048576 2000 3");
     assert_eq!(c.compat_value("oom-score-adj-values"), Some("1 2 3"));
 }
 
@@ -265,14 +211,13 @@ fn config_set_is_all_or_nothing() {
     let mut c = Config::default();
     let before = c.clone();
     let err = c
-        .set(&pairs(&[
-            ("maxmemory", "5"),
-            ("timeout", "9"),
-            ("save", "1 2"),
-            ("appendfsync", "sometimes"),
-        ]))
+        .set(&pairs(&[("maxmemory", "5"), ("timeout", "9"), ("save", "1 2"), ("appendfsync", "sometimes")]))
         .unwrap_err();
-    assert!(err.contains("'appendfsync'"), "{err}");
+    assert_eq!(
+        err,
+        "ERR CONFIG SET failed (possibly related to argument 'appendfsync') - argument(s) must be one of the \
+         following: everysec, always, no"
+    );
     assert_eq!(c, before);
 }
 
@@ -280,32 +225,14 @@ fn config_set_is_all_or_nothing() {
 fn protected_configs_follow_enable_protected_configs() {
     let dir = TempDir::new();
     let d = dir.path().to_str().unwrap();
-    let (mut c, _) = from_args(
-        &args(&["--enable-protected-configs", "local"]),
-        &mut std::io::empty(),
-    )
-    .unwrap();
+    let (mut c, _) = from_args(&args(&["--enable-protected-configs", "local"]), &mut std::io::empty()).unwrap();
     assert_eq!(c.enable_protected_configs, ProtectedAction::Local);
-    assert!(c
-        .set(&pairs(&[("dir", d)]))
-        .unwrap_err()
-        .contains("can't set protected config"));
-    c.set_from(&pairs(&[("dir", d), ("dbfilename", "x.rdb")]), true)
-        .unwrap();
-    assert_eq!(
-        (c.dir.as_path(), c.dbfilename.as_str()),
-        (dir.path(), "x.rdb")
-    );
-    let err = c
-        .set_from(&pairs(&[("dir", "/nonexistent-moon-dir")]), true)
-        .unwrap_err();
-    assert_eq!(
-        err,
-        "ERR CONFIG SET failed (possibly related to argument 'dir') - No such file or directory"
-    );
-    let err = c
-        .set_from(&pairs(&[("dbfilename", "a/b")]), true)
-        .unwrap_err();
+    assert!(c.set(&pairs(&[("dir", d)])).unwrap_err().contains("can't set protected config"));
+    c.set_from(&pairs(&[("dir", d), ("dbfilename", "x.rdb")]), true).unwrap();
+    assert_eq!((c.dir.as_path(), c.dbfilename.as_str()), (dir.path(), "x.rdb"));
+    let err = c.set_from(&pairs(&[("dir", "/nonexistent-moon-dir")]), true).unwrap_err();
+    assert_eq!(err, "ERR CONFIG SET failed (possibly related to argument 'dir') - No such file or directory");
+    let err = c.set_from(&pairs(&[("dbfilename", "a/b")]), true).unwrap_err();
     assert_eq!(
         err,
         "ERR CONFIG SET failed (possibly related to argument 'dbfilename') - dbfilename can't be a path, just a filename"
@@ -317,39 +244,31 @@ fn protected_configs_follow_enable_protected_configs() {
 /// GET can be set back unchanged.
 #[test]
 fn every_directive_round_trips_its_value() {
-    use crate::config::directives::{apply, lookup, Mode, DIRECTIVES, IMMUTABLE, PROTECTED};
+    use crate::config::directives::{all, apply, lookup, Mode, IMMUTABLE, NULL_IF_EMPTY, PROTECTED};
     use crate::config::syntax::split_spaces;
-    let mut names: Vec<&str> = DIRECTIVES
-        .iter()
-        .flat_map(|d| std::iter::once(d.name).chain(d.alias))
-        .collect();
+    let mut names: Vec<&str> = all().flat_map(|d| std::iter::once(d.name).chain(d.alias)).collect();
     let count = names.len();
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), count, "a name or alias appears twice");
-    let (mut c, _) = from_args(
-        &args(&["--enable-protected-configs", "yes"]),
-        &mut std::io::empty(),
-    )
-    .unwrap();
-    for d in DIRECTIVES {
+    let (mut c, _) = from_args(&args(&["--enable-protected-configs", "yes"]), &mut std::io::empty()).unwrap();
+    for d in all() {
         assert!(lookup(d.name.to_uppercase().as_bytes()).is_some());
         let before = get1(&c, d.name);
+        if before.is_empty() && d.multi_arg() && d.flags & NULL_IF_EMPTY != 0 {
+            // `replicaof` unset has no configuration line to read back.
+            continue;
+        }
         if d.flags & IMMUTABLE != 0 {
             // CONFIG SET refuses these; the file path must still accept their value.
             let value = before.as_bytes().to_vec();
-            let values = if d.multi_arg() {
-                split_spaces(&value)
-            } else {
-                vec![value]
-            };
+            let values = if d.multi_arg() { split_spaces(&value) } else { vec![value] };
             apply(d, &mut c, &values, &mut Mode::File { save_seen: true }).unwrap();
             assert_eq!(get1(&c, d.name), before, "{}", d.name);
             continue;
         }
         assert!(d.flags & PROTECTED == 0 || c.enable_protected_configs.allows(false));
-        c.set(&pairs(&[(d.name, &before)]))
-            .unwrap_or_else(|e| panic!("{}: {e}", d.name));
+        c.set(&pairs(&[(d.name, &before)])).unwrap_or_else(|e| panic!("{}: {e}", d.name));
         assert_eq!(get1(&c, d.name), before, "{}", d.name);
     }
 }

@@ -11,25 +11,16 @@ fn load_ok(words: &[&str]) -> Config {
 }
 
 fn banner() -> String {
-    format!(
-        "*** FATAL CONFIG FILE ERROR (Moon {}) ***",
-        env!("CARGO_PKG_VERSION")
-    )
+    format!("*** FATAL CONFIG FILE ERROR (Moon {}) ***", env!("CARGO_PKG_VERSION"))
 }
 
 /// The block redis-server prints for a rejected line, with Moon's banner.
 fn line_error(line: usize, text: &str, reason: &str) -> String {
-    format!(
-        "{}\nReading the configuration file, at line {line}\n>>> '{text}'\n{reason}",
-        banner()
-    )
+    format!("{}\nReading the configuration file, at line {line}\n>>> '{text}'\n{reason}", banner())
 }
 
 fn rules(pairs: &[(u64, u64)]) -> Vec<SaveRule> {
-    pairs
-        .iter()
-        .map(|&(seconds, changes)| SaveRule { seconds, changes })
-        .collect()
+    pairs.iter().map(|&(seconds, changes)| SaveRule { seconds, changes }).collect()
 }
 
 #[test]
@@ -43,10 +34,7 @@ fn defaults_are_redis_7_0_but_durable() {
     assert_eq!(c.port, 6379);
     assert!(c.shards >= 1);
     let e = c.engine_config();
-    assert_eq!(
-        (e.databases, e.list_max_listpack_size, e.proto_max_bulk_len),
-        (16, -2, 512 << 20)
-    );
+    assert_eq!((e.databases, e.list_max_listpack_size, e.proto_max_bulk_len), (16, -2, 512 << 20));
 }
 
 /// Every message checked against `redis-server --port 0 <args>` (so option lines start at line 3).
@@ -58,13 +46,19 @@ fn command_line_errors_match_redis() {
         (&["--port", "70000"], r#"port "70000""#, "argument must be between 0 and 65535 inclusive"),
         (&["--port", "007"], r#"port "007""#, "argument couldn't be parsed into an integer"),
         (&["--port", "+5"], r#"port "+5""#, "argument couldn't be parsed into an integer"),
-        (&["--port", "99999999999999999999"], r#"port "99999999999999999999""#,
-            "argument couldn't be parsed into an integer"),
+        (
+            &["--port", "99999999999999999999"],
+            r#"port "99999999999999999999""#,
+            "argument couldn't be parsed into an integer",
+        ),
         (&["--port", "1", "2"], r#"port "1" "2""#, "wrong number of arguments"),
         (&["--requirepass"], "requirepass", "wrong number of arguments"),
         (&["--requirepass", "--port", "x"], r#"requirepass "--port" "x""#, "wrong number of arguments"),
-        (&["--loglevel", "nothing"], r#"loglevel "nothing""#,
-            "argument(s) must be one of the following: debug, verbose, notice, warning"),
+        (
+            &["--loglevel", "nothing"],
+            r#"loglevel "nothing""#,
+            "argument(s) must be one of the following: debug, verbose, notice, warning",
+        ),
         (&["--appendonly", "maybe"], r#"appendonly "maybe""#, "argument must be 'yes' or 'no'"),
         (&["--maxmemory", "-1"], r#"maxmemory "-1""#, "argument must be a memory value"),
         (&["--maxmemory", "1x"], r#"maxmemory "1x""#, "argument must be a memory value"),
@@ -73,44 +67,80 @@ fn command_line_errors_match_redis() {
         (&["--save", "100 x"], r#"save "100 x""#, "Invalid save parameters"),
         (&["--databases", "0"], r#"databases "0""#, "argument must be between 1 and 2147483647 inclusive"),
         (&["--maxclients", "0"], r#"maxclients "0""#, "argument must be between 1 and 4294967295 inclusive"),
-        (&["--slowlog-max-len", "-1"], r#"slowlog-max-len "-1""#,
-            "argument must be between 0 and 9223372036854775807 inclusive"),
-        (&["--slowlog-log-slower-than", "-2"], r#"slowlog-log-slower-than "-2""#,
-            "argument must be between -1 and 9223372036854775807 inclusive"),
-        (&["--proto-max-bulk-len", "1000"], r#"proto-max-bulk-len "1000""#,
-            "argument must be between 1048576 and 9223372036854775807 inclusive"),
-        (&["--auto-aof-rewrite-min-size", "99999999999999999999"],
+        (
+            &["--slowlog-max-len", "-1"],
+            r#"slowlog-max-len "-1""#,
+            "argument must be between 0 and 9223372036854775807 inclusive",
+        ),
+        (
+            &["--slowlog-log-slower-than", "-2"],
+            r#"slowlog-log-slower-than "-2""#,
+            "argument must be between -1 and 9223372036854775807 inclusive",
+        ),
+        (
+            &["--proto-max-bulk-len", "1000"],
+            r#"proto-max-bulk-len "1000""#,
+            "argument must be between 1048576 and 9223372036854775807 inclusive",
+        ),
+        (
+            &["--auto-aof-rewrite-min-size", "99999999999999999999"],
             r#"auto-aof-rewrite-min-size "99999999999999999999""#,
-            "argument must be between 0 and 9223372036854775807 inclusive"),
-        (&["--list-max-listpack-size", "99999999999"], r#"list-max-listpack-size "99999999999""#,
-            "argument must be between -2147483648 and 2147483647 inclusive"),
-        (&["--appendfilename", "a/b"], r#"appendfilename "a/b""#,
-            "appendfilename can't be a path, just a filename"),
+            "argument must be between 0 and 9223372036854775807 inclusive",
+        ),
+        (
+            &["--list-max-listpack-size", "99999999999"],
+            r#"list-max-listpack-size "99999999999""#,
+            "argument must be between -2147483648 and 2147483647 inclusive",
+        ),
+        (&["--appendfilename", "a/b"], r#"appendfilename "a/b""#, "appendfilename can't be a path, just a filename"),
         (&["--appendfilename", ""], r#"appendfilename """#, "appendfilename can't be empty"),
         (&["--appenddirname", ""], r#"appenddirname """#, "appenddirname can't be empty"),
-        (&["--appenddirname", "a/b"], r#"appenddirname "a/b""#,
-            "appenddirname can't be a path, just a dirname"),
+        (&["--appenddirname", "a/b"], r#"appenddirname "a/b""#, "appenddirname can't be a path, just a dirname"),
         (&["--dbfilename", "a\\b"], r#"dbfilename "a\\b""#, "dbfilename can't be a path, just a filename"),
         (&["--dir", "/nonexistent-moon-dir"], r#"dir "/nonexistent-moon-dir""#, "No such file or directory"),
         (&["--dir", "/etc/passwd"], r#"dir "/etc/passwd""#, "Not a directory"),
-        (&["--enable-debug-command", "maybe"], r#"enable-debug-command "maybe""#,
-            "argument(s) must be one of the following: no, yes, local"),
-        (&["--maxmemory-policy", "x"], r#"maxmemory-policy "x""#,
+        (
+            &["--enable-debug-command", "maybe"],
+            r#"enable-debug-command "maybe""#,
+            "argument(s) must be one of the following: no, yes, local",
+        ),
+        (
+            &["--maxmemory-policy", "x"],
+            r#"maxmemory-policy "x""#,
             "argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, \
-             volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction"),
-        (&["--bind", "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17"],
-            r#"bind "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17""#, "Too many bind addresses specified."),
-        (&["--notify-keyspace-events", "bogus"], r#"notify-keyspace-events "bogus""#,
-            "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."),
-        (&["--client-output-buffer-limit", "bogus"], r#"client-output-buffer-limit "bogus""#,
-            "Wrong number of arguments in buffer limit configuration."),
+             volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction",
+        ),
+        (
+            &["--bind", "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17"],
+            r#"bind "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17""#,
+            "Too many bind addresses specified.",
+        ),
+        (
+            &["--notify-keyspace-events", "bogus"],
+            r#"notify-keyspace-events "bogus""#,
+            "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
+        ),
+        (
+            &["--client-output-buffer-limit", "bogus"],
+            r#"client-output-buffer-limit "bogus""#,
+            "Wrong number of arguments in buffer limit configuration.",
+        ),
         (&["--oom-score-adj-values", "bogus"], r#"oom-score-adj-values "bogus""#, "wrong number of arguments"),
-        (&["--supervised", "x"], r#"supervised "x""#,
-            "argument(s) must be one of the following: upstart, systemd, auto, no"),
-        (&["--active-expire-effort", "11"], r#"active-expire-effort "11""#,
-            "argument must be between 1 and 10 inclusive"),
-        (&["--proc-title-template", "{foo}"], r#"proc-title-template "{foo}""#,
-            "template format is invalid or contains unknown variables"),
+        (
+            &["--supervised", "x"],
+            r#"supervised "x""#,
+            "argument(s) must be one of the following: upstart, systemd, auto, no",
+        ),
+        (
+            &["--active-expire-effort", "11"],
+            r#"active-expire-effort "11""#,
+            "argument must be between 1 and 10 inclusive",
+        ),
+        (
+            &["--proc-title-template", "{foo}"],
+            r#"proc-title-template "{foo}""#,
+            "template format is invalid or contains unknown variables",
+        ),
         (&["--port", "\"x"], r#"port "\"x""#, "argument couldn't be parsed into an integer"),
         (&["--include"], "include", "Bad directive or wrong number of arguments"),
     ];
@@ -125,27 +155,11 @@ fn command_line_errors_match_redis() {
 #[test]
 fn later_lines_keep_counting_and_deprecated_ones_are_skipped() {
     let err = |w: &[&str]| load(w).map(|_| ()).unwrap_err().to_string();
-    let port_x = |line| {
-        line_error(
-            line,
-            r#"port "x""#,
-            "argument couldn't be parsed into an integer",
-        )
-    };
+    let port_x = |line| line_error(line, r#"port "x""#, "argument couldn't be parsed into an integer");
     assert_eq!(err(&["--hz", "1000", "--port", "x"]), port_x(3));
     assert_eq!(err(&["--save", "--port", "x"]), port_x(3));
     assert_eq!(err(&["--save", "", "--port", "x"]), port_x(3));
-    assert_eq!(
-        err(&[
-            "--list-max-ziplist-value",
-            "3",
-            "--lua-replicate-commands",
-            "yes",
-            "--port",
-            "x"
-        ]),
-        port_x(4)
-    );
+    assert_eq!(err(&["--list-max-ziplist-value", "3", "--lua-replicate-commands", "yes", "--port", "x"]), port_x(4));
     assert_eq!(err(&["--appendfsync", "Always", "--port", "x"]), port_x(3));
 }
 
@@ -153,45 +167,16 @@ fn later_lines_keep_counting_and_deprecated_ones_are_skipped() {
 fn file_errors_quote_the_trimmed_line() {
     let dir = TempDir::new();
     let cases = [
-        (
-            "port 0\nsave \"1 2\" 3\n",
-            2,
-            r#"save "1 2" 3"#,
-            "Invalid save parameters",
-        ),
-        (
-            "port 0\nsave \"1 2\n",
-            2,
-            r#"save "1 2"#,
-            "Unbalanced quotes in configuration line",
-        ),
-        (
-            "port 0\n  PORT   \"x\"y  \n",
-            2,
-            r#"PORT   "x"y"#,
-            "Unbalanced quotes in configuration line",
-        ),
-        (
-            "# c\n\n\tport 6379 # trailing\n",
-            3,
-            "port 6379 # trailing",
-            "wrong number of arguments",
-        ),
-        (
-            "bogus-line here\n",
-            1,
-            "bogus-line here",
-            "Bad directive or wrong number of arguments",
-        ),
+        ("port 0\nsave \"1 2\" 3\n", 2, r#"save "1 2" 3"#, "Invalid save parameters"),
+        ("port 0\nsave \"1 2\n", 2, r#"save "1 2"#, "Unbalanced quotes in configuration line"),
+        ("port 0\n  PORT   \"x\"y  \n", 2, r#"PORT   "x"y"#, "Unbalanced quotes in configuration line"),
+        ("# c\n\n\tport 6379 # trailing\n", 3, "port 6379 # trailing", "wrong number of arguments"),
+        ("bogus-line here\n", 1, "bogus-line here", "Bad directive or wrong number of arguments"),
     ];
     for (content, line, text, reason) in cases {
         let file = dir.file("bad.conf", content);
         let got = load(&[file.to_str().unwrap()]).map(|_| ()).unwrap_err();
-        assert_eq!(
-            got.to_string(),
-            line_error(line, text, reason),
-            "{content:?}"
-        );
+        assert_eq!(got.to_string(), line_error(line, text, reason), "{content:?}");
     }
 }
 
@@ -202,24 +187,11 @@ fn missing_files_and_log_file() {
         err.to_string(),
         "Fatal error, can't open config file '/nonexistent-moon.conf': No such file or directory"
     );
-    let err = load(&["--include", "/nonexistent-moon.conf"])
-        .map(|_| ())
-        .unwrap_err();
+    let err = load(&["--include", "/nonexistent-moon.conf"]).map(|_| ()).unwrap_err();
     assert!(matches!(err, ConfigError::Open { .. }));
-    let err = load(&["--logfile", "/nonexistent-moon-dir/x.log"])
-        .map(|_| ())
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "{}\nCan't open the log file: No such file or directory",
-            banner()
-        )
-    );
-    assert_eq!(
-        err.reason(),
-        "Can't open the log file: No such file or directory"
-    );
+    let err = load(&["--logfile", "/nonexistent-moon-dir/x.log"]).map(|_| ()).unwrap_err();
+    assert_eq!(err.to_string(), format!("{}\nCan't open the log file: No such file or directory", banner()));
+    assert_eq!(err.reason(), "Can't open the log file: No such file or directory");
 }
 
 #[test]
@@ -252,15 +224,7 @@ fn file_grammar_overrides_and_includes() {
             dir.path().display()
         ),
     );
-    let (c, file) = load(&[
-        main.to_str().unwrap(),
-        "--maxmemory",
-        "3mb",
-        "--save",
-        "60",
-        "5",
-    ])
-    .unwrap();
+    let (c, file) = load(&[main.to_str().unwrap(), "--maxmemory", "3mb", "--save", "60", "5"]).unwrap();
     assert_eq!(file.as_deref(), Some(main.as_path()));
     assert_eq!(c.port, 7001);
     assert_eq!(c.timeout, 30);
@@ -276,67 +240,31 @@ fn file_grammar_overrides_and_includes() {
 
     // An error inside an included file is numbered within that file.
     let bad = dir.file("bad-inc.conf", "# one\nmaxmemory x\n");
-    let main = dir.file(
-        "main2.conf",
-        &format!("port 0\n\ninclude {}\nport 1\n", bad.display()),
-    );
-    let err = load(&[main.to_str().unwrap(), "--port", "5"])
-        .map(|_| ())
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        line_error(2, "maxmemory x", "argument must be a memory value")
-    );
+    let main = dir.file("main2.conf", &format!("port 0\n\ninclude {}\nport 1\n", bad.display()));
+    let err = load(&[main.to_str().unwrap(), "--port", "5"]).map(|_| ()).unwrap_err();
+    assert_eq!(err.to_string(), line_error(2, "maxmemory x", "argument must be a memory value"));
 
     // Command-line lines come after the file's, with one extra line break.
     let main = dir.file("main3.conf", "port 1\nport 2\n");
-    let err = load(&[main.to_str().unwrap(), "--hz", "x"])
-        .map(|_| ())
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        line_error(
-            4,
-            r#"hz "x""#,
-            "argument couldn't be parsed into an integer"
-        )
-    );
+    let err = load(&[main.to_str().unwrap(), "--hz", "x"]).map(|_| ()).unwrap_err();
+    assert_eq!(err.to_string(), line_error(4, r#"hz "x""#, "argument couldn't be parsed into an integer"));
 }
 
 #[test]
 fn save_lines_accumulate_and_empty_save_clears() {
     let save = |w: &[&str]| load_ok(w).save;
-    assert_eq!(
-        save(&["--save", "900", "1", "--save", "300", "10"]),
-        rules(&[(900, 1), (300, 10)])
-    );
-    assert_eq!(
-        save(&["--save", "900 1 300 10"]),
-        rules(&[(900, 1), (300, 10)])
-    );
+    assert_eq!(save(&["--save", "900", "1", "--save", "300", "10"]), rules(&[(900, 1), (300, 10)]));
+    assert_eq!(save(&["--save", "900 1 300 10"]), rules(&[(900, 1), (300, 10)]));
     assert_eq!(save(&["--save", ""]), rules(&[]));
     assert_eq!(save(&["--save"]), rules(&[]));
     assert_eq!(save(&["--save", "--port", "1"]), rules(&[]));
-    assert_eq!(
-        save(&["--save", "900", "1", "--save", "", "--save", "60", "5"]),
-        rules(&[(60, 5)])
-    );
-    assert_eq!(
-        save(&["--save", "", "--save", "60", "5"]),
-        rules(&[(60, 5)])
-    );
+    assert_eq!(save(&["--save", "900", "1", "--save", "", "--save", "60", "5"]), rules(&[(60, 5)]));
+    assert_eq!(save(&["--save", "", "--save", "60", "5"]), rules(&[(60, 5)]));
 }
 
 #[test]
 fn command_line_values() {
-    let c = load_ok(&[
-        "--bind",
-        "127.0.0.1 ::1",
-        "--requirepass",
-        "a b",
-        "--maxmemory",
-        "",
-    ]);
+    let c = load_ok(&["--bind", "127.0.0.1 ::1", "--requirepass", "a b", "--maxmemory", ""]);
     assert_eq!(c.bind, vec!["127.0.0.1", "::1"]);
     assert_eq!(c.requirepass.as_deref(), Some("a b"));
     assert_eq!(c.maxmemory, 0);
@@ -346,10 +274,7 @@ fn command_line_values() {
     assert_eq!(load_ok(&["--hz", "1000"]).hz, 500);
     assert!(!load_ok(&["--daemonize", "no", "--appendonly", "no"]).appendonly);
     assert_eq!(load_ok(&["--shards", "3"]).shards, 3);
-    assert_eq!(
-        load_ok(&["--maxmemory", "20000000000gb"]).maxmemory,
-        3028092406290448384
-    );
+    assert_eq!(load_ok(&["--maxmemory", "20000000000gb"]).maxmemory, 3028092406290448384);
 }
 
 #[test]

@@ -1,28 +1,16 @@
-use crate::config::syntax::{
-    format_memory, memtoull, repr, split_args, split_spaces, strtoll_whole, trim,
-};
+use crate::config::syntax::{format_memory, memtoull, repr, split_args, split_spaces, strtoll_whole, trim};
 
 fn split(line: &str) -> Option<Vec<String>> {
-    split_args(line.as_bytes()).map(|v| {
-        v.into_iter()
-            .map(|a| String::from_utf8_lossy(&a).into_owned())
-            .collect()
-    })
+    split_args(line.as_bytes()).map(|v| v.into_iter().map(|a| String::from_utf8_lossy(&a).into_owned()).collect())
 }
 
 #[test]
 fn split_args_follows_sdssplitargs() {
     assert_eq!(split("port 6379"), Some(vec!["port".into(), "6379".into()]));
     assert_eq!(split("  a \t b  "), Some(vec!["a".into(), "b".into()]));
-    assert_eq!(
-        split(r#"k "a b" 'c d'"#),
-        Some(vec!["k".into(), "a b".into(), "c d".into()])
-    );
+    assert_eq!(split(r#"k "a b" 'c d'"#), Some(vec!["k".into(), "a b".into(), "c d".into()]));
     assert_eq!(split(r#""\x41\n\t\"\\z""#), Some(vec!["A\n\t\"\\z".into()]));
-    assert_eq!(
-        split(r#"'it\'s' '\n'"#),
-        Some(vec!["it's".into(), "\\n".into()])
-    );
+    assert_eq!(split(r#"'it\'s' '\n'"#), Some(vec!["it's".into(), "\\n".into()]));
     assert_eq!(split(r#"x"y z""#), Some(vec!["xy z".into()]));
     assert_eq!(split(r#""" ''"#), Some(vec!["".into(), "".into()]));
     assert_eq!(split(""), Some(vec![]));

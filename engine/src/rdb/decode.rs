@@ -1,0 +1,406 @@
+//! Decoding one value (`rdbLoadObject`): every RDB type id into Moon's [`Value`], choosing the encoding
+//! with the engine's thresholds the way Redis 7.0 does on load (FORMATS.md §4.3):
+//!
+//! | RDB type | Moon encoding |
+//! | --- | --- |
+//! | 0 string | `int` when canonical and ≤ 20 bytes, else `embstr` (≤ 44 bytes) or `raw` (`tryObjectEncoding`) |
+//! | 1, 10, 14, 18 lists | quicklist (the only list encoding) |
+//! | 2 set | intset when every member is an integer and count ≤ `set-max-intset-entries`, else hashtable |
+//! | 11 intset, 20 set listpack | same rule (7.0 has no listpack sets; 7.2's become intset or hashtable) |
+//! | 4 hash | listpack when count ≤ `hash-max-listpack-entries` and every field and value ≤ `hash-max-listpack-value` |
+//! | 9 zipmap | same rule as type 4 |
+//! | 13 ziplist, 16 listpack hashes | listpack unless count > `hash-max-listpack-entries` (length not checked, as 7.0) |
+//! | 3, 5 zsets | listpack when count ≤ `zset-max-listpack-entries` and members ≤ `zset-max-listpack-value` |
+//! | 12 ziplist, 17 listpack zsets | listpack unless count > `zset-max-listpack-entries` |
+//!
+//! Like a `sanitize-dump-payload yes` load, duplicates (set members, hash fields, zset members) and NaN
+//! scores are errors; empty collections are reported as [`Decoded::Empty`] (Redis skips such keys).
+//! Streams and module values are validated and skipped ([`Decoded::Skipped`]).
+//!
+//! [`read_object`] depends only on the bytes of one value, so a future parallel loader can hand value
+//! ranges found by a quick scan to worker threads.
+
+use super::blobs::{self, Elem};
+use super::error::{err, ErrorKind, RdbError, Result};
+use super::input::{parse_double_text, Input, RdbStr};
+use super::skip;
+use super::types::*;
+use crate::config::EngineConfig;
+use crate::table::{Table, NO_EXPIRE};
+use crate::types::hash::Pair;
+use crate::types::string::EMBSTR_LIMIT;
+use crate::types::zset::{compare, Limits};
+use crate::types::{HashValue, ListValue, SetValue, StrValue, Value, ZSetValue};
+use crate::util::parse_i64;
+use std::borrow::Cow;
+
+/// What one value decoded to.
+pub(crate) enum Decoded {
+    Value(Value),
+    /// A collection with no elements: Redis skips the key ("rdbLoadObject skipping empty key").
+    Empty,
+    /// A value Moon cannot hold; it was validated and passed over.
+    Skipped(SkipKind),
+}
+
+/// Kinds of values the loader passes over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipKind {
+    /// A stream (RDB types 15, 19, 21).
+    Stream,
+    /// A module value (RDB type 7) of the named module type.
+    Module(String),
+}
+
+/// Most elements reserved up front from a count read in the file. A count is already bounded by the bytes
+/// left, but an element in memory is larger than its smallest encoding, so a hostile count could still
+/// reserve many times the file's size; past this, vectors grow as elements actually arrive.
+const PREALLOC: usize = 1 << 16;
+
+/// Context for turning a blob reader's failure into an error at the blob's offset.
+fn blob_err(at: usize) -> impl Fn(&'static str) -> RdbError {
+    move |name| RdbError::new(ErrorKind::BadBlob(name), at)
+}
+
+fn bad_value<T>(msg: &str, at: usize) -> Result<T> {
+    err(ErrorKind::BadValue(msg.into()), at)
+}
+
+/// Reads the value of RDB type `ty` at the cursor. `valkey` selects the meaning of type ids above 21.
+pub(crate) fn read_object(inp: &mut Input, ty: u8, cfg: &EngineConfig, valkey: bool) -> Result<Decoded> {
+    let at = inp.pos();
+    let value = match ty {
+        STRING => Value::Str(str_value(inp.rdb_str()?)),
+        LIST => return list_plain(inp),
+        LIST_ZIPLIST | LIST_QUICKLIST | LIST_QUICKLIST_2 => return list_nodes(inp, ty),
+        SET => return set_plain(inp, cfg),
+        SET_INTSET => {
+            let ints = blobs::intset(&inp.blob()?).map_err(blob_err(at))?;
+            Value::Set(Box::new(if ints.len() > cfg.set_max_intset_entries {
+                let mut t = Table::with_capacity(ints.len());
+                for i in ints {
+                    t.insert(i.to_string().into_bytes().into(), (), NO_EXPIRE);
+                }
+                SetValue::Table(t)
+            } else {
+                SetValue::Intset(ints)
+            }))
+        }
+        SET_LISTPACK => {
+            let blob = inp.blob()?;
+            let mut elems = Vec::new();
+            blobs::listpack(&blob, &mut elems).map_err(blob_err(at))?;
+            return set_from(elems.into_iter().map(Member::Elem), cfg, at);
+        }
+        ZSET | ZSET_2 => return zset_plain(inp, ty, cfg),
+        ZSET_ZIPLIST | ZSET_LISTPACK => {
+            let blob = inp.blob()?;
+            let mut elems = Vec::new();
+            let parsed =
+                if ty == ZSET_ZIPLIST { blobs::ziplist(&blob, &mut elems) } else { blobs::listpack(&blob, &mut elems) };
+            parsed.map_err(blob_err(at))?;
+            return zset_from_pairs(&elems, cfg, at);
+        }
+        HASH => return hash_plain(inp, cfg),
+        HASH_ZIPMAP | HASH_ZIPLIST | HASH_LISTPACK => {
+            let blob = inp.blob()?;
+            let mut elems = Vec::new();
+            let parsed = match ty {
+                HASH_ZIPMAP => blobs::zipmap(&blob, &mut elems),
+                HASH_ZIPLIST => blobs::ziplist(&blob, &mut elems),
+                _ => blobs::listpack(&blob, &mut elems),
+            };
+            parsed.map_err(blob_err(at))?;
+            return hash_from_elems(&elems, ty == HASH_ZIPMAP, cfg, at);
+        }
+        STREAM_LISTPACKS | STREAM_LISTPACKS_2 | STREAM_LISTPACKS_3 => {
+            skip::stream(inp, ty)?;
+            return Ok(Decoded::Skipped(SkipKind::Stream));
+        }
+        MODULE_2 => return Ok(Decoded::Skipped(SkipKind::Module(skip::module_value(inp)?))),
+        MODULE_PRE_GA => {
+            return err(
+                ErrorKind::Unsupported("Module value of the pre-release format (RDB type 6) can't be loaded".into()),
+                at,
+            )
+        }
+        22 | 23 if valkey => {
+            let what = if ty == 22 { "hash with field expiration" } else { "path hash" };
+            return err(ErrorKind::Unsupported(format!("Valkey 9 {what} (RDB type {ty}) is not supported")), at);
+        }
+        22..=25 if !valkey => {
+            return err(
+                ErrorKind::Unsupported(format!(
+                    "Redis 7.4 hash with field expiration (RDB type {ty}) is not supported"
+                )),
+                at,
+            )
+        }
+        _ => return err(ErrorKind::BadType(ty), at),
+    };
+    Ok(Decoded::Value(value))
+}
+
+/// A string value, encoded as `SET` would (`tryObjectEncoding`).
+fn str_value(s: RdbStr) -> StrValue {
+    match s {
+        RdbStr::Int(v) => StrValue::Int(v),
+        RdbStr::Bytes(Cow::Borrowed(b)) => StrValue::from_bytes(b),
+        RdbStr::Bytes(Cow::Owned(v)) => {
+            // Keep the decompressed buffer instead of copying it again.
+            if v.len() <= 20 {
+                if let Some(i) = parse_i64(&v) {
+                    return StrValue::Int(i);
+                }
+            }
+            if v.len() <= EMBSTR_LIMIT {
+                StrValue::Emb(v.into_boxed_slice())
+            } else {
+                StrValue::Raw(Box::new(v))
+            }
+        }
+    }
+}
+
+fn list_value(l: ListValue) -> Decoded {
+    if l.is_empty() {
+        Decoded::Empty
+    } else {
+        Decoded::Value(Value::List(Box::new(l)))
+    }
+}
+
+fn list_plain(inp: &mut Input) -> Result<Decoded> {
+    let n = inp.count(1)?;
+    let mut l = ListValue::new();
+    for _ in 0..n {
+        l.push_back(&inp.string()?);
+    }
+    Ok(list_value(l))
+}
+
+/// Lists made of blobs: one ziplist (10), ziplist nodes (14), or plain/packed nodes (18). Empty nodes are
+/// skipped, as Redis does.
+fn list_nodes(inp: &mut Input, ty: u8) -> Result<Decoded> {
+    let mut l = ListValue::new();
+    let nodes = if ty == LIST_ZIPLIST { 1 } else { inp.count(if ty == LIST_QUICKLIST_2 { 2 } else { 1 })? };
+    for _ in 0..nodes {
+        let at = inp.pos();
+        if ty == LIST_QUICKLIST_2 {
+            match inp.len()? {
+                1 => {
+                    l.push_back(&inp.string()?);
+                    continue;
+                }
+                2 => {}
+                _ => return err(ErrorKind::BadBlob("Quicklist"), at),
+            }
+        }
+        let at = inp.pos();
+        let blob = inp.blob()?;
+        let mut elems = Vec::new();
+        let parsed =
+            if ty == LIST_QUICKLIST_2 { blobs::listpack(&blob, &mut elems) } else { blobs::ziplist(&blob, &mut elems) };
+        parsed.map_err(blob_err(at))?;
+        for e in elems {
+            e.with_bytes(|b| l.push_back(b));
+        }
+    }
+    Ok(list_value(l))
+}
+
+/// A set member as read: from a plain set (type 2) or from a listpack.
+enum Member<'a> {
+    Str(RdbStr<'a>),
+    Elem(Elem<'a>),
+}
+
+impl Member<'_> {
+    fn as_int(&self) -> Option<i64> {
+        match self {
+            Member::Str(RdbStr::Int(v)) | Member::Elem(Elem::Int(v)) => Some(*v),
+            Member::Str(RdbStr::Bytes(b)) => parse_i64(b),
+            Member::Elem(Elem::Str(b)) => parse_i64(b),
+        }
+    }
+
+    fn into_boxed(self) -> Box<[u8]> {
+        match self {
+            Member::Str(s) => s.into_bytes().into_owned().into_boxed_slice(),
+            Member::Elem(e) => e.to_boxed(),
+        }
+    }
+}
+
+fn set_plain(inp: &mut Input, cfg: &EngineConfig) -> Result<Decoded> {
+    let at = inp.pos();
+    let n = inp.count(1)?;
+    let mut members = Vec::with_capacity(n.min(PREALLOC));
+    for _ in 0..n {
+        members.push(Member::Str(inp.rdb_str()?));
+    }
+    set_from(members.into_iter(), cfg, at)
+}
+
+/// Builds a set: intset when every member is an integer and the count fits, else a hashtable.
+fn set_from<'a>(members: impl ExactSizeIterator<Item = Member<'a>>, cfg: &EngineConfig, at: usize) -> Result<Decoded> {
+    const DUP: &str = "Duplicate set members detected";
+    let n = members.len();
+    if n == 0 {
+        return Ok(Decoded::Empty);
+    }
+    let members: Vec<Member> = members.collect();
+    if n <= cfg.set_max_intset_entries {
+        let ints: Option<Vec<i64>> = members.iter().map(Member::as_int).collect();
+        if let Some(mut ints) = ints {
+            ints.sort_unstable();
+            if ints.windows(2).any(|w| w[0] == w[1]) {
+                return bad_value(DUP, at);
+            }
+            return Ok(Decoded::Value(Value::Set(Box::new(SetValue::Intset(ints)))));
+        }
+    }
+    let mut t = Table::with_capacity(n);
+    for m in members {
+        if t.insert(m.into_boxed(), (), NO_EXPIRE).is_some() {
+            return bad_value(DUP, at);
+        }
+    }
+    Ok(Decoded::Value(Value::Set(Box::new(SetValue::Table(t)))))
+}
+
+fn zset_plain(inp: &mut Input, ty: u8, cfg: &EngineConfig) -> Result<Decoded> {
+    let at = inp.pos();
+    let n = inp.count(if ty == ZSET_2 { 9 } else { 2 })?;
+    let mut items = Vec::with_capacity(n.min(PREALLOC));
+    for _ in 0..n {
+        let member = inp.string()?.into_owned().into_boxed_slice();
+        let score = if ty == ZSET_2 { inp.f64_le()? } else { inp.string_double()? };
+        if score.is_nan() {
+            return bad_value("Zset with NAN score detected", at);
+        }
+        items.push((member, score));
+    }
+    zset_finish(items, false, cfg, at)
+}
+
+/// Member/score pairs of a ziplist or listpack zset; scores are integers or text.
+fn zset_from_pairs(elems: &[Elem], cfg: &EngineConfig, at: usize) -> Result<Decoded> {
+    if !elems.len().is_multiple_of(2) {
+        return err(ErrorKind::BadBlob("Zset listpack"), at);
+    }
+    let mut items = Vec::with_capacity(elems.len() / 2);
+    for pair in elems.chunks_exact(2) {
+        let score = match pair[1] {
+            Elem::Int(v) => v as f64,
+            Elem::Str(s) => match parse_double_text(s) {
+                Some(v) => v,
+                None => return bad_value("Zset score is not a valid number", at),
+            },
+        };
+        if score.is_nan() {
+            return bad_value("Zset with NAN score detected", at);
+        }
+        items.push((pair[0].to_boxed(), score));
+    }
+    zset_finish(items, true, cfg, at)
+}
+
+fn zset_finish(mut items: Vec<(Box<[u8]>, f64)>, from_blob: bool, cfg: &EngineConfig, at: usize) -> Result<Decoded> {
+    if items.is_empty() {
+        return Ok(Decoded::Empty);
+    }
+    items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    if items.windows(2).any(|w| w[0].0 == w[1].0) {
+        return bad_value("Duplicate zset fields detected", at);
+    }
+    items.sort_by(|a, b| compare(a.1, &a.0, b.1, &b.0));
+    let z = if from_blob && items.len() <= cfg.zset_max_listpack_entries {
+        // 7.0 keeps a loaded listpack whatever its members' lengths; a listpack holds -0 as 0.
+        ZSetValue::Listpack(items.into_iter().map(|(m, s)| (m, if s == 0.0 { 0.0 } else { s })).collect())
+    } else {
+        ZSetValue::from_sorted(items, Limits::from_config(cfg))
+    };
+    Ok(Decoded::Value(Value::ZSet(Box::new(z))))
+}
+
+fn hash_plain(inp: &mut Input, cfg: &EngineConfig) -> Result<Decoded> {
+    let at = inp.pos();
+    let n = inp.count(2)?;
+    let mut pairs: Vec<Pair> = Vec::with_capacity(n.min(PREALLOC));
+    let mut maxlen = 0;
+    for _ in 0..n {
+        let f = inp.string()?.into_owned().into_boxed_slice();
+        let v = inp.string()?.into_owned().into_boxed_slice();
+        maxlen = maxlen.max(f.len()).max(v.len());
+        pairs.push((f, v));
+    }
+    let small = n <= cfg.hash_max_listpack_entries && maxlen <= cfg.hash_max_listpack_value;
+    hash_finish(pairs, small, at)
+}
+
+fn hash_from_elems(elems: &[Elem], zipmap: bool, cfg: &EngineConfig, at: usize) -> Result<Decoded> {
+    if !elems.len().is_multiple_of(2) {
+        return err(ErrorKind::BadBlob("Hash listpack"), at);
+    }
+    let n = elems.len() / 2;
+    // 7.0 re-checks value lengths only for zipmaps (converted entry by entry); ziplists and listpacks
+    // are kept whole unless they have too many fields.
+    let small =
+        n <= cfg.hash_max_listpack_entries && (!zipmap || elems.iter().all(|e| e.len() <= cfg.hash_max_listpack_value));
+    let pairs = elems.chunks_exact(2).map(|p| (p[0].to_boxed(), p[1].to_boxed())).collect();
+    hash_finish(pairs, small, at)
+}
+
+fn hash_finish(pairs: Vec<Pair>, small: bool, at: usize) -> Result<Decoded> {
+    const DUP: &str = "Duplicate hash fields detected";
+    if pairs.is_empty() {
+        return Ok(Decoded::Empty);
+    }
+    if small {
+        if has_duplicates(pairs.iter().map(|(f, _)| &f[..])) {
+            return bad_value(DUP, at);
+        }
+        return Ok(Decoded::Value(Value::Hash(Box::new(HashValue::Listpack(pairs)))));
+    }
+    let mut t = Table::with_capacity(pairs.len());
+    for (f, v) in pairs {
+        if t.insert(f, v, NO_EXPIRE).is_some() {
+            return bad_value(DUP, at);
+        }
+    }
+    Ok(Decoded::Value(Value::Hash(Box::new(HashValue::Table(t)))))
+}
+
+/// Whether any two items are equal (quadratic for a handful, sorting otherwise).
+fn has_duplicates<'a>(items: impl Iterator<Item = &'a [u8]>) -> bool {
+    let mut v: Vec<&[u8]> = items.collect();
+    if v.len() <= 8 {
+        return v.iter().enumerate().any(|(i, a)| v[i + 1..].contains(a));
+    }
+    v.sort_unstable();
+    v.windows(2).any(|w| w[0] == w[1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates() {
+        assert!(!has_duplicates([&b"a"[..], b"b"].into_iter()));
+        assert!(has_duplicates([&b"a"[..], b"b", b"a"].into_iter()));
+        let many: Vec<Vec<u8>> = (0..100).map(|i| format!("f{i}").into_bytes()).collect();
+        assert!(!has_duplicates(many.iter().map(|v| &v[..])));
+        assert!(has_duplicates(many.iter().map(|v| &v[..]).chain([&b"f42"[..]])));
+    }
+
+    #[test]
+    fn string_encodings() {
+        assert_eq!(str_value(RdbStr::Int(5)), StrValue::Int(5));
+        assert_eq!(str_value(RdbStr::Bytes(Cow::Borrowed(b"12"))), StrValue::Int(12));
+        assert_eq!(str_value(RdbStr::Bytes(Cow::Owned(b"012".to_vec()))).encoding_name(), "embstr");
+        assert_eq!(str_value(RdbStr::Bytes(Cow::Owned(vec![b'x'; 45]))).encoding_name(), "raw");
+    }
+}

@@ -1,0 +1,189 @@
+//! The loader's main loop (`rdbLoadRioWithLoadingCtx`): header, then opcodes and keys until EOF, then the
+//! checksum. Values are decoded by [`super::decode`]; this file owns the file-level rules: AUX fields,
+//! SELECTDB limits, RESIZEDB pre-sizing, expiry handling, skipped and empty keys, the CRC.
+
+use super::crc64;
+use super::decode::{self, Decoded};
+use super::error::{err, Doing, ErrorKind, RdbError, Result};
+use super::input::Input;
+use super::opcodes::*;
+use super::{skip, ChecksumStatus, LoadOptions, LoadReport, LoadTarget, SkippedKey, KNOWN_AUX, SKIPPED_SAMPLES};
+use super::{MAX_REDIS_VERSION, VALKEY_VERSIONS};
+
+/// Smallest encoding of one key: type byte, key length, value (at least one byte). Bounds RESIZEDB hints.
+const MIN_KEY_BYTES: u64 = 3;
+
+/// Loads an RDB from `bytes` into `target`. Bytes after the checksum are left alone (see
+/// [`LoadReport::bytes_consumed`]).
+pub fn load(
+    bytes: &[u8],
+    opts: &LoadOptions,
+    target: &mut dyn LoadTarget,
+) -> std::result::Result<LoadReport, RdbError> {
+    let mut inp = Input::new(bytes);
+    let (version, valkey) = header(&mut inp)?;
+    let mut report = LoadReport { version, valkey, ..LoadReport::default() };
+    let mut db = 0usize;
+    let mut expire_at: Option<i64> = None;
+    loop {
+        let at = inp.pos();
+        let ty = inp.u8().map_err(|e| e.with_doing(Doing::ReadType))?;
+        match ty {
+            EXPIRETIME => {
+                let secs = inp.i32_le().map_err(|e| e.with_doing(Doing::ReadExpire))?;
+                expire_at = Some(i64::from(secs) * 1000);
+            }
+            // Little-endian; before RDB 9 it was the machine's order, little-endian on every platform
+            // Redis shipped dumps from in practice.
+            EXPIRETIME_MS => expire_at = Some(inp.i64_le().map_err(|e| e.with_doing(Doing::ReadExpire))?),
+            // LRU idle time and LFU counter: Moon has no eviction clock to restore them into.
+            FREQ => {
+                inp.u8().map_err(|e| e.with_doing(Doing::ReadType))?;
+            }
+            IDLE => {
+                inp.len().map_err(|e| e.with_doing(Doing::ReadLen))?;
+            }
+            EOF => break,
+            SELECTDB => {
+                let n = inp.len().map_err(|e| e.with_doing(Doing::ReadLen))?;
+                let databases = opts.cfg.databases;
+                if n >= databases as u64 {
+                    return Err(RdbError::new(ErrorKind::DbIndex { db: n, databases }, at).with_doing(Doing::ReadLen));
+                }
+                db = n as usize;
+            }
+            RESIZEDB => {
+                let keys = inp.len().map_err(|e| e.with_doing(Doing::ReadLen))?;
+                let expires = inp.len().map_err(|e| e.with_doing(Doing::ReadLen))?;
+                report.dbs.entry(db).or_default().resize_hint = Some((keys, expires));
+                // A hostile hint must not reserve more than the rest of the file can hold.
+                let cap = inp.remaining() as u64 / MIN_KEY_BYTES;
+                target.resize(db, keys.min(cap), expires.min(cap));
+            }
+            AUX => aux(&mut inp, &mut report).map_err(|e| e.with_doing(Doing::ReadAux))?,
+            MODULE_AUX => {
+                skip::module_aux(&mut inp).map_err(|e| e.with_doing(Doing::ReadModuleAux))?;
+                report.module_aux_skipped += 1;
+            }
+            FUNCTION_PRE_GA => {
+                let e = ErrorKind::Unsupported("Pre-release function format not supported".into());
+                return Err(RdbError::new(e, at).with_doing(Doing::ReadFunctions));
+            }
+            FUNCTION2 => {
+                let code = inp.string().map_err(|e| e.with_doing(Doing::ReadFunctions))?;
+                report.functions.push(code.into_owned().into_boxed_slice());
+            }
+            SLOT_INFO => {
+                for _ in 0..3 {
+                    inp.len().map_err(|e| e.with_doing(Doing::ReadLen))?;
+                }
+            }
+            UPDATE | SLOT_IMPORT if valkey => {
+                let e = ErrorKind::Unsupported(format!("Valkey opcode {ty} is not supported"));
+                return Err(RdbError::new(e, at).with_doing(Doing::ReadType));
+            }
+            // Not a value type of any known version: refuse before reading a key.
+            8 | 26.. => return Err(RdbError::new(ErrorKind::BadType(ty), at).with_doing(Doing::ReadType)),
+            _ => {
+                key_value(&mut inp, ty, db, expire_at.take(), opts, target, &mut report)?;
+            }
+        }
+    }
+    let eof_end = inp.pos();
+    if version >= 5 {
+        let stored = inp.u64_le().map_err(|e| e.with_doing(Doing::CheckSum))?;
+        report.checksum = if stored == 0 {
+            ChecksumStatus::Disabled
+        } else if !opts.verify_checksum {
+            ChecksumStatus::NotChecked(stored)
+        } else {
+            let expected = crc64::crc64(&bytes[..eof_end]);
+            if expected != stored {
+                let e = ErrorKind::Checksum { expected, stored };
+                return Err(RdbError::new(e, eof_end).with_doing(Doing::CheckSum));
+            }
+            ChecksumStatus::Verified(stored)
+        };
+    }
+    report.bytes_consumed = inp.pos();
+    Ok(report)
+}
+
+/// `REDIS` + 4 digits or `VALKEY` + 3 digits; returns (version, is_valkey).
+fn header(inp: &mut Input) -> Result<(u32, bool)> {
+    let magic = inp.take(9).map_err(|e| e.with_doing(Doing::Start))?;
+    let (valkey, digits) = match magic {
+        [b'R', b'E', b'D', b'I', b'S', d @ ..] => (false, d),
+        [b'V', b'A', b'L', b'K', b'E', b'Y', d @ ..] => (true, d),
+        _ => return err(ErrorKind::BadMagic, 0),
+    };
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return err(ErrorKind::BadMagic, 0);
+    }
+    let version = digits.iter().fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
+    let supported =
+        if valkey { VALKEY_VERSIONS.contains(&version) } else { (1..=MAX_REDIS_VERSION).contains(&version) };
+    if !supported {
+        return err(ErrorKind::UnsupportedVersion { version, valkey }, 0);
+    }
+    Ok((version, valkey))
+}
+
+fn aux(inp: &mut Input, report: &mut LoadReport) -> Result<()> {
+    let key = inp.string()?;
+    let value = inp.string()?;
+    if KNOWN_AUX.iter().any(|k| k.as_bytes() == &key[..]) {
+        report.aux.push((key.into_owned().into_boxed_slice(), value.into_owned().into_boxed_slice()));
+    } else {
+        // Includes `lua` (old scripts, ignored by 7.0) and `%...` informational fields.
+        report.aux_unknown += 1;
+    }
+    Ok(())
+}
+
+/// One key: its name, its value, then the expiry rule and the hand-off to the target.
+fn key_value(
+    inp: &mut Input,
+    ty: u8,
+    db: usize,
+    expire_at: Option<i64>,
+    opts: &LoadOptions,
+    target: &mut dyn LoadTarget,
+    report: &mut LoadReport,
+) -> Result<()> {
+    let at = inp.pos() - 1;
+    let key = inp.string().map_err(|e| e.with_doing(Doing::ReadKey))?;
+    let value = decode::read_object(inp, ty, &opts.cfg, report.valkey)
+        .map_err(|e| e.with_doing(Doing::ReadObjectValue).with_key(&key))?;
+    match value {
+        Decoded::Empty => report.empty_skipped += 1,
+        Decoded::Skipped(kind) => {
+            match kind {
+                decode::SkipKind::Stream => report.streams_skipped += 1,
+                decode::SkipKind::Module(_) => report.modules_skipped += 1,
+            }
+            if report.skipped_samples.len() < SKIPPED_SAMPLES {
+                report.skipped_samples.push(SkippedKey { db, key: key.into_owned().into_boxed_slice(), kind });
+            }
+        }
+        Decoded::Value(v) => {
+            if let (Some(t), Some(now)) = (expire_at, opts.drop_expired_before_ms) {
+                if t < now {
+                    report.expired_dropped += 1;
+                    return Ok(());
+                }
+            }
+            target
+                .insert(db, key.into_owned().into_boxed_slice(), v, expire_at)
+                .map_err(|e| e.with_offset(at).with_doing(Doing::ReadObjectValue))?;
+            let stats = report.dbs.entry(db).or_default();
+            stats.keys += 1;
+            report.keys_loaded += 1;
+            if expire_at.is_some() {
+                stats.expires += 1;
+                report.expires_loaded += 1;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! LZF, the compression of RDB strings (`11000011 <len compressed> <len plain> <bytes>`, FORMATS.md §4.4).
+//!
+//! Stream format: a control byte `c`. If `c < 32`, `c + 1` literal bytes follow. Otherwise it is a back
+//! reference: length `c >> 5` (7 means "7 plus the next byte"), plus 2; distance `((c & 31) << 8) + next
+//! byte + 1` back from the end of the output; source and destination may overlap (run-length style).
+//!
+//! The compressor finds matches the way liblzf's default "very fast" mode does (a 64 Ki-slot table indexed
+//! by a hash of the next three bytes, the newest position wins, two positions re-hashed after each match),
+//! so for ordinary inputs its output is the bytes redis-server writes and Moon's DUMP payloads equal
+//! Redis's. Any valid stream decompresses the same, so this is a nicety, not a requirement.
+
+/// Literal runs hold at most 32 bytes.
+const MAX_LIT: usize = 32;
+/// Back references reach at most 8192 bytes back.
+const MAX_OFF: usize = 1 << 13;
+/// Longest back reference: 7 + 255 + 2 bytes.
+const MAX_REF: usize = (1 << 8) + (1 << 3);
+const HLOG: u32 = 16;
+const HSIZE: usize = 1 << HLOG;
+
+/// Largest expansion a valid stream can encode: a 3-byte reference yields 264 bytes.
+pub const MAX_RATIO: usize = 88;
+
+fn slot(h: u32) -> usize {
+    ((h >> (24 - HLOG)).wrapping_sub(h.wrapping_mul(5)) as usize) & (HSIZE - 1)
+}
+
+/// Length of the match at `ip` against `r` (at least 3 bytes already known equal). liblzf first takes up to 16
+/// steps without looking at `maxlen` when more than 16 bytes remain, so a match may run up to two bytes past
+/// `maxlen` (still inside the input); Redis's output has such matches, so this does too.
+fn match_len(input: &[u8], r: usize, ip: usize, maxlen: usize) -> usize {
+    let mut len = 2;
+    if maxlen > 16 {
+        for _ in 0..16 {
+            len += 1;
+            if input[r + len] != input[ip + len] {
+                return len;
+            }
+        }
+    }
+    loop {
+        len += 1;
+        if len >= maxlen || input[r + len] != input[ip + len] {
+            return len;
+        }
+    }
+}
+
+/// Compresses `input` into at most `max_out` bytes; `None` when it does not fit (the caller then stores the
+/// string as is). Redis asks for `len - 4` bytes at most, so only strings that shrink get compressed.
+pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
+    let n = input.len();
+    if n == 0 {
+        return None;
+    }
+    // Positions of earlier 3-byte sequences; 0 doubles as "empty", which is fine because a match at
+    // position 0 is never taken (as in liblzf).
+    let mut table = vec![0u32; HSIZE];
+    let mut out: Vec<u8> = Vec::with_capacity(max_out.min(n + n / 16 + 8));
+    // `hdr` is the index of the current literal run's control byte, `lit` its length so far.
+    let mut hdr = 0;
+    let mut lit = 0usize;
+    out.push(0);
+    let mut ip = 0usize;
+    let mut h: u32 = if n >= 2 { (u32::from(input[0]) << 8) | u32::from(input[1]) } else { 0 };
+
+    while ip + 2 < n {
+        h = (h << 8) | u32::from(input[ip + 2]);
+        let s = slot(h);
+        let r = table[s] as usize;
+        table[s] = ip as u32;
+        let is_match = r > 0
+            && r < ip
+            && ip - r - 1 < MAX_OFF
+            && input[r + 2] == input[ip + 2]
+            && input[r] == input[ip]
+            && input[r + 1] == input[ip + 1];
+        if is_match {
+            let off = ip - r - 1;
+            let maxlen = (n - ip - 2).min(MAX_REF);
+            let undo = usize::from(lit == 0);
+            if out.len() + 4 >= max_out && out.len() - undo + 4 >= max_out {
+                return None;
+            }
+            // Close the literal run (or drop its unused control byte).
+            if lit == 0 {
+                out.pop();
+            } else {
+                out[hdr] = (lit - 1) as u8;
+            }
+            let len = match_len(input, r, ip, maxlen) - 2;
+            ip += 1;
+            if len < 7 {
+                out.push(((off >> 8) + (len << 5)) as u8);
+            } else {
+                out.push(((off >> 8) + (7 << 5)) as u8);
+                out.push((len - 7) as u8);
+            }
+            out.push(off as u8);
+            hdr = out.len();
+            lit = 0;
+            out.push(0);
+            ip += len + 1;
+            if ip + 2 >= n {
+                break;
+            }
+            // Index the last two positions of the match, as liblzf's very-fast mode does.
+            ip -= 2;
+            h = (u32::from(input[ip]) << 8) | u32::from(input[ip + 1]);
+            for _ in 0..2 {
+                h = (h << 8) | u32::from(input[ip + 2]);
+                table[slot(h)] = ip as u32;
+                ip += 1;
+            }
+        } else {
+            if out.len() >= max_out {
+                return None;
+            }
+            lit += 1;
+            out.push(input[ip]);
+            ip += 1;
+            if lit == MAX_LIT {
+                out[hdr] = (MAX_LIT - 1) as u8;
+                hdr = out.len();
+                lit = 0;
+                out.push(0);
+            }
+        }
+    }
+    if out.len() + 3 > max_out {
+        return None;
+    }
+    while ip < n {
+        lit += 1;
+        out.push(input[ip]);
+        ip += 1;
+        if lit == MAX_LIT {
+            out[hdr] = (MAX_LIT - 1) as u8;
+            hdr = out.len();
+            lit = 0;
+            out.push(0);
+        }
+    }
+    if lit == 0 {
+        out.pop();
+    } else {
+        out[hdr] = (lit - 1) as u8;
+    }
+    (out.len() <= max_out).then_some(out)
+}
+
+/// Decompresses `input`, which must yield exactly `out_len` bytes. `None` for any malformed stream.
+/// The caller bounds `out_len` (at most [`MAX_RATIO`] times the input) before calling.
+pub fn decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
+    // Reserve what the input can plausibly produce; a stream that really expands further grows the vector.
+    let mut out = Vec::with_capacity(out_len.min(input.len().saturating_mul(4).saturating_add(64)));
+    let mut ip = 0;
+    while ip < input.len() {
+        let ctrl = usize::from(input[ip]);
+        ip += 1;
+        if ctrl < 32 {
+            let run = ctrl + 1;
+            let src = input.get(ip..ip + run)?;
+            if out.len() + run > out_len {
+                return None;
+            }
+            out.extend_from_slice(src);
+            ip += run;
+        } else {
+            let mut len = ctrl >> 5;
+            if len == 7 {
+                len += usize::from(*input.get(ip)?);
+                ip += 1;
+            }
+            let back = ((ctrl & 0x1f) << 8) + usize::from(*input.get(ip)?) + 1;
+            ip += 1;
+            let len = len + 2;
+            if back > out.len() || out.len() + len > out_len {
+                return None;
+            }
+            let start = out.len() - back;
+            if back >= len {
+                out.extend_from_within(start..start + len);
+            } else {
+                for i in 0..len {
+                    let b = out[start + i];
+                    out.push(b);
+                }
+            }
+        }
+    }
+    (out.len() == out_len).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(data: &[u8]) {
+        if let Some(c) = compress(data, data.len().saturating_sub(4)) {
+            assert!(c.len() <= data.len() - 4);
+            assert_eq!(decompress(&c, data.len()).as_deref(), Some(data));
+        }
+        // With room to spare every input compresses (possibly growing).
+        let c = compress(data, data.len() * 2 + 16).expect("room");
+        assert_eq!(decompress(&c, data.len()).as_deref(), Some(data), "{data:?}");
+    }
+
+    #[test]
+    fn roundtrips() {
+        roundtrip(b"a");
+        roundtrip(b"ab");
+        roundtrip(b"abc");
+        roundtrip(&[b'a'; 21]);
+        roundtrip(&b"abcabcabcabcabcabcabcabcabc".repeat(40));
+        let noise: Vec<u8> = (0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        roundtrip(&noise);
+        let text: Vec<u8> = (0..3000).flat_map(|i| format!("line {i:05} of text\n").into_bytes()).collect();
+        roundtrip(&text);
+        let long_run = vec![7u8; 100_000];
+        roundtrip(&long_run);
+    }
+
+    /// What redis-server 7.0 stored for `SET k aaaaaaaaaaaaaaaaaaaaa` (21 bytes): `c3 06 15 01 61 61 e0 0a 00`,
+    /// an LZF stream of 6 bytes after the two lengths (the match runs past liblzf's `maxlen`).
+    #[test]
+    fn same_bytes_as_redis_for_a_run() {
+        let c = compress(&[b'a'; 21], 17).expect("compressible");
+        assert_eq!(c, [0x01, 0x61, 0x61, 0xe0, 0x0a, 0x00]);
+    }
+
+    #[test]
+    fn refuses_what_does_not_fit_and_bad_streams() {
+        let noise: Vec<u8> = (0..100u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        assert_eq!(compress(&noise, 96), None);
+        assert_eq!(decompress(&[0x20, 0x05], 3), None, "reference before the start");
+        assert_eq!(decompress(&[0x02, b'a', b'b'], 3), None, "short literal");
+        assert_eq!(decompress(&[0x00, b'a'], 2), None, "short output");
+        assert_eq!(decompress(&[0x00, b'a', 0x20], 10), None, "truncated reference");
+        assert_eq!(decompress(&[0x00, b'a', 0x20, 0x00], 4), Some(b"aaaa".to_vec()));
+    }
+}
