@@ -34,7 +34,6 @@ pub struct BlockedClients {
 }
 
 /// INFO clients `blocked_clients`.
-#[allow(dead_code)] // For info.rs (INFO clients), which does not show it yet.
 pub fn blocked_clients(server: &Server) -> usize {
     server.blocking.by_id.lock().len()
 }
@@ -616,7 +615,7 @@ mod tests {
             last_cmd_ms: AtomicI64::new(0),
             name: PMutex::new(None),
             db: AtomicU64::new(0),
-            last_cmd: PMutex::new(String::new()),
+            last_cmd: PMutex::new(""),
             killed: AtomicBool::new(false),
             subs: AtomicU64::new(0),
             psubs: AtomicU64::new(0),

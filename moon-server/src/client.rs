@@ -20,7 +20,7 @@ pub struct Shared {
     pub last_cmd_ms: AtomicI64,
     pub name: Mutex<Option<Bytes>>,
     pub db: AtomicU64,
-    pub last_cmd: Mutex<String>,
+    pub last_cmd: Mutex<&'static str>,
     /// Set by CLIENT KILL; the connection closes at its next step.
     pub killed: AtomicBool,
     /// Pub/sub channel and pattern counts (for CLIENT LIST).

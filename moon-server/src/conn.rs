@@ -73,7 +73,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, addr: SocketAddr)
         last_cmd_ms: AtomicI64::new(now),
         name: Mutex::new(None),
         db: AtomicU64::new(0),
-        last_cmd: Mutex::new("NULL".into()),
+        last_cmd: Mutex::new("NULL"),
         killed: AtomicBool::new(false),
         subs: AtomicU64::new(0),
         psubs: AtomicU64::new(0),
@@ -135,6 +135,14 @@ impl Conn {
                     Ok(Some(args)) => {
                         if args.is_empty() {
                             continue;
+                        }
+                        // CLIENT PAUSE: hold this command (earlier replies go out first) until the pause ends.
+                        while let Some(end) = crate::shutdown::pause_until(&server, client, &args) {
+                            if !self.flush(client).await {
+                                return End::Drop;
+                            }
+                            let wait = end.saturating_duration_since(std::time::Instant::now());
+                            monoio::time::sleep(wait.min(crate::shutdown::PAUSE_POLL)).await;
                         }
                         let mut close = false;
                         match dispatch(&server, client, args) {

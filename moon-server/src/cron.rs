@@ -47,8 +47,14 @@ fn tick(server: &Server, shard: usize) {
         let timeout = u64::from(server.config.read().timeout);
         if timeout > 0 {
             for c in server.clients.snapshot() {
-                let idle = now - c.last_cmd_ms.load(std::sync::atomic::Ordering::Relaxed);
-                if idle > (timeout * 1000) as i64 && c.subs.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+                use std::sync::atomic::Ordering::Relaxed;
+                let idle = now - c.last_cmd_ms.load(Relaxed);
+                // As Redis: blocked, pub/sub and MONITOR clients are exempt from `timeout`.
+                let exempt = c.subs.load(Relaxed) + c.psubs.load(Relaxed) > 0 || {
+                    let flags = c.flags.lock();
+                    flags.contains('b') || flags.contains('O') || flags.contains('P')
+                };
+                if idle > (timeout * 1000) as i64 && !exempt {
                     c.kill();
                 }
             }

@@ -37,31 +37,36 @@ impl Next {
 
 pub const NOAUTH: &str = "NOAUTH Authentication required.";
 
+/// Refuses a command before it runs: counted as rejected (INFO commandstats/errorstats), and it poisons an
+/// open MULTI as Redis does.
+fn refuse(server: &Server, client: &mut Client, spec: Option<&CommandSpec>, args: &[Bytes], reply: Reply) -> Next {
+    client.multi_failed |= client.multi.is_some();
+    crate::stats::rejected(server, spec, args, &reply);
+    Next::Reply(reply)
+}
+
 /// Runs one command for `client`.
 pub fn dispatch(server: &Server, client: &mut Client, args: Vec<Bytes>) -> Next {
     Counters::add(&server.stats.total_commands_processed, 1);
     client.shared.last_cmd_ms.store(unix_ms(), Ordering::Relaxed);
     let Some(spec) = cmd::lookup(&args[0]) else {
-        client.multi_failed |= client.multi.is_some();
-        return Next::Reply(cmd::unknown_command(&args));
+        let reply = cmd::unknown_command(&args);
+        return refuse(server, client, None, &args, reply);
     };
-    *client.shared.last_cmd.lock() = spec.name.to_string();
+    *client.shared.last_cmd.lock() = spec.name;
     if !spec.arity_ok(args.len()) {
-        client.multi_failed |= client.multi.is_some();
-        return Next::Reply(cmd::arity_error(spec.name));
+        return refuse(server, client, Some(spec), &args, cmd::arity_error(spec.name));
     }
     if !client.authenticated && !spec.has(flags::NO_AUTH) {
-        client.multi_failed |= client.multi.is_some();
-        return Next::Reply(Reply::err(NOAUTH));
+        return refuse(server, client, Some(spec), &args, Reply::err(NOAUTH));
     }
     if let Some(e) = crate::pubsub::context_error(client, spec, &args) {
-        client.multi_failed |= client.multi.is_some();
-        return Next::Reply(e);
+        return refuse(server, client, Some(spec), &args, e);
     }
     if client.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
         if spec.has(flags::NO_MULTI) {
-            client.multi_failed = true;
-            return Next::Reply(Reply::err("ERR Command not allowed inside a transaction"));
+            let reply = Reply::err("ERR Command not allowed inside a transaction");
+            return refuse(server, client, Some(spec), &args, reply);
         }
         if let Some(q) = client.multi.as_mut() {
             q.push(args);
@@ -221,10 +226,12 @@ pub fn exec(server: &Server, client: &mut Client) -> Reply {
     }
     let mut replies = Vec::with_capacity(queue.len());
     for (spec, args) in specs.iter().zip(&queue) {
+        let started = std::time::Instant::now();
         let r = match spec.handler {
             Handler::Engine(_) => exec_in_view(server, client, &mut view, spec, args),
             Handler::Server => crate::commands::run_in_exec(server, client, &mut view, spec, args),
         };
+        crate::stats::record_in_exec(server, client, spec, args, started.elapsed(), &r);
         crate::monitor::feed(server, client, spec, args);
         replies.push(r);
     }

@@ -151,12 +151,23 @@ fn run(config: config::Config, file: Option<std::path::PathBuf>) -> Result<()> {
         handles.push(h);
     }
     notice!("Ready to accept connections tcp");
-    while !term.load(Ordering::Relaxed) && !server.is_shutting_down() {
+    loop {
         std::thread::sleep(Duration::from_millis(50));
+        if server.is_shutting_down() {
+            // SHUTDOWN already ran `shutdown::prepare`.
+            break;
+        }
+        if term.swap(false, Ordering::Relaxed) {
+            notice!("Received SIGTERM scheduling shutdown...");
+            notice!("User requested shutdown...");
+            match shutdown::prepare(&server, None) {
+                Ok(()) => break,
+                // As Redis: a signal-initiated shutdown that cannot finish its work leaves the server up.
+                Err(e) => warning!("{e}: SIGTERM received but errors trying to shut down the server, check the logs for more information"),
+            }
+        }
     }
     server.shutting_down.store(true, Ordering::Relaxed);
-    notice!("Received SIGTERM scheduling shutdown...");
-    notice!("User requested shutdown...");
     notice!("Moon is now ready to exit, bye bye...");
     std::process::exit(0);
 }

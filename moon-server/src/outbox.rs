@@ -239,7 +239,7 @@ mod tests {
             last_cmd_ms: AtomicI64::new(0),
             name: Mutex::new(None),
             db: AtomicU64::new(0),
-            last_cmd: Mutex::new(String::new()),
+            last_cmd: Mutex::new(""),
             killed: AtomicBool::new(false),
             subs: AtomicU64::new(0),
             psubs: AtomicU64::new(0),

@@ -101,7 +101,6 @@ impl Names {
 }
 
 /// INFO stats `pubsub_channels` and `pubsub_patterns`: distinct channels and patterns with subscribers.
-#[allow(dead_code)] // For info.rs (INFO stats), which does not show them yet.
 pub fn counts(server: &Server) -> (usize, usize) {
     let r = server.pubsub.inner.lock();
     (r.channels.len(), r.patterns.len())
@@ -444,7 +443,7 @@ mod tests {
             last_cmd_ms: AtomicI64::new(0),
             name: Mutex::new(None),
             db: AtomicU64::new(0),
-            last_cmd: Mutex::new(String::new()),
+            last_cmd: Mutex::new(""),
             killed: AtomicBool::new(false),
             subs: AtomicU64::new(0),
             psubs: AtomicU64::new(0),

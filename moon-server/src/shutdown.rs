@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often a paused connection should look again (CLIENT UNPAUSE can end a pause early).
-#[allow(dead_code)] // Until the connection loop (conn.rs) calls it.
 pub const PAUSE_POLL: Duration = Duration::from_millis(10);
 
 /// What CLIENT PAUSE holds back.
@@ -78,7 +77,6 @@ fn may_replicate(spec: &CommandSpec) -> bool {
 /// the pause early, and a new CLIENT PAUSE can extend it) and ask again, dispatching once this is `None`.
 /// Commands Redis refuses before the pause check (unknown commands) are never held. As in Redis, every
 /// client waits, including the one that sent CLIENT PAUSE, and in ALL mode even CLIENT UNPAUSE waits.
-#[allow(dead_code)] // Until the connection loop (conn.rs) calls it.
 pub fn pause_until(server: &Server, client: &Client, args: &[Bytes]) -> Option<Instant> {
     let (end, kind) = server.pause.current()?;
     let spec = engine::cmd::lookup(args.first()?)?;

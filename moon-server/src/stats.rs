@@ -307,7 +307,6 @@ pub fn record(server: &Server, client: &Client, spec: &CommandSpec, args: &[Byte
 
 /// For the commands of a transaction, run inside EXEC (EXEC itself goes through [`record`], which counts
 /// the errors of these replies in `errorstats`): calls, failures, latency, slow log.
-#[allow(dead_code)] // Until EXEC (dispatch.rs) calls it.
 pub fn record_in_exec(
     server: &Server,
     client: &Client,
@@ -324,7 +323,6 @@ pub fn record_in_exec(
 
 /// For a command refused before it ran (unknown command, wrong arity, NOAUTH, refused in MULTI): counts
 /// the error and, when the command is known, its `rejected_calls`.
-#[allow(dead_code)] // Until dispatch.rs calls it for refused commands.
 pub fn rejected(server: &Server, spec: Option<&CommandSpec>, args: &[Bytes], reply: &Reply) {
     if let Some(e) = error_text(reply) {
         server.obs.count_error(e);
