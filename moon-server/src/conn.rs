@@ -126,6 +126,7 @@ impl Conn {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         loop {
             // Handle every complete command already buffered, then write all their replies at once.
+            client.clock_budget = 0;
             loop {
                 if client.shared.killed.load(Ordering::Acquire) {
                     return End::Drop;
@@ -143,6 +144,7 @@ impl Conn {
                             }
                             let wait = end.saturating_duration_since(std::time::Instant::now());
                             monoio::time::sleep(wait.min(crate::shutdown::PAUSE_POLL)).await;
+                            client.clock_budget = 0;
                         }
                         let mut close = false;
                         match dispatch(&server, client, args) {
@@ -158,7 +160,9 @@ impl Conn {
                                     blocking::abandon(&server, client, &b);
                                     return End::Drop;
                                 }
-                                match self.wait_blocked(client, &mut buf, &b).await {
+                                let woke = self.wait_blocked(client, &mut buf, &b).await;
+                                client.clock_budget = 0;
+                                match woke {
                                     Some(r) => push_reply(&server, client, &r, &mut self.out),
                                     None => return End::Drop,
                                 }
@@ -189,8 +193,11 @@ impl Conn {
                         return if self.flush(client).await { End::Flush } else { End::Drop };
                     }
                 }
-                if self.out.len() >= FLUSH_AT && !self.flush(client).await {
-                    return End::Drop;
+                if self.out.len() >= FLUSH_AT {
+                    if !self.flush(client).await {
+                        return End::Drop;
+                    }
+                    client.clock_budget = 0;
                 }
             }
             if !self.flush(client).await {

@@ -48,7 +48,9 @@ fn refuse(server: &Server, client: &mut Client, spec: Option<&CommandSpec>, args
 /// Runs one command for `client`.
 pub fn dispatch(server: &Server, client: &mut Client, args: Vec<Bytes>) -> Next {
     Counters::add(&server.stats.total_commands_processed, 1);
-    client.shared.last_cmd_ms.store(unix_ms(), Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    client.tick_clock();
+    client.shared.last_cmd_ms.store(client.now_ms, Ordering::Relaxed);
     let Some(spec) = cmd::lookup(&args[0]) else {
         let reply = cmd::unknown_command(&args);
         return refuse(server, client, None, &args, reply);
@@ -73,7 +75,6 @@ pub fn dispatch(server: &Server, client: &mut Client, args: Vec<Bytes>) -> Next 
         }
         return Next::Reply(Reply::Simple("QUEUED".into()));
     }
-    let started = std::time::Instant::now();
     let next = match spec.handler {
         Handler::Engine(_) => Next::Reply(run_data_command(server, client, spec, &args)),
         Handler::Server => crate::commands::run(server, client, spec, &args),
@@ -90,6 +91,9 @@ pub fn dispatch(server: &Server, client: &mut Client, args: Vec<Bytes>) -> Next 
 pub fn lock_for<'s>(server: &'s Server, spec: &CommandSpec, args: &[Bytes]) -> LockedShards<'s> {
     if spec.has(flags::ALL_SHARDS) {
         server.shards.lock_all()
+    } else if let engine::cmd::KeySpec::Range { first: 1, last: 1, .. } = spec.keys {
+        // Single-key commands (most traffic): one shard, no key-list allocation.
+        server.shards.lock_single(server.shards.shard_of(&args[1]))
     } else {
         let keys = spec.key_indexes(args);
         server.shards.lock_keys(keys.iter().map(|&i| &args[i][..]))
@@ -111,7 +115,7 @@ pub fn exec_in_view(
     args: &[Bytes],
 ) -> Reply {
     let cfg = server.engine_cfg.read();
-    let mut ctx = Ctx::new(view, &cfg, unix_ms());
+    let mut ctx = Ctx::new(view, &cfg, client.now_ms);
     ctx.db = client.db;
     ctx.proto = client.proto;
     let reply = cmd::execute(&mut ctx, args);
@@ -139,6 +143,9 @@ pub fn exec_in_view(
 
 /// Marks WATCHers of whatever a write command changed.
 fn touch_keys(view: &mut LockedShards<'_>, spec: &CommandSpec, args: &[Bytes], db: usize) {
+    if view.each().all(|s| s.watched.is_empty()) {
+        return;
+    }
     match spec.name {
         "flushall" => view.each().for_each(|s| s.touch_db(None)),
         "flushdb" => view.each().for_each(|s| s.touch_db(Some(db))),

@@ -15,16 +15,26 @@ use std::sync::Arc;
 /// Number of Redis Cluster hash slots.
 pub const SLOTS: u16 = 16384;
 
+/// CRC16/XMODEM lookup table (polynomial 0x1021), built at compile time.
+const CRC16_TABLE: [u16; 256] = {
+    let mut table = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = (i as u16) << 8;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+            bit += 1;
+        }
+        table[i] = crc;
+        i += 1;
+    }
+    table
+};
+
 /// CRC16/XMODEM, as Redis Cluster's `keyHashSlot` uses.
 fn crc16(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &b in data {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
-        }
-    }
-    crc
+    data.iter().fold(0u16, |crc, &b| (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ b)])
 }
 
 /// The cluster slot of a key, honouring `{hash tags}` exactly as Redis does.
@@ -114,7 +124,10 @@ impl Shards {
 
     /// The shard owning `key`.
     pub fn shard_of(&self, key: &[u8]) -> usize {
-        usize::from(key_slot(key)) % self.parts.len()
+        match self.parts.len() {
+            1 => 0,
+            n => usize::from(key_slot(key)) % n,
+        }
     }
 
     /// Locks one shard.
@@ -128,6 +141,11 @@ impl Shards {
         shards.dedup();
         let guards = shards.iter().map(|&s| (s, self.parts[s].lock())).collect();
         LockedShards { shards: self, guards }
+    }
+
+    /// Locks exactly one shard (the common single-key case, without sorting or extra allocation).
+    pub fn lock_single(&self, shard: usize) -> LockedShards<'_> {
+        LockedShards { shards: self, guards: vec![(shard, self.parts[shard].lock())] }
     }
 
     /// Locks every shard.
@@ -149,6 +167,11 @@ pub struct LockedShards<'a> {
 
 impl<'a> LockedShards<'a> {
     fn position(&self, shard: usize) -> usize {
+        if let [(only, _)] = self.guards.as_slice() {
+            if *only == shard {
+                return 0;
+            }
+        }
         match self.guards.binary_search_by_key(&shard, |(s, _)| *s) {
             Ok(i) => i,
             // A command touched a key outside its declared key positions: a bug in the command table.

@@ -188,8 +188,27 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(super::server::COMMANDS)
 }
 
-fn registry() -> &'static HashMap<&'static str, &'static CommandSpec> {
-    static REG: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+/// FNV-1a: command names are short and trusted-size (at most 32 bytes), so a simple hash beats SipHash here.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type Registry = HashMap<&'static str, &'static CommandSpec, std::hash::BuildHasherDefault<Fnv>>;
+
+fn registry() -> &'static Registry {
+    static REG: OnceLock<Registry> = OnceLock::new();
     REG.get_or_init(|| all().map(|s| (s.name, s)).collect())
 }
 
