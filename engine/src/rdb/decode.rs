@@ -82,7 +82,7 @@ pub(crate) fn read_object(inp: &mut Input, ty: u8, cfg: &EngineConfig, valkey: b
                 for i in ints {
                     t.insert(i.to_string().into_bytes().into(), (), NO_EXPIRE);
                 }
-                SetValue::Table(t)
+                SetValue::Table(Box::new(t))
             } else {
                 SetValue::Intset(ints)
             }))
@@ -267,7 +267,7 @@ fn set_from<'a>(members: impl ExactSizeIterator<Item = Member<'a>>, cfg: &Engine
             return bad_value(DUP, at);
         }
     }
-    Ok(Decoded::Value(Value::Set(Box::new(SetValue::Table(t)))))
+    Ok(Decoded::Value(Value::Set(Box::new(SetValue::Table(Box::new(t))))))
 }
 
 fn zset_plain(inp: &mut Input, ty: u8, cfg: &EngineConfig) -> Result<Decoded> {
@@ -370,7 +370,7 @@ fn hash_finish(pairs: Vec<Pair>, small: bool, at: usize) -> Result<Decoded> {
             return bad_value(DUP, at);
         }
     }
-    Ok(Decoded::Value(Value::Hash(Box::new(HashValue::Table(t)))))
+    Ok(Decoded::Value(Value::Hash(Box::new(HashValue::Table(Box::new(t))))))
 }
 
 /// Whether any two items are equal (quadratic for a handful, sorting otherwise).

@@ -17,7 +17,8 @@ pub enum HashValue {
     /// Pairs in insertion order (Redis's listpack encoding).
     Listpack(Vec<Pair>),
     /// Field -> value (Redis's hashtable encoding).
-    Table(Table<Box<[u8]>>),
+    /// Boxed so that the common small form keeps the enum small (a `Table` is ~150 bytes).
+    Table(Box<Table<Box<[u8]>>>),
 }
 
 impl Default for HashValue {
@@ -35,7 +36,7 @@ impl Clone for HashValue {
                 for e in t.iter() {
                     copy.insert(e.key.clone(), e.value.clone(), NO_EXPIRE);
                 }
-                HashValue::Table(copy)
+                HashValue::Table(Box::new(copy))
             }
         }
     }
@@ -175,7 +176,7 @@ impl HashValue {
             for (f, x) in v.drain(..) {
                 t.insert(f, x, NO_EXPIRE);
             }
-            *self = HashValue::Table(t);
+            *self = HashValue::Table(Box::new(t));
         }
     }
 

@@ -78,3 +78,18 @@ impl Value {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key pays for a `Value` inside its table entry, and small collections pay for their boxed enum:
+    /// the large encodings must stay behind a pointer so that the common small forms stay small.
+    #[test]
+    fn values_stay_small() {
+        assert!(std::mem::size_of::<Value>() <= 24);
+        assert!(std::mem::size_of::<HashValue>() <= 32);
+        assert!(std::mem::size_of::<SetValue>() <= 32);
+        assert!(std::mem::size_of::<ZSetValue>() <= 32);
+    }
+}

@@ -17,7 +17,8 @@ pub enum SetValue {
     /// Sorted, distinct integers (Redis's intset encoding).
     Intset(Vec<i64>),
     /// Members as keys of a table (Redis's hashtable encoding).
-    Table(Table<()>),
+    /// Boxed so that the common intset form keeps the enum small (a `Table` is ~150 bytes).
+    Table(Box<Table<()>>),
 }
 
 impl Default for SetValue {
@@ -35,7 +36,7 @@ impl Clone for SetValue {
                 for e in t.iter() {
                     copy.insert(e.key.clone(), (), NO_EXPIRE);
                 }
-                SetValue::Table(copy)
+                SetValue::Table(Box::new(copy))
             }
         }
     }
@@ -173,7 +174,7 @@ impl SetValue {
             for &i in v.iter() {
                 t.insert(i.to_string().into_bytes().into(), (), NO_EXPIRE);
             }
-            *self = SetValue::Table(t);
+            *self = SetValue::Table(Box::new(t));
         }
     }
 
