@@ -135,6 +135,10 @@ fn run(config: config::Config, file: Option<std::path::PathBuf>) -> Result<()> {
         "Running with {threads} shard thread(s), I/O driver: {}",
         if uring { "io_uring" } else { "epoll (io_uring unavailable)" }
     );
+    if config.appendonly || !config.save.is_empty() {
+        // Said loudly, so nobody mistakes this build for a durable one.
+        warning!("WARNING: this Moon build does not write AOF or RDB files yet: data is kept in memory only and is lost on exit.");
+    }
     let server = Arc::new(Server::new(config, file, port));
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
