@@ -1267,6 +1267,7 @@ mod tests {
                             match s {
                                 StrValue::Int(n) => assert_eq!(StrValue::from_bytes(n.to_string().as_bytes()), *s),
                                 StrValue::Emb(b) => assert!(b.len() <= crate::types::string::EMBSTR_LIMIT),
+                                StrValue::Inline(_) => {}
                                 StrValue::Raw(_) => {}
                             }
                             s.to_bytes()

@@ -84,7 +84,7 @@ pub(crate) fn read_object(inp: &mut Input, ty: u8, cfg: &EngineConfig, valkey: b
                 }
                 SetValue::Table(Box::new(t))
             } else {
-                SetValue::Intset(ints)
+                SetValue::Intset(ints.into())
             }))
         }
         SET_LISTPACK => {
@@ -258,7 +258,7 @@ fn set_from<'a>(members: impl ExactSizeIterator<Item = Member<'a>>, cfg: &Engine
             if ints.windows(2).any(|w| w[0] == w[1]) {
                 return bad_value(DUP, at);
             }
-            return Ok(Decoded::Value(Value::Set(Box::new(SetValue::Intset(ints)))));
+            return Ok(Decoded::Value(Value::Set(Box::new(SetValue::Intset(ints.into())))));
         }
     }
     let mut t = Table::with_capacity(n);
@@ -362,7 +362,7 @@ fn hash_finish(pairs: Vec<Pair>, small: bool, at: usize) -> Result<Decoded> {
         if has_duplicates(pairs.iter().map(|(f, _)| &f[..])) {
             return bad_value(DUP, at);
         }
-        return Ok(Decoded::Value(Value::Hash(Box::new(HashValue::Listpack(pairs)))));
+        return Ok(Decoded::Value(Value::Hash(Box::new(HashValue::Listpack(pairs.into())))));
     }
     let mut t = Table::with_capacity(pairs.len());
     for (f, v) in pairs {

@@ -317,7 +317,7 @@ pub(crate) fn encode_value_into(v: &Value, opts: &WriteOptions, out: &mut Vec<u8
         }
         Value::Set(s) => match &**s {
             SetValue::Intset(ints) => {
-                put_string(out, &intset_blob(ints), compress);
+                put_string(out, &intset_blob(&ints.to_vec()), compress);
                 SET_INTSET
             }
             SetValue::Table(t) => {
@@ -352,7 +352,7 @@ pub(crate) fn encode_value_into(v: &Value, opts: &WriteOptions, out: &mut Vec<u8
                 let mut lp = Listpack::new();
                 for (m, s) in items {
                     lp.push(m);
-                    lp.push_score(*s);
+                    lp.push_score(s);
                 }
                 put_string(out, &lp.finish(), compress);
                 ZSET_LISTPACK

@@ -8,14 +8,179 @@ use crate::config::EngineConfig;
 use crate::table::{Table, NO_EXPIRE};
 use std::collections::HashSet;
 use std::fmt;
+use std::ops::Range;
 
 /// One field and its value.
 pub type Pair = (Box<[u8]>, Box<[u8]>);
 
+/// Appends `len` as a LEB128 varint (7 bits a byte, low bits first).
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut len: usize) {
+    while len >= 0x80 {
+        out.push((len as u8) | 0x80);
+        len >>= 7;
+    }
+    out.push(len as u8);
+}
+
+/// How many bytes `put_varint` writes for `len`.
+pub(crate) fn varint_len(mut len: usize) -> usize {
+    let mut n = 1;
+    while len >= 0x80 {
+        len >>= 7;
+        n += 1;
+    }
+    n
+}
+
+/// Reads one varint-prefixed string at `pos` of a buffer written by [`put_varint`]; returns it and the
+/// position after it.
+pub(crate) fn read_elem(buf: &[u8], mut pos: usize) -> (&[u8], usize) {
+    let (mut len, mut shift) = (0usize, 0);
+    loop {
+        let b = buf[pos];
+        pos += 1;
+        len |= usize::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    (&buf[pos..pos + len], pos + len)
+}
+
+/// Returns `buf` with `range` replaced by `with`, in one exactly sized allocation.
+pub(crate) fn spliced(buf: &[u8], range: Range<usize>, with: &[u8]) -> Box<[u8]> {
+    let mut out = Vec::with_capacity(buf.len() - range.len() + with.len());
+    out.extend_from_slice(&buf[..range.start]);
+    out.extend_from_slice(with);
+    out.extend_from_slice(&buf[range.end..]);
+    out.into_boxed_slice()
+}
+
+/// The small form of a hash: fields and values alternating in insertion order, each a varint length followed
+/// by its bytes, in one exactly sized allocation (the role of Redis's listpack). Lookups are linear and every
+/// change rewrites the buffer, which is cheap at listpack sizes.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct PackedPairs(Box<[u8]>);
+
+/// Walks a [`PackedPairs`]: each item is the pair and the byte range it occupies.
+struct Spans<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for Spans<'a> {
+    type Item = (&'a [u8], &'a [u8], Range<usize>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let start = self.pos;
+        let (f, at) = read_elem(self.buf, start);
+        let (v, end) = read_elem(self.buf, at);
+        self.pos = end;
+        Some((f, v, start..end))
+    }
+}
+
+fn encode_pair(out: &mut Vec<u8>, field: &[u8], value: &[u8]) {
+    put_varint(out, field.len());
+    out.extend_from_slice(field);
+    put_varint(out, value.len());
+    out.extend_from_slice(value);
+}
+
+fn pair_len(field: &[u8], value: &[u8]) -> usize {
+    varint_len(field.len()) + field.len() + varint_len(value.len()) + value.len()
+}
+
+impl PackedPairs {
+    fn spans(&self) -> Spans<'_> {
+        Spans { buf: &self.0, pos: 0 }
+    }
+
+    fn find(&self, field: &[u8]) -> Option<(&[u8], Range<usize>)> {
+        self.spans().find(|(f, _, _)| *f == field).map(|(_, v, r)| (v, r))
+    }
+
+    /// The pairs in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.spans().map(|(f, v, _)| (f, v))
+    }
+
+    /// Number of pairs (a walk: the buffer has no header).
+    pub fn len(&self) -> usize {
+        self.spans().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Bytes of the buffer, which is exactly its allocation.
+    pub fn heap_bytes(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        self.find(field).map(|(v, _)| v)
+    }
+
+    /// Sets `field` to `value` (in place of the old pair, or appended); true when the field is new.
+    pub fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
+        let (range, created) = match self.find(field) {
+            Some((_, r)) => (r, false),
+            None => (self.0.len()..self.0.len(), true),
+        };
+        let mut pair = Vec::with_capacity(pair_len(field, value));
+        encode_pair(&mut pair, field, value);
+        self.0 = spliced(&self.0, range, &pair);
+        created
+    }
+
+    /// Removes `field`; true when it existed. The other pairs keep their order.
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        match self.find(field) {
+            Some((_, r)) => {
+                self.0 = spliced(&self.0, r, &[]);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a PackedPairs {
+    type Item = (&'a [u8], &'a [u8]);
+    type IntoIter = Box<dyn Iterator<Item = (&'a [u8], &'a [u8])> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+impl<F: AsRef<[u8]>, V: AsRef<[u8]>> FromIterator<(F, V)> for PackedPairs {
+    /// Packs the pairs as given (the caller keeps fields distinct).
+    fn from_iter<I: IntoIterator<Item = (F, V)>>(iter: I) -> Self {
+        let mut out = Vec::new();
+        for (f, v) in iter {
+            encode_pair(&mut out, f.as_ref(), v.as_ref());
+        }
+        PackedPairs(out.into_boxed_slice())
+    }
+}
+
+impl From<Vec<Pair>> for PackedPairs {
+    fn from(pairs: Vec<Pair>) -> Self {
+        pairs.into_iter().collect()
+    }
+}
+
 /// Field/value pairs of one hash.
 pub enum HashValue {
-    /// Pairs in insertion order (Redis's listpack encoding).
-    Listpack(Vec<Pair>),
+    /// Pairs in insertion order (Redis's listpack encoding), packed in one buffer.
+    Listpack(PackedPairs),
     /// Field -> value (Redis's hashtable encoding).
     /// Boxed so that the common small form keeps the enum small (a `Table` is ~150 bytes).
     Table(Box<Table<Box<[u8]>>>),
@@ -23,7 +188,7 @@ pub enum HashValue {
 
 impl Default for HashValue {
     fn default() -> Self {
-        HashValue::Listpack(Vec::new())
+        HashValue::Listpack(PackedPairs::default())
     }
 }
 
@@ -91,17 +256,14 @@ impl HashValue {
     /// Field/value pairs (listpack: insertion order).
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
         match self {
-            HashValue::Listpack(v) => Box::new(v.iter().map(|(f, x)| (&f[..], &x[..]))),
+            HashValue::Listpack(v) => Box::new(v.iter()),
             HashValue::Table(t) => Box::new(t.iter().map(|e| (&e.key[..], &e.value[..]))),
         }
     }
 
     pub fn heap_bytes(&self) -> usize {
         match self {
-            HashValue::Listpack(v) => {
-                let pairs: usize = v.iter().map(|(f, x)| f.len() + x.len()).sum();
-                pairs + v.capacity() * std::mem::size_of::<Pair>()
-            }
+            HashValue::Listpack(v) => v.heap_bytes(),
             HashValue::Table(t) => t.heap_bytes() + t.iter().map(|e| e.value.len()).sum::<usize>(),
         }
     }
@@ -109,7 +271,7 @@ impl HashValue {
     /// The value of `field`.
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match self {
-            HashValue::Listpack(v) => v.iter().find(|(f, _)| **f == *field).map(|(_, x)| &x[..]),
+            HashValue::Listpack(v) => v.get(field),
             HashValue::Table(t) => t.get(field).map(|e| &e.value[..]),
         }
     }
@@ -128,16 +290,7 @@ impl HashValue {
             self.convert_to_table();
         }
         let created = match self {
-            HashValue::Listpack(v) => match v.iter_mut().find(|(f, _)| **f == *field) {
-                Some((_, x)) => {
-                    *x = value.into();
-                    false
-                }
-                None => {
-                    v.push((field.into(), value.into()));
-                    true
-                }
-            },
+            HashValue::Listpack(v) => v.set(field, value),
             HashValue::Table(t) => match t.get_mut(field) {
                 Some(e) => {
                     e.value = value.into();
@@ -158,13 +311,7 @@ impl HashValue {
     /// Removes `field`; true when it existed. A listpack keeps the order of the other fields.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self {
-            HashValue::Listpack(v) => match v.iter().position(|(f, _)| **f == *field) {
-                Some(i) => {
-                    v.remove(i);
-                    true
-                }
-                None => false,
-            },
+            HashValue::Listpack(v) => v.remove(field),
             HashValue::Table(t) => t.remove(field).is_some(),
         }
     }
@@ -173,8 +320,8 @@ impl HashValue {
     pub fn convert_to_table(&mut self) {
         if let HashValue::Listpack(v) = self {
             let mut t = Table::with_capacity(v.len());
-            for (f, x) in v.drain(..) {
-                t.insert(f, x, NO_EXPIRE);
+            for (f, x) in v.iter() {
+                t.insert(f.into(), x.into(), NO_EXPIRE);
             }
             *self = HashValue::Table(Box::new(t));
         }
@@ -186,7 +333,7 @@ impl HashValue {
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
         match self {
             HashValue::Listpack(v) => {
-                for (k, x) in v {
+                for (k, x) in v.iter() {
                     f(k, x);
                 }
                 0
@@ -211,10 +358,7 @@ impl HashValue {
     pub fn random_pair(&self) -> Option<(&[u8], &[u8])> {
         match self {
             HashValue::Listpack(v) if v.is_empty() => None,
-            HashValue::Listpack(v) => {
-                let (f, x) = &v[fastrand::usize(..v.len())];
-                Some((f, x))
-            }
+            HashValue::Listpack(v) => v.iter().nth(fastrand::usize(..v.len())),
             HashValue::Table(t) => t.random_entry().map(|e| (&e.key[..], &e.value[..])),
         }
     }
@@ -294,6 +438,35 @@ mod tests {
         assert_eq!(copy, h);
         h.set(b"f1", b"w", &c);
         assert_ne!(copy, h);
+    }
+
+    #[test]
+    fn small_form_is_one_compact_buffer() {
+        let c = EngineConfig::default();
+        let mut h = HashValue::new();
+        h.set(b"name", b"n123456", &c);
+        h.set(b"age", b"42", &c);
+        h.set(b"city", b"c123456", &c);
+        assert_eq!(h.encoding_name(), "listpack");
+        assert!(h.heap_bytes() < 80, "{} bytes", h.heap_bytes());
+        // Lengths past one varint byte, replacing in the middle, removing keeps order.
+        let c = EngineConfig { hash_max_listpack_value: 1000, ..EngineConfig::default() };
+        let long = vec![b'x'; 300];
+        assert!(h.set(&long, &long, &c));
+        assert!(!h.set(b"age", &long, &c));
+        assert_eq!(h.get(b"age"), Some(&long[..]));
+        assert_eq!(h.get(&long), Some(&long[..]));
+        assert!(h.remove(b"name") && !h.remove(b"name"));
+        let fields: Vec<_> = h.iter().map(|(f, _)| f.to_vec()).collect();
+        assert_eq!(fields, [b"age".to_vec(), b"city".to_vec(), long.clone()]);
+        assert_eq!(h.len(), 3);
+        let mut n = 0;
+        assert_eq!(h.scan(0, 10, |_, _| n += 1), 0);
+        assert_eq!(n, 3);
+        assert!(h.random_pair().is_some_and(|(f, _)| h.contains(f)));
+        h.convert_to_table();
+        assert_eq!(h.get(b"age"), Some(&long[..]));
+        assert_eq!(h.len(), 3);
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //!
 //! A member belongs in an intset when it is the canonical decimal form of an i64 ([`parse_i64`]): "12" does,
 //! "012", "+12" and "-0" do not. The large form is a [`Table`], so SSCAN gets the table's cursor guarantee.
+//!
+//! The intset is packed as Redis packs it ([`IntSet`]): every member at the narrowest width (16, 32 or 64
+//! bits) that fits them all, in one exact-size buffer, widened when a wider member arrives.
 
 use crate::config::EngineConfig;
 use crate::table::{Table, NO_EXPIRE};
@@ -12,10 +15,158 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
+/// Sorted, distinct i64s in one exact-size buffer: a width byte (2, 4 or 8) followed by every member
+/// little-endian at that width. The empty set has an empty buffer (no allocation) and width 2. As in Redis,
+/// the width only grows (on adding a member that needs more) and never shrinks on removal.
+#[derive(Clone, Default)]
+pub struct IntSet {
+    buf: Box<[u8]>,
+}
+
+/// The narrowest intset width that holds `v`.
+fn width_for(v: i64) -> usize {
+    if i16::try_from(v).is_ok() {
+        2
+    } else if i32::try_from(v).is_ok() {
+        4
+    } else {
+        8
+    }
+}
+
+/// Appends `v` little-endian in `width` bytes (which must hold it).
+fn put_int(out: &mut Vec<u8>, v: i64, width: usize) {
+    out.extend_from_slice(&v.to_le_bytes()[..width]);
+}
+
+impl IntSet {
+    /// An intset of `sorted` (ascending, distinct), at the narrowest width that fits them all.
+    pub fn from_sorted(sorted: &[i64]) -> IntSet {
+        debug_assert!(sorted.windows(2).all(|w| w[0] < w[1]), "intset members must be sorted and distinct");
+        if sorted.is_empty() {
+            return IntSet::default();
+        }
+        let width = sorted.iter().map(|&v| width_for(v)).max().unwrap_or(2);
+        Self::build(width, sorted.len(), sorted.iter().copied())
+    }
+
+    /// A buffer of `count` members at `width` taken from `members`.
+    fn build(width: usize, count: usize, members: impl Iterator<Item = i64>) -> IntSet {
+        let mut out = Vec::with_capacity(1 + width * count);
+        out.push(width as u8);
+        for v in members {
+            put_int(&mut out, v, width);
+        }
+        debug_assert_eq!(out.len(), 1 + width * count);
+        IntSet { buf: out.into_boxed_slice() }
+    }
+
+    /// Bytes per member.
+    pub fn width(&self) -> usize {
+        self.buf.first().map_or(2, |&w| usize::from(w))
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len().saturating_sub(1) / self.width()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.len() <= 1
+    }
+
+    /// The member at sorted position `i` (< `len()`).
+    pub fn get(&self, i: usize) -> i64 {
+        let w = self.width();
+        let b = &self.buf[1 + i * w..1 + (i + 1) * w];
+        match w {
+            2 => i64::from(i16::from_le_bytes([b[0], b[1]])),
+            4 => i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            _ => i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+        }
+    }
+
+    /// `Ok(position)` of `v`, or `Err(position)` where it would be inserted.
+    pub fn search(&self, v: i64) -> Result<usize, usize> {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.get(mid).cmp(&v) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(lo)
+    }
+
+    pub fn contains(&self, v: i64) -> bool {
+        self.search(v).is_ok()
+    }
+
+    /// Adds `v`; true when it was not there. Widens every member when `v` needs more bytes.
+    pub fn insert(&mut self, v: i64) -> bool {
+        let Err(at) = self.search(v) else {
+            return false;
+        };
+        let n = self.len();
+        let width = self.width().max(width_for(v));
+        let members = self.iter().take(at).chain(std::iter::once(v)).chain(self.iter().skip(at));
+        *self = Self::build(width, n + 1, members);
+        true
+    }
+
+    /// Removes `v`; true when it was there. The width is kept.
+    pub fn remove(&mut self, v: i64) -> bool {
+        let Ok(at) = self.search(v) else {
+            return false;
+        };
+        let w = self.width();
+        let mut out = Vec::with_capacity(self.buf.len() - w);
+        out.extend_from_slice(&self.buf[..1 + at * w]);
+        out.extend_from_slice(&self.buf[1 + (at + 1) * w..]);
+        self.buf = if out.len() > 1 { out.into_boxed_slice() } else { Box::default() };
+        true
+    }
+
+    /// Members in ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
+        (0..self.len()).map(move |i| self.get(i))
+    }
+
+    pub fn to_vec(&self) -> Vec<i64> {
+        self.iter().collect()
+    }
+
+    /// Bytes of the packed buffer.
+    pub fn heap_bytes(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+/// From ascending, distinct integers (e.g. an RDB intset blob).
+impl From<Vec<i64>> for IntSet {
+    fn from(sorted: Vec<i64>) -> Self {
+        IntSet::from_sorted(&sorted)
+    }
+}
+
+/// Equal when the members are (whatever the widths).
+impl PartialEq for IntSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl fmt::Debug for IntSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 /// The members of one set.
 pub enum SetValue {
     /// Sorted, distinct integers (Redis's intset encoding).
-    Intset(Vec<i64>),
+    Intset(IntSet),
     /// Members as keys of a table (Redis's hashtable encoding).
     /// Boxed so that the common intset form keeps the enum small (a `Table` is ~150 bytes).
     Table(Box<Table<()>>),
@@ -23,7 +174,7 @@ pub enum SetValue {
 
 impl Default for SetValue {
     fn default() -> Self {
-        SetValue::Intset(Vec::new())
+        SetValue::Intset(IntSet::default())
     }
 }
 
@@ -61,7 +212,7 @@ impl fmt::Debug for SetValue {
 }
 
 /// The decimal form of an intset member.
-fn int_bytes(i: i64) -> Cow<'static, [u8]> {
+fn int_bytes<'a>(i: i64) -> Cow<'a, [u8]> {
     Cow::Owned(i.to_string().into_bytes())
 }
 
@@ -108,21 +259,21 @@ impl SetValue {
     /// Every member (intset: ascending; table: bucket order).
     pub fn iter(&self) -> Box<dyn Iterator<Item = Cow<'_, [u8]>> + '_> {
         match self {
-            SetValue::Intset(v) => Box::new(v.iter().map(|&i| int_bytes(i))),
+            SetValue::Intset(v) => Box::new(v.iter().map(int_bytes)),
             SetValue::Table(t) => Box::new(t.iter().map(|e| Cow::Borrowed(&e.key[..]))),
         }
     }
 
     pub fn heap_bytes(&self) -> usize {
         match self {
-            SetValue::Intset(v) => v.capacity() * std::mem::size_of::<i64>(),
+            SetValue::Intset(v) => v.heap_bytes(),
             SetValue::Table(t) => t.heap_bytes(),
         }
     }
 
     pub fn contains(&self, member: &[u8]) -> bool {
         match self {
-            SetValue::Intset(v) => parse_i64(member).is_some_and(|i| v.binary_search(&i).is_ok()),
+            SetValue::Intset(v) => parse_i64(member).is_some_and(|i| v.contains(i)),
             SetValue::Table(t) => t.contains_key(member),
         }
     }
@@ -133,10 +284,9 @@ impl SetValue {
         if let SetValue::Intset(v) = self {
             match parse_i64(member) {
                 Some(i) => {
-                    let Err(at) = v.binary_search(&i) else {
+                    if !v.insert(i) {
                         return false;
-                    };
-                    v.insert(at, i);
+                    }
                     if v.len() > cfg.set_max_intset_entries {
                         self.convert_to_table();
                     }
@@ -156,13 +306,7 @@ impl SetValue {
     /// Removes `member`; true when it was there.
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match self {
-            SetValue::Intset(v) => match parse_i64(member).map(|i| v.binary_search(&i)) {
-                Some(Ok(at)) => {
-                    v.remove(at);
-                    true
-                }
-                _ => false,
-            },
+            SetValue::Intset(v) => parse_i64(member).is_some_and(|i| v.remove(i)),
             SetValue::Table(t) => t.remove(member).is_some(),
         }
     }
@@ -171,7 +315,7 @@ impl SetValue {
     pub fn convert_to_table(&mut self) {
         if let SetValue::Intset(v) = self {
             let mut t = Table::with_capacity(v.len());
-            for &i in v.iter() {
+            for i in v.iter() {
                 t.insert(i.to_string().into_bytes().into(), (), NO_EXPIRE);
             }
             *self = SetValue::Table(Box::new(t));
@@ -205,7 +349,7 @@ impl SetValue {
     pub fn random_member(&self) -> Option<Cow<'_, [u8]>> {
         match self {
             SetValue::Intset(v) if v.is_empty() => None,
-            SetValue::Intset(v) => Some(int_bytes(v[fastrand::usize(..v.len())])),
+            SetValue::Intset(v) => Some(int_bytes(v.get(fastrand::usize(..v.len())))),
             SetValue::Table(t) => t.random_entry().map(|e| Cow::Borrowed(&e.key[..])),
         }
     }
@@ -266,7 +410,7 @@ mod tests {
         let c = cfg();
         let mut s = SetValue::new();
         assert!(s.add(b"3", &c) && s.add(b"-1", &c) && !s.add(b"3", &c));
-        assert_eq!(s, SetValue::Intset(vec![-1, 3]));
+        assert_eq!(s, SetValue::Intset(vec![-1, 3].into()));
         assert!(!s.contains(b"03") && !s.remove(b"+3") && s.contains(b"3"));
         s.add(b"03", &c);
         assert_eq!(s.encoding_name(), "hashtable");
@@ -303,5 +447,81 @@ mod tests {
         }
         assert_eq!(popped.len(), 100);
         assert!(s.random_member().is_none());
+    }
+
+    #[test]
+    fn intset_is_packed_at_the_narrowest_width() {
+        assert!(std::mem::size_of::<SetValue>() <= 16);
+        let c = EngineConfig::default();
+        let s = SetValue::from_members([&b"7"[..], b"8", b"9"], &c);
+        // Header byte + three 16-bit members.
+        assert!(s.heap_bytes() <= 16 + 1, "{}", s.heap_bytes());
+        assert_eq!(s.heap_bytes(), 7);
+        let SetValue::Intset(v) = &s else { panic!("not an intset") };
+        assert_eq!((v.width(), v.to_vec()), (2, vec![7, 8, 9]));
+        assert_eq!(SetValue::new().heap_bytes(), 0);
+    }
+
+    #[test]
+    fn intset_widens_and_keeps_order() {
+        let mut v = IntSet::default();
+        assert!(v.is_empty() && v.to_vec().is_empty() && !v.contains(0) && !v.remove(0));
+        for x in [5, -3, 32767, -32768] {
+            assert!(v.insert(x));
+        }
+        assert_eq!((v.width(), v.to_vec()), (2, vec![-32768, -3, 5, 32767]));
+        assert!(!v.insert(5));
+        assert!(v.insert(32768));
+        assert_eq!(v.width(), 4);
+        assert!(v.insert(i64::from(i32::MIN)));
+        assert_eq!(v.width(), 4);
+        assert!(v.insert(i64::MIN) && v.insert(i64::MAX));
+        assert_eq!(v.width(), 8);
+        let want = vec![i64::MIN, i64::from(i32::MIN), -32768, -3, 5, 32767, 32768, i64::MAX];
+        assert_eq!(v.to_vec(), want);
+        assert_eq!(v.heap_bytes(), 1 + 8 * want.len());
+        for &x in &want {
+            assert!(v.contains(x));
+        }
+        assert!(!v.contains(4) && !v.contains(i64::MAX - 1));
+        // Removing the wide members keeps the width (as Redis does) but equality looks at members only.
+        assert!(v.remove(i64::MIN) && v.remove(i64::MAX) && v.remove(32768) && v.remove(i64::from(i32::MIN)));
+        assert!(!v.remove(i64::MAX));
+        assert_eq!(v.width(), 8);
+        assert_eq!(v, IntSet::from_sorted(&[-32768, -3, 5, 32767]));
+        assert_eq!(IntSet::from_sorted(&[-32768, -3, 5, 32767]).width(), 2);
+        for x in [-32768, -3, 5, 32767] {
+            assert!(v.remove(x));
+        }
+        assert!(v.is_empty());
+        assert_eq!(v.heap_bytes(), 0);
+    }
+
+    #[test]
+    fn intset_matches_a_sorted_model() {
+        let mut model = std::collections::BTreeSet::new();
+        let mut v = IntSet::default();
+        let pick = |r: u32| -> i64 {
+            match r % 4 {
+                0 => fastrand::i64(-40..40),
+                1 => fastrand::i64(-70_000..70_000),
+                2 => fastrand::i64(-5_000_000_000..5_000_000_000),
+                _ => fastrand::i64(..),
+            }
+        };
+        for step in 0..4000u32 {
+            let x = if step % 3 == 0 && !model.is_empty() {
+                v.get(fastrand::usize(..v.len()))
+            } else {
+                pick(fastrand::u32(..))
+            };
+            if fastrand::bool() {
+                assert_eq!(v.insert(x), model.insert(x));
+            } else {
+                assert_eq!(v.remove(x), model.remove(&x));
+            }
+            assert_eq!(v.len(), model.len());
+        }
+        assert_eq!(v.to_vec(), model.iter().copied().collect::<Vec<_>>());
     }
 }

@@ -1,16 +1,69 @@
 //! String values with Redis's three encodings: `int` (fits an i64 and prints back identically), `embstr`
 //! (at most 44 bytes, as created by SET), and `raw` (longer, or modified in place by APPEND/SETRANGE).
+//!
+//! An `embstr` of up to [`INLINE_CAP`] bytes lives inside the value itself ([`StrValue::Inline`]), so the
+//! common short value costs no allocation; longer ones ([`StrValue::Emb`]) are one exact-size heap buffer.
+//! Both report `embstr` and compare equal when their bytes are equal.
 
 use crate::util::parse_i64;
 
 /// Longest string Redis stores as `embstr` (OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
 pub const EMBSTR_LIMIT: usize = 44;
 
-#[derive(Debug, Clone, PartialEq)]
+/// Longest string kept inline: what fits in a 24-byte [`StrValue`] beside its tag and length byte.
+pub const INLINE_CAP: usize = 22;
+
+/// Up to [`INLINE_CAP`] bytes stored in place. Bytes past `len` are always zero.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct InlineStr {
+    len: u8,
+    buf: [u8; INLINE_CAP],
+}
+
+impl InlineStr {
+    /// None when `b` is longer than [`INLINE_CAP`].
+    pub fn new(b: &[u8]) -> Option<InlineStr> {
+        if b.len() > INLINE_CAP {
+            return None;
+        }
+        let mut buf = [0u8; INLINE_CAP];
+        buf[..b.len()].copy_from_slice(b);
+        Some(InlineStr { len: b.len() as u8, buf })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for InlineStr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("InlineStr").field(&self.as_bytes()).finish()
+    }
+}
+
+#[derive(Debug, Clone)]
 pub enum StrValue {
     Int(i64),
+    /// `embstr` of at most [`INLINE_CAP`] bytes, without a heap allocation.
+    Inline(InlineStr),
+    /// `embstr` on the heap (longer than [`INLINE_CAP`], or built directly by a caller).
     Emb(Box<[u8]>),
     Raw(Box<Vec<u8>>),
+}
+
+/// Equal when both report the same encoding and hold the same bytes (inline and heap `embstr` alike).
+impl PartialEq for StrValue {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (StrValue::Int(a), StrValue::Int(b)) => a == b,
+            (StrValue::Raw(a), StrValue::Raw(b)) => a == b,
+            (StrValue::Inline(_) | StrValue::Emb(_), StrValue::Inline(_) | StrValue::Emb(_)) => {
+                self.with_bytes(|a| other.with_bytes(|b| a == b))
+            }
+            _ => false,
+        }
+    }
 }
 
 impl StrValue {
@@ -21,16 +74,14 @@ impl StrValue {
                 return StrValue::Int(v);
             }
         }
-        if b.len() <= EMBSTR_LIMIT {
-            StrValue::Emb(b.into())
-        } else {
-            StrValue::Raw(Box::new(b.to_vec()))
-        }
+        StrValue::from_bytes_no_int(b)
     }
 
     /// A string built without trying the integer encoding (e.g. INCRBYFLOAT's result).
     pub fn from_bytes_no_int(b: &[u8]) -> StrValue {
-        if b.len() <= EMBSTR_LIMIT {
+        if let Some(s) = InlineStr::new(b) {
+            StrValue::Inline(s)
+        } else if b.len() <= EMBSTR_LIMIT {
             StrValue::Emb(b.into())
         } else {
             StrValue::Raw(Box::new(b.to_vec()))
@@ -44,7 +95,7 @@ impl StrValue {
     pub fn encoding_name(&self) -> &'static str {
         match self {
             StrValue::Int(_) => "int",
-            StrValue::Emb(_) => "embstr",
+            StrValue::Inline(_) | StrValue::Emb(_) => "embstr",
             StrValue::Raw(_) => "raw",
         }
     }
@@ -53,6 +104,7 @@ impl StrValue {
     pub fn to_bytes(&self) -> Vec<u8> {
         match self {
             StrValue::Int(v) => v.to_string().into_bytes(),
+            StrValue::Inline(s) => s.as_bytes().to_vec(),
             StrValue::Emb(b) => b.to_vec(),
             StrValue::Raw(b) => b.as_ref().clone(),
         }
@@ -62,6 +114,7 @@ impl StrValue {
     pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         match self {
             StrValue::Int(v) => f(v.to_string().as_bytes()),
+            StrValue::Inline(s) => f(s.as_bytes()),
             StrValue::Emb(b) => f(b),
             StrValue::Raw(b) => f(b),
         }
@@ -78,6 +131,7 @@ impl StrValue {
                 }
                 n
             }
+            StrValue::Inline(s) => usize::from(s.len),
             StrValue::Emb(b) => b.len(),
             StrValue::Raw(b) => b.len(),
         }
@@ -91,11 +145,11 @@ impl StrValue {
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             StrValue::Int(v) => Some(*v),
+            StrValue::Inline(s) => parse_i64(s.as_bytes()),
             StrValue::Emb(b) => parse_i64(b),
             StrValue::Raw(b) => parse_i64(b),
         }
     }
-
     /// A `raw` string that owns `buf` as is (SETRANGE on a missing key creates one, as Redis does).
     pub fn from_raw(buf: Vec<u8>) -> StrValue {
         StrValue::Raw(Box::new(buf))
@@ -134,9 +188,10 @@ impl StrValue {
         }
     }
 
+    /// Bytes this value owns on the heap (0 for `int` and inline `embstr`).
     pub fn heap_bytes(&self) -> usize {
         match self {
-            StrValue::Int(_) => 0,
+            StrValue::Int(_) | StrValue::Inline(_) => 0,
             StrValue::Emb(b) => b.len(),
             StrValue::Raw(b) => std::mem::size_of::<Vec<u8>>() + b.capacity(),
         }
@@ -576,6 +631,36 @@ mod tests {
         assert_eq!(v.set_range(0, b"8"), 1);
         assert_eq!(v.to_bytes(), b"8".to_vec());
         assert_eq!(v.encoding_name(), "raw");
+    }
+
+    #[test]
+    fn short_embstr_is_inline() {
+        assert!(std::mem::size_of::<StrValue>() <= 24);
+        assert_eq!(std::mem::size_of::<crate::types::Value>(), 24);
+        let v = StrValue::from_bytes(b"value-1234");
+        assert!(matches!(v, StrValue::Inline(_)));
+        assert_eq!((v.heap_bytes(), v.len(), v.encoding_name()), (0, 10, "embstr"));
+        assert_eq!(v.to_bytes(), b"value-1234".to_vec());
+        assert!(v.with_bytes(|b| b == b"value-1234"));
+        assert_eq!(StrValue::from_bytes(b"").heap_bytes(), 0);
+        assert!(StrValue::from_bytes(b"").is_empty());
+
+        let at_cap = StrValue::from_bytes(&[b'x'; INLINE_CAP]);
+        assert!(matches!(at_cap, StrValue::Inline(_)));
+        assert_eq!((at_cap.len(), at_cap.heap_bytes()), (INLINE_CAP, 0));
+        let past_cap = StrValue::from_bytes(&[b'x'; INLINE_CAP + 1]);
+        assert_eq!((past_cap.encoding_name(), past_cap.heap_bytes()), ("embstr", INLINE_CAP + 1));
+
+        // Inline and heap embstr with the same bytes are the same value.
+        assert_eq!(StrValue::Emb(b"abc"[..].into()), StrValue::from_bytes(b"abc"));
+        assert_eq!(StrValue::Emb(Box::default()), StrValue::from_bytes(b""));
+        assert_ne!(StrValue::from_bytes(b"abc"), StrValue::from_raw(b"abc".to_vec()));
+        assert_ne!(StrValue::from_bytes(b"abc"), StrValue::from_bytes(b"abd"));
+        assert_eq!(StrValue::from_bytes_no_int(b"12").as_i64(), Some(12));
+
+        let mut v = StrValue::from_bytes(b"ab");
+        v.make_raw().push(b'c');
+        assert_eq!(v, StrValue::from_raw(b"abc".to_vec()));
     }
 
     /// (current value, increment, what redis-server 7.0.15 on x86-64 replied), "NotFloat" and

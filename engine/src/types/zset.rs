@@ -1,9 +1,9 @@
 //! Sorted set values, ordered by score and then by member bytes (memcmp), as Redis orders them.
 //!
 //! Two encodings, as Redis 7.0 (`OBJECT ENCODING`):
-//! - `listpack`: a vector of (member, score) kept sorted, while the set has at most
-//!   `zset-max-listpack-entries` members and none is longer than `zset-max-listpack-value` bytes. Lookups by
-//!   member are linear, as in Redis. Scores are stored the way a listpack stores them (as text), so a
+//! - `listpack`: (member, score) entries kept sorted in one packed byte buffer ([`PackedEntries`]), while
+//!   the set has at most `zset-max-listpack-entries` members and none is longer than
+//!   `zset-max-listpack-value` bytes. Lookups by member are linear, as in Redis. Scores are stored the way a listpack stores them (as text), so a
 //!   negative zero reads back as `0`.
 //! - `skiplist`: a member -> score [`Table`] (so ZSCAN gets the SCAN cursor guarantee) plus an order-statistic
 //!   B+tree (`OrderTree`) that gives rank, select-by-rank and range starts in O(log n). The name is
@@ -16,9 +16,11 @@
 
 use crate::config::EngineConfig;
 use crate::table::{Table, NO_EXPIRE};
+use crate::types::hash::{put_varint, read_elem, spliced, varint_len};
 use std::cmp::Ordering;
 use std::fmt;
 use std::mem;
+use std::ops::Range;
 
 /// A score with a total order (scores are never NaN). Like Redis, `-0` and `0` compare equal.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,9 +65,167 @@ fn listpack_score(score: f64) -> f64 {
     }
 }
 
+/// The small form: entries sorted by (score, member), each a varint member length, the member bytes and the
+/// score as 8 little-endian bytes, in one exactly sized allocation (the role of Redis's listpack). Lookups
+/// are linear and every change rewrites the buffer, which is cheap at listpack sizes. Scores are stored
+/// as a listpack stores them ([`listpack_score`]).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct PackedEntries(Box<[u8]>);
+
+/// Walks a [`PackedEntries`] from a byte position: each item is an entry and the byte range it occupies.
+struct Spans<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+/// Reads the entry at `pos`: member, score, and the position after it.
+fn read_entry(buf: &[u8], pos: usize) -> (&[u8], f64, usize) {
+    let (m, at) = read_elem(buf, pos);
+    let score = f64::from_le_bytes(buf[at..at + 8].try_into().expect("8 bytes"));
+    (m, score, at + 8)
+}
+
+impl<'a> Iterator for Spans<'a> {
+    type Item = (&'a [u8], f64, Range<usize>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let start = self.pos;
+        let (m, s, end) = read_entry(self.buf, start);
+        self.pos = end;
+        Some((m, s, start..end))
+    }
+}
+
+fn encode_entry(member: &[u8], score: f64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(varint_len(member.len()) + member.len() + 8);
+    put_entry(&mut out, member, score);
+    out
+}
+
+fn put_entry(out: &mut Vec<u8>, member: &[u8], score: f64) {
+    put_varint(out, member.len());
+    out.extend_from_slice(member);
+    out.extend_from_slice(&listpack_score(score).to_le_bytes());
+}
+
+impl PackedEntries {
+    fn spans(&self) -> Spans<'_> {
+        Spans { buf: &self.0, pos: 0 }
+    }
+
+    fn find(&self, member: &[u8]) -> Option<(usize, f64, Range<usize>)> {
+        self.spans().enumerate().find(|(_, (m, _, _))| *m == member).map(|(i, (_, s, r))| (i, s, r))
+    }
+
+    /// Byte offset of the entry of rank `rank` (the end of the buffer when there is none).
+    fn offset_of(&self, rank: usize) -> usize {
+        self.spans().nth(rank).map_or(self.0.len(), |(_, _, r)| r.start)
+    }
+
+    /// Entries in ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], f64)> + '_ {
+        self.spans().map(|(m, s, _)| (m, s))
+    }
+
+    /// Number of entries (a walk: the buffer has no header).
+    pub fn len(&self) -> usize {
+        self.spans().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Bytes of the buffer, which is exactly its allocation.
+    pub fn heap_bytes(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        self.find(member).map(|(_, s, _)| s)
+    }
+
+    pub fn rank(&self, member: &[u8]) -> Option<usize> {
+        self.find(member).map(|(i, _, _)| i)
+    }
+
+    /// Inserts a member known to be absent at its place in the order.
+    fn insert_new(&mut self, member: &[u8], score: f64) {
+        let score = listpack_score(score);
+        let at = self
+            .spans()
+            .find(|(m, s, _)| compare(*s, m, score, member) != Ordering::Less)
+            .map_or(self.0.len(), |(_, _, r)| r.start);
+        self.0 = spliced(&self.0, at..at, &encode_entry(member, score));
+    }
+
+    /// Adds `member` or moves it to `score`; returns the previous score (unchanged when equal).
+    fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
+        match self.find(member) {
+            Some((_, old, r)) => {
+                if old != score {
+                    self.0 = spliced(&self.0, r, &[]);
+                    self.insert_new(member, score);
+                }
+                Some(old)
+            }
+            None => {
+                self.insert_new(member, score);
+                None
+            }
+        }
+    }
+
+    fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        let (_, score, r) = self.find(member)?;
+        self.0 = spliced(&self.0, r, &[]);
+        Some(score)
+    }
+
+    fn lower_bound(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
+        self.iter().take_while(|(m, s)| before(*s, m)).count()
+    }
+
+    fn pop(&mut self, max: bool) -> Option<(Box<[u8]>, f64)> {
+        let (m, s, r) = if max { self.spans().last()? } else { self.spans().next()? };
+        let out = (Box::from(m), s);
+        self.0 = spliced(&self.0, r, &[]);
+        Some(out)
+    }
+
+    /// Removes ranks `start..end` (both within the set).
+    fn remove_range(&mut self, start: usize, end: usize) {
+        let (a, b) = (self.offset_of(start), self.offset_of(end));
+        self.0 = spliced(&self.0, a..b, &[]);
+    }
+}
+
+impl<'a> IntoIterator for &'a PackedEntries {
+    type Item = (&'a [u8], f64);
+    type IntoIter = Box<dyn Iterator<Item = (&'a [u8], f64)> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+impl<M: AsRef<[u8]>> FromIterator<(M, f64)> for PackedEntries {
+    /// Packs entries given in (score, member) order with distinct members.
+    fn from_iter<I: IntoIterator<Item = (M, f64)>>(iter: I) -> Self {
+        let mut out = Vec::new();
+        for (m, s) in iter {
+            put_entry(&mut out, m.as_ref(), s);
+        }
+        PackedEntries(out.into_boxed_slice())
+    }
+}
+
 pub enum ZSetValue {
-    /// Sorted by (score, member).
-    Listpack(Vec<(Box<[u8]>, f64)>),
+    /// Sorted by (score, member), packed in one buffer.
+    Listpack(PackedEntries),
     Skiplist(Box<SkipList>),
 }
 
@@ -114,7 +274,7 @@ impl SkipList {
 
 impl Default for ZSetValue {
     fn default() -> Self {
-        ZSetValue::Listpack(Vec::new())
+        ZSetValue::Listpack(PackedEntries::default())
     }
 }
 
@@ -158,7 +318,7 @@ impl ZSetValue {
     pub fn from_sorted(items: Vec<(Box<[u8]>, f64)>, lim: Limits) -> Self {
         debug_assert!(items.windows(2).all(|w| compare(w[0].1, &w[0].0, w[1].1, &w[1].0) == Ordering::Less));
         if items.len() <= lim.entries && items.iter().all(|(m, _)| m.len() <= lim.value) {
-            ZSetValue::Listpack(items.into_iter().map(|(m, s)| (m, listpack_score(s))).collect())
+            ZSetValue::Listpack(items.into_iter().collect())
         } else {
             ZSetValue::Skiplist(Box::new(SkipList::from_sorted(items)))
         }
@@ -194,7 +354,13 @@ impl ZSetValue {
             count == 0 || (start < self.len() && (if rev { count <= start + 1 } else { start + count <= self.len() }))
         );
         let src = match self {
-            ZSetValue::Listpack(v) => IterSrc::Listpack(v, start),
+            ZSetValue::Listpack(v) if rev => {
+                let mut items: Vec<(&[u8], f64)> =
+                    v.iter().skip((start + 1).saturating_sub(count)).take(count).collect();
+                items.reverse();
+                IterSrc::Collected(items.into_iter())
+            }
+            ZSetValue::Listpack(v) => IterSrc::Packed(&v.0, v.offset_of(start)),
             ZSetValue::Skiplist(s) => {
                 let (leaf, pos) = if count == 0 { (NIL, 0) } else { s.tree.locate(start) };
                 IterSrc::Tree(&s.tree, leaf, pos)
@@ -206,9 +372,7 @@ impl ZSetValue {
     /// Approximate heap bytes owned by the value.
     pub fn heap_bytes(&self) -> usize {
         match self {
-            ZSetValue::Listpack(v) => {
-                v.capacity() * mem::size_of::<(Box<[u8]>, f64)>() + v.iter().map(|(m, _)| m.len()).sum::<usize>()
-            }
+            ZSetValue::Listpack(v) => v.heap_bytes(),
             ZSetValue::Skiplist(s) => {
                 mem::size_of::<SkipList>() + s.dict.heap_bytes() + s.member_bytes + s.tree.heap_bytes()
             }
@@ -218,7 +382,7 @@ impl ZSetValue {
     /// The score of `member`.
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
-            ZSetValue::Listpack(v) => v.iter().find(|(m, _)| **m == *member).map(|e| e.1),
+            ZSetValue::Listpack(v) => v.score(member),
             ZSetValue::Skiplist(s) => s.dict.get(member).map(|e| e.value),
         }
     }
@@ -231,33 +395,17 @@ impl ZSetValue {
             ZSetValue::Skiplist(s) => return s.insert(member, score),
             ZSetValue::Listpack(v) => v,
         };
-        if let Some(i) = v.iter().position(|(m, _)| **m == *member) {
-            let old = v[i].1;
-            if old != score {
-                let (m, _) = v.remove(i);
-                let score = listpack_score(score);
-                let pos = v.partition_point(|(m2, s2)| compare(*s2, m2, score, &m) == Ordering::Less);
-                v.insert(pos, (m, score));
-            }
-            return Some(old);
-        }
-        if v.len() + 1 > lim.entries || member.len() > lim.value {
+        if v.score(member).is_none() && (v.len() + 1 > lim.entries || member.len() > lim.value) {
             self.convert_to_skiplist();
             return self.insert(member, score, lim);
         }
-        let score = listpack_score(score);
-        let pos = v.partition_point(|(m, s)| compare(*s, m, score, member) == Ordering::Less);
-        v.insert(pos, (member.into(), score));
-        None
+        v.insert(member, score)
     }
 
     /// Removes `member`, returning its score.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         match self {
-            ZSetValue::Listpack(v) => {
-                let i = v.iter().position(|(m, _)| **m == *member)?;
-                Some(v.remove(i).1)
-            }
+            ZSetValue::Listpack(v) => v.remove(member),
             ZSetValue::Skiplist(s) => s.remove(member),
         }
     }
@@ -265,7 +413,7 @@ impl ZSetValue {
     /// The 0-based ascending rank of `member`.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         match self {
-            ZSetValue::Listpack(v) => v.iter().position(|(m, _)| **m == *member),
+            ZSetValue::Listpack(v) => v.rank(member),
             ZSetValue::Skiplist(s) => {
                 let score = s.dict.get(member)?.value;
                 Some(s.tree.lower_bound(|s2, m2| compare(s2, m2, score, member) == Ordering::Less))
@@ -285,7 +433,7 @@ impl ZSetValue {
     /// prefix of the order (a score or lex bound); the result is where that bound's range starts.
     pub fn lower_bound(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
         match self {
-            ZSetValue::Listpack(v) => v.partition_point(|(m, s)| before(*s, m)),
+            ZSetValue::Listpack(v) => v.lower_bound(before),
             ZSetValue::Skiplist(s) => s.tree.lower_bound(before),
         }
     }
@@ -293,8 +441,7 @@ impl ZSetValue {
     /// Removes and returns the lowest (or highest, `max`) entry.
     pub fn pop(&mut self, max: bool) -> Option<(Box<[u8]>, f64)> {
         match self {
-            ZSetValue::Listpack(v) if max => v.pop(),
-            ZSetValue::Listpack(v) => (!v.is_empty()).then(|| v.remove(0)),
+            ZSetValue::Listpack(v) => v.pop(max),
             ZSetValue::Skiplist(s) => {
                 let n = s.tree.len;
                 if n == 0 {
@@ -318,9 +465,7 @@ impl ZSetValue {
             return 0;
         }
         match self {
-            ZSetValue::Listpack(v) => {
-                v.drain(start..end);
-            }
+            ZSetValue::Listpack(v) => v.remove_range(start, end),
             ZSetValue::Skiplist(_) => {
                 let doomed: Vec<Vec<u8>> = self.range(start, end - start, false).map(|(m, _)| m.to_vec()).collect();
                 for m in doomed {
@@ -336,8 +481,8 @@ impl ZSetValue {
     pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], f64)) -> u64 {
         match self {
             ZSetValue::Listpack(v) => {
-                for (m, s) in v {
-                    f(m, *s);
+                for (m, s) in v.iter() {
+                    f(m, s);
                 }
                 0
             }
@@ -347,7 +492,7 @@ impl ZSetValue {
 
     fn convert_to_skiplist(&mut self) {
         if let ZSetValue::Listpack(v) = self {
-            let items = mem::take(v);
+            let items = v.iter().map(|(m, s)| (Box::from(m), s)).collect();
             *self = ZSetValue::Skiplist(Box::new(SkipList::from_sorted(items)));
         }
     }
@@ -361,7 +506,10 @@ pub struct Iter<'a> {
 }
 
 enum IterSrc<'a> {
-    Listpack(&'a [(Box<[u8]>, f64)], usize),
+    /// The packed buffer and the byte position of the next entry (forward walks).
+    Packed(&'a [u8], usize),
+    /// Entries gathered up front (backward walks of the packed form, which cannot step back).
+    Collected(std::vec::IntoIter<(&'a [u8], f64)>),
     /// Tree, leaf, position in the leaf.
     Tree(&'a OrderTree, u32, usize),
 }
@@ -376,13 +524,13 @@ impl<'a> Iterator for Iter<'a> {
         self.remaining -= 1;
         let more = self.remaining > 0;
         match &mut self.src {
-            IterSrc::Listpack(v, i) => {
-                let (m, s) = &v[*i];
-                if more {
-                    *i = if self.rev { *i - 1 } else { *i + 1 };
-                }
-                Some((m, *s))
+            IterSrc::Packed(buf, pos) => {
+                let buf: &'a [u8] = buf;
+                let (m, s, next) = read_entry(buf, *pos);
+                *pos = next;
+                Some((m, s))
             }
+            IterSrc::Collected(items) => items.next(),
             IterSrc::Tree(t, leaf, pos) => {
                 let t: &'a OrderTree = t;
                 let l = t.leaf(*leaf);
@@ -940,6 +1088,35 @@ mod tests {
         // Moving to an equal score (-0 == 0) is no change.
         assert_eq!(z.insert(b"y", -0.0, LIM), Some(0.0));
         assert_eq!(z.rank(b"y"), Some(0));
+    }
+
+    #[test]
+    fn small_form_is_one_compact_buffer() {
+        let mut z = ZSetValue::new();
+        z.insert(b"m123456", 1.0, LIM);
+        z.insert(b"x", 2.5, LIM);
+        z.insert(b"y", 3.0, LIM);
+        assert_eq!(z.encoding_name(), "listpack");
+        assert!(z.heap_bytes() < 80, "{} bytes", z.heap_bytes());
+        // Long members (two-byte lengths), moves, reverse ranges, rank removal.
+        let lim = Limits { entries: 128, value: 1000 };
+        let long = vec![b'l'; 300];
+        assert_eq!(z.insert(&long, 2.0, lim), None);
+        assert_eq!(z.insert(b"x", 0.5, lim), Some(2.5));
+        let order: Vec<_> = z.iter().map(|(m, s)| (m.to_vec(), s)).collect();
+        let want = [(b"x".to_vec(), 0.5), (b"m123456".to_vec(), 1.0), (long.clone(), 2.0), (b"y".to_vec(), 3.0)];
+        assert_eq!(order, want);
+        let rev: Vec<_> = z.range(2, 2, true).map(|(m, s)| (m.to_vec(), s)).collect();
+        assert_eq!(rev, [want[2].clone(), want[1].clone()]);
+        assert_eq!(z.rank(&long), Some(2));
+        assert_eq!(z.score(&long), Some(2.0));
+        assert_eq!(z.lower_bound(|s, _| s < 2.0), 2);
+        assert_eq!(z.remove_range(1, 3), 2);
+        assert_eq!(z.len(), 2);
+        assert_eq!(z.pop(true), Some((Box::from(&b"y"[..]), 3.0)));
+        assert_eq!(z.pop(false), Some((Box::from(&b"x"[..]), 0.5)));
+        assert_eq!(z.pop(false), None);
+        assert_eq!(z.heap_bytes(), 0);
     }
 
     #[test]

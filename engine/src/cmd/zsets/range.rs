@@ -102,9 +102,10 @@ impl<'a> Lex<'a> {
         if !min.at_or_after_min(tail) || !max.at_or_before_max(head) {
             return (0, 0);
         }
-        if let ZSetValue::Listpack(v) = z {
-            let in_min = |i: usize| min.at_or_after_min(&v[i].0);
-            let in_max = |i: usize| max.at_or_before_max(&v[i].0);
+        if let ZSetValue::Listpack(lp) = z {
+            let v: Vec<(&[u8], f64)> = lp.iter().collect();
+            let in_min = |i: usize| min.at_or_after_min(v[i].0);
+            let in_max = |i: usize| max.at_or_before_max(v[i].0);
             return if rev {
                 let Some(last) = (0..n).rev().find(|&i| in_max(i)) else { return (0, 0) };
                 let start = (0..=last).rev().find(|&i| !in_min(i)).map_or(0, |i| i + 1);
