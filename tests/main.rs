@@ -26,5 +26,6 @@ mod cli;
 mod client;
 mod differential;
 mod protocol;
+mod rdb_e2e;
 mod redis_cli;
 mod safety;

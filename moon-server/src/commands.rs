@@ -32,6 +32,7 @@ pub fn run(server: &Server, client: &mut Client, spec: &CommandSpec, a: &[Bytes]
         "client" => crate::client_cmd::run(server, client, a),
         "memory" => crate::memory_cmd::run(server, client.db, a),
         "shutdown" => return crate::shutdown::command(server, client, a),
+        "save" => crate::persist::save_command(server),
         "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "publish" | "pubsub" => {
             return crate::pubsub::run(server, client, spec, a)
         }

@@ -1,5 +1,5 @@
-//! DEBUG: DIGEST, DIGEST-VALUE, SLEEP, OBJECT, SET-ACTIVE-EXPIRE, HELP (RELOAD and LOADAOF come with
-//! persistence). Allowed per `enable-debug-command` (no / yes / local), with Redis's refusal text.
+//! DEBUG: DIGEST, DIGEST-VALUE, SLEEP, OBJECT, SET-ACTIVE-EXPIRE, RELOAD, HELP (LOADAOF comes with the
+//! AOF). Allowed per `enable-debug-command` (no / yes / local), with Redis's refusal text.
 
 use crate::client::Client;
 use crate::config::ProtectedAction;
@@ -46,6 +46,9 @@ pub fn run(server: &Server, client: &mut Client, a: &[Bytes]) -> Reply {
             )),
         };
     }
+    if eq_ic(sub, "reload") {
+        return reload(server, &a[2..]);
+    }
     if eq_ic(sub, "set-active-expire") && a.len() == 3 {
         let on = engine::util::parse_i64(&a[2]).unwrap_or(0) != 0;
         server.active_expire.store(on, std::sync::atomic::Ordering::Relaxed);
@@ -60,6 +63,12 @@ pub fn run(server: &Server, client: &mut Client, a: &[Bytes]) -> Reply {
             "    Output a hex signature of the values of all the specified keys.",
             "OBJECT <key>",
             "    Show low level info about the `key` and associated value.",
+            "RELOAD [option ...]",
+            "    Save the RDB on disk and reload it back to memory. Available options:",
+            "    * MERGE: Merge the content of the RDB with the current dataset, keys in the RDB replace the",
+            "      existing ones.",
+            "    * NOFLUSH: Do not empty the dataset before loading the RDB.",
+            "    * NOSAVE: Do not save the dataset before loading the RDB.",
             "SLEEP <seconds>",
             "    Stop the server for <seconds>. Decimals allowed.",
             "HELP",
@@ -68,6 +77,36 @@ pub fn run(server: &Server, client: &mut Client, a: &[Bytes]) -> Reply {
         return Reply::Array(lines.iter().map(|l| Reply::Simple((*l).into())).collect());
     }
     Reply::err(format!("ERR unknown subcommand '{}'. Try DEBUG HELP.", String::from_utf8_lossy(sub)))
+}
+
+/// RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save, empty the dataset, load the file back, all with every shard held.
+fn reload(server: &Server, opts: &[Bytes]) -> Reply {
+    let (mut merge, mut flush, mut save) = (false, true, true);
+    for o in opts {
+        if eq_ic(o, "merge") {
+            merge = true;
+        } else if eq_ic(o, "noflush") {
+            flush = false;
+        } else if eq_ic(o, "nosave") {
+            save = false;
+        } else {
+            return Reply::err("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
+        }
+    }
+    let mut view = server.shards.lock_all();
+    if save && crate::persist::save_locked(server, &view).is_err() {
+        return Reply::err("ERR");
+    }
+    if flush {
+        crate::persist::flush_locked(&mut view);
+    }
+    let path = crate::persist::rdb_path(server);
+    if let Err(e) = crate::persist::load_locked(server, &mut view, &path, merge) {
+        crate::warning!("DEBUG RELOAD: can't load '{}': {e}", path.display());
+        return Reply::err("ERR Error trying to load the RDB dump, check server logs.");
+    }
+    crate::notice!("DB reloaded by DEBUG RELOAD");
+    Reply::ok()
 }
 
 /// DIGEST / DIGEST-VALUE against shards already held (all of them for DIGEST).

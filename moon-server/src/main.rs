@@ -22,6 +22,7 @@ mod log;
 mod memory_cmd;
 mod monitor;
 mod outbox;
+mod persist;
 mod persist_state;
 mod pubsub;
 mod server;
@@ -135,11 +136,14 @@ fn run(config: config::Config, file: Option<std::path::PathBuf>) -> Result<()> {
         "Running with {threads} shard thread(s), I/O driver: {}",
         if uring { "io_uring" } else { "epoll (io_uring unavailable)" }
     );
-    if config.appendonly || !config.save.is_empty() {
+    if config.appendonly {
         // Said loudly, so nobody mistakes this build for a durable one.
-        warning!("WARNING: this Moon build does not write AOF or RDB files yet: data is kept in memory only and is lost on exit.");
+        warning!("WARNING: this Moon build does not write or load AOF files yet: with appendonly yes data is kept in memory only (SAVE and a final save on shutdown still write the RDB file, which is not loaded while AOF is on).");
+    } else if !config.save.is_empty() {
+        warning!("WARNING: this Moon build does not run BGSAVE or automatic save points yet: only SAVE, SHUTDOWN and DEBUG RELOAD write the RDB file.");
     }
     let server = Arc::new(Server::new(config, file, port));
+    persist::load_at_startup(&server).map_err(anyhow::Error::msg)?;
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, term.clone()).context("installing signal handlers")?;

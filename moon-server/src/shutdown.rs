@@ -142,8 +142,8 @@ pub fn client_unpause(server: &Server, a: &[Bytes]) -> Reply {
 /// `save`: `Some(true)` for SHUTDOWN SAVE, `Some(false)` for NOSAVE, `None` to follow the configuration
 /// (save when `save` points are configured). An `Err` refuses the shutdown unless FORCE was given.
 ///
-/// This is the hook the persistence issue fills in: write the final RDB when asked, flush and fsync the
-/// AOF, remove the pid file. Until then it only logs what Redis logs and succeeds.
+/// Writes the final RDB when asked (as Redis, also with `appendonly yes`). Flushing the AOF and removing the
+/// pid file come with those features; until then they are only logged.
 pub fn prepare(server: &Server, save: Option<bool>) -> Result<(), String> {
     let (save_points, aof) = {
         let cfg = server.config.read();
@@ -154,7 +154,9 @@ pub fn prepare(server: &Server, save: Option<bool>) -> Result<(), String> {
     }
     if save.unwrap_or(save_points) {
         crate::notice!("Saving the final RDB snapshot before exiting.");
-        crate::warning!("Moon does not write RDB snapshots yet: nothing was saved.");
+        if crate::persist::save_rdb(server).is_err() {
+            return Err("Error trying to save the DB, can't exit.".into());
+        }
     }
     Ok(())
 }

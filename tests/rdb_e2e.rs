@@ -1,0 +1,125 @@
+//! RDB persistence end to end: SAVE survives kill -9, and dump files move both ways between Moon and
+//! Debian's redis-server with the same DEBUG DIGEST.
+
+use moon_tests::{have_redis_tools, RawConn, Server, ServerOptions, Value};
+
+/// A dataset touching every encoding Moon writes: int, short and long (compressible) strings, small and
+/// large lists, hashes, sets (intset, listpack, hashtable), sorted sets, TTLs, and a second database.
+fn write_dataset(c: &mut RawConn) {
+    let ok = Value::simple("OK");
+    assert_eq!(c.cmd(&["SET", "int", "12345"]), ok);
+    assert_eq!(c.cmd(&["SET", "neg", "-7"]), ok);
+    assert_eq!(c.cmd(&["SET", "short", "hello"]), ok);
+    assert_eq!(c.cmd(&["SET", "long", &"abcdefgh".repeat(200)]), ok);
+    assert_eq!(c.cmd(&["SET", "ttl", "v", "PX", "100000000"]), ok);
+    for i in 0..300 {
+        let v = format!("item-{i}");
+        c.cmd(&["RPUSH", "biglist", &v]);
+        c.cmd(&["HSET", "bighash", &format!("f{i}"), &v]);
+        c.cmd(&["SADD", "bigset", &v]);
+        c.cmd(&["SADD", "intset", &i.to_string()]);
+        c.cmd(&["ZADD", "bigzset", &format!("{}.5", i), &v]);
+    }
+    c.cmd(&["RPUSH", "list", "a", "b", "1", "2"]);
+    c.cmd(&["HSET", "hash", "f", "v", "n", "1"]);
+    c.cmd(&["SADD", "set", "x", "y"]);
+    c.cmd(&["ZADD", "zset", "1", "a", "2.5", "b", "-inf", "c"]);
+    c.cmd(&["EXPIRE", "hash", "1000000"]);
+    assert_eq!(c.cmd(&["SELECT", "3"]), ok);
+    assert_eq!(c.cmd(&["SET", "other-db", "x"]), ok);
+    c.cmd(&["RPUSH", "other-list", "1"]);
+    assert_eq!(c.cmd(&["SELECT", "0"]), ok);
+}
+
+fn digest(c: &mut RawConn) -> String {
+    let d = c.cmd(&["DEBUG", "DIGEST"]).text();
+    assert_ne!(d, "0".repeat(40), "empty dataset");
+    d
+}
+
+fn save(server: &Server) -> String {
+    let mut c = server.conn();
+    assert_eq!(c.cmd(&["SAVE"]), Value::simple("OK"));
+    assert!(server.dir().join("dump.rdb").is_file());
+    digest(&mut c)
+}
+
+fn kill9(server: &Server) {
+    // SAFETY: plain kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(server.pid() as libc::pid_t, libc::SIGKILL) }, 0);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+}
+
+fn moon_on(dir: &std::path::Path, shards: usize) -> Server {
+    ServerOptions::moon(shards).arg("dir", &dir.display().to_string()).start()
+}
+
+fn save_survives_kill9(shards: usize) {
+    let first = Server::moon(shards);
+    let mut c = first.conn();
+    write_dataset(&mut c);
+    let before = save(&first);
+    // Written after the save: must not come back.
+    c.cmd(&["SET", "unsaved", "1"]);
+    kill9(&first);
+    let second = moon_on(first.dir(), shards);
+    let mut c = second.conn();
+    assert_eq!(digest(&mut c), before);
+    assert_eq!(c.cmd(&["EXISTS", "unsaved"]).int(), 0);
+    let ttl = c.cmd(&["PTTL", "ttl"]).int();
+    assert!(ttl > 90_000_000, "{ttl}");
+    // DEBUG RELOAD keeps the dataset, and a restart with another shard count reads the same file.
+    assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), Value::simple("OK"));
+    assert_eq!(digest(&mut c), before);
+    kill9(&second);
+    let third = moon_on(first.dir(), 5 - shards.min(4));
+    assert_eq!(digest(&mut third.conn()), before);
+}
+
+fn moon_dump_loads_in_redis(shards: usize) {
+    if !have_redis_tools("rdb_e2e::moon_dump_loads_in_redis", &["redis-server"]) {
+        return;
+    }
+    let moon = Server::moon(shards);
+    write_dataset(&mut moon.conn());
+    let expected = save(&moon);
+    kill9(&moon);
+    let redis = ServerOptions::redis().arg("dir", &moon.dir().display().to_string()).start();
+    let mut c = redis.conn();
+    assert_eq!(c.cmd(&["DBSIZE"]).int(), 14);
+    assert_eq!(digest(&mut c), expected);
+}
+
+fn redis_dump_loads_in_moon(shards: usize) {
+    if !have_redis_tools("rdb_e2e::redis_dump_loads_in_moon", &["redis-server"]) {
+        return;
+    }
+    let redis = Server::redis();
+    write_dataset(&mut redis.conn());
+    let expected = save(&redis);
+    kill9(&redis);
+    let moon = moon_on(redis.dir(), shards);
+    let mut c = moon.conn();
+    assert_eq!(c.cmd(&["DBSIZE"]).int(), 14);
+    assert_eq!(digest(&mut c), expected);
+}
+
+/// A damaged dump stops start-up with the offset and the tools to inspect it, instead of starting empty.
+#[test]
+fn corrupt_dump_refuses_to_start() {
+    let moon = Server::moon(1);
+    write_dataset(&mut moon.conn());
+    save(&moon);
+    kill9(&moon);
+    let path = moon.dir().join("dump.rdb");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let mut cmd = std::process::Command::new(moon_tests::bin_path("moon-server"));
+    cmd.args(["--port", "0", "--appendonly", "no", "--save", "", "--dir"]).arg(moon.dir());
+    let out = moon_tests::run_with_timeout(cmd, None, std::time::Duration::from_secs(10));
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("byte offset") && text.contains("redis-check-rdb"), "{text}");
+}
+
+shard_tests!(save_survives_kill9, moon_dump_loads_in_redis, redis_dump_loads_in_moon);
