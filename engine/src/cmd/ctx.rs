@@ -202,9 +202,9 @@ impl<'a> Ctx<'a> {
 
     typed_access!(read_str, write_str, str_or_default, Str, StrValue);
     typed_access!(read_list, write_list, list_or_create, List, Box<ListValue>);
-    typed_access!(read_hash, write_hash, hash_or_create, Hash, Box<HashValue>);
-    typed_access!(read_set, write_set, set_or_create, Set, Box<SetValue>);
-    typed_access!(read_zset, write_zset, zset_or_create, ZSet, Box<ZSetValue>);
+    typed_access!(read_hash, write_hash, hash_or_create, Hash, HashValue);
+    typed_access!(read_set, write_set, set_or_create, Set, SetValue);
+    typed_access!(read_zset, write_zset, zset_or_create, ZSet, ZSetValue);
 }
 
 impl Default for StrValue {

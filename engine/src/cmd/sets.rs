@@ -177,7 +177,7 @@ fn spop_count(ctx: &mut Ctx, a: &[Bytes]) -> CmdResult {
             }
         }
         let popped = s.iter().map(Cow::into_owned).collect();
-        **s = kept;
+        *s = kept;
         popped
     };
     ctx.dirty += popped.len() as u64;
@@ -331,7 +331,7 @@ fn store(ctx: &mut Ctx, dst: &[u8], result: SetValue) -> Reply {
         return Reply::Int(0);
     }
     let n = result.len();
-    ctx.set_value(dst, Value::Set(Box::new(result)), None);
+    ctx.set_value(dst, Value::Set(result), None);
     ctx.dirty += 1;
     Reply::Int(n as i64)
 }

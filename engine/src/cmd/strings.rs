@@ -628,7 +628,7 @@ mod tests {
     }
 
     fn with_hash(k: &mut Kit, key: &str) {
-        k.ks.dbs[0].insert(key.as_bytes(), Value::Hash(Box::default()), None);
+        k.ks.dbs[0].insert(key.as_bytes(), Value::Hash(Default::default()), None);
     }
 
     fn empty() -> Reply {

@@ -77,7 +77,7 @@ pub(crate) fn read_object(inp: &mut Input, ty: u8, cfg: &EngineConfig, valkey: b
         SET => return set_plain(inp, cfg),
         SET_INTSET => {
             let ints = blobs::intset(&inp.blob()?).map_err(blob_err(at))?;
-            Value::Set(Box::new(if ints.len() > cfg.set_max_intset_entries {
+            Value::Set(if ints.len() > cfg.set_max_intset_entries {
                 let mut t = Table::with_capacity(ints.len());
                 for i in ints {
                     t.insert(i.to_string().into_bytes().into(), (), NO_EXPIRE);
@@ -85,7 +85,7 @@ pub(crate) fn read_object(inp: &mut Input, ty: u8, cfg: &EngineConfig, valkey: b
                 SetValue::Table(Box::new(t))
             } else {
                 SetValue::Intset(ints.into())
-            }))
+            })
         }
         SET_LISTPACK => {
             let blob = inp.blob()?;
@@ -258,7 +258,7 @@ fn set_from<'a>(members: impl ExactSizeIterator<Item = Member<'a>>, cfg: &Engine
             if ints.windows(2).any(|w| w[0] == w[1]) {
                 return bad_value(DUP, at);
             }
-            return Ok(Decoded::Value(Value::Set(Box::new(SetValue::Intset(ints.into())))));
+            return Ok(Decoded::Value(Value::Set(SetValue::Intset(ints.into()))));
         }
     }
     let mut t = Table::with_capacity(n);
@@ -267,7 +267,7 @@ fn set_from<'a>(members: impl ExactSizeIterator<Item = Member<'a>>, cfg: &Engine
             return bad_value(DUP, at);
         }
     }
-    Ok(Decoded::Value(Value::Set(Box::new(SetValue::Table(Box::new(t))))))
+    Ok(Decoded::Value(Value::Set(SetValue::Table(Box::new(t)))))
 }
 
 fn zset_plain(inp: &mut Input, ty: u8, cfg: &EngineConfig) -> Result<Decoded> {
@@ -322,7 +322,7 @@ fn zset_finish(mut items: Vec<(Box<[u8]>, f64)>, from_blob: bool, cfg: &EngineCo
     } else {
         ZSetValue::from_sorted(items, Limits::from_config(cfg))
     };
-    Ok(Decoded::Value(Value::ZSet(Box::new(z))))
+    Ok(Decoded::Value(Value::ZSet(z)))
 }
 
 fn hash_plain(inp: &mut Input, cfg: &EngineConfig) -> Result<Decoded> {
@@ -362,7 +362,7 @@ fn hash_finish(pairs: Vec<Pair>, small: bool, at: usize) -> Result<Decoded> {
         if has_duplicates(pairs.iter().map(|(f, _)| &f[..])) {
             return bad_value(DUP, at);
         }
-        return Ok(Decoded::Value(Value::Hash(Box::new(HashValue::Listpack(pairs.into())))));
+        return Ok(Decoded::Value(Value::Hash(HashValue::Listpack(pairs.into()))));
     }
     let mut t = Table::with_capacity(pairs.len());
     for (f, v) in pairs {
@@ -370,7 +370,7 @@ fn hash_finish(pairs: Vec<Pair>, small: bool, at: usize) -> Result<Decoded> {
             return bad_value(DUP, at);
         }
     }
-    Ok(Decoded::Value(Value::Hash(Box::new(HashValue::Table(Box::new(t))))))
+    Ok(Decoded::Value(Value::Hash(HashValue::Table(Box::new(t)))))
 }
 
 /// Whether any two items are equal (quadratic for a handful, sorting otherwise).

@@ -315,7 +315,7 @@ pub(crate) fn encode_value_into(v: &Value, opts: &WriteOptions, out: &mut Vec<u8
             put_list(out, l, opts);
             LIST_QUICKLIST_2
         }
-        Value::Set(s) => match &**s {
+        Value::Set(s) => match s {
             SetValue::Intset(ints) => {
                 put_string(out, &intset_blob(&ints.to_vec()), compress);
                 SET_INTSET
@@ -328,7 +328,7 @@ pub(crate) fn encode_value_into(v: &Value, opts: &WriteOptions, out: &mut Vec<u8
                 SET
             }
         },
-        Value::Hash(h) => match &**h {
+        Value::Hash(h) => match h {
             HashValue::Listpack(pairs) => {
                 let mut lp = Listpack::new();
                 for (f, x) in pairs {
@@ -347,7 +347,7 @@ pub(crate) fn encode_value_into(v: &Value, opts: &WriteOptions, out: &mut Vec<u8
                 HASH
             }
         },
-        Value::ZSet(z) => match &**z {
+        Value::ZSet(z) => match z {
             ZSetValue::Listpack(items) => {
                 let mut lp = Listpack::new();
                 for (m, s) in items {

@@ -19,9 +19,9 @@ pub use zset::ZSetValue;
 pub enum Value {
     Str(StrValue),
     List(Box<ListValue>),
-    Hash(Box<HashValue>),
-    Set(Box<SetValue>),
-    ZSet(Box<ZSetValue>),
+    Hash(HashValue),
+    Set(SetValue),
+    ZSet(ZSetValue),
 }
 
 /// Redis's object type numbers (`OBJ_STRING` ...), used by `DEBUG DIGEST`.

@@ -48,9 +48,9 @@ fn put(k: &mut Kit, key: &str, v: Value) {
 
 pub(super) fn sample_values(k: &mut Kit) {
     put(k, "l", Value::List(Box::new(ListValue::new())));
-    put(k, "h", Value::Hash(Box::new(HashValue::new())));
-    put(k, "s", Value::Set(Box::new(SetValue::new())));
-    put(k, "z", Value::ZSet(Box::new(ZSetValue::new())));
+    put(k, "h", Value::Hash(HashValue::new()));
+    put(k, "s", Value::Set(SetValue::new()));
+    put(k, "z", Value::ZSet(ZSetValue::new()));
 }
 
 #[test]

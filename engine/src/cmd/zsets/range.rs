@@ -296,7 +296,7 @@ pub(super) fn store_result(ctx: &mut Ctx, dst: &[u8], items: Entries) -> CmdResu
         return Ok(Reply::Int(0));
     }
     let z = ZSetValue::from_sorted(items, Limits::from_config(ctx.cfg));
-    ctx.set_value(dst, Value::ZSet(Box::new(z)), None);
+    ctx.set_value(dst, Value::ZSet(z), None);
     ctx.dirty += 1;
     Ok(Reply::Int(n as i64))
 }

@@ -127,7 +127,7 @@ pub(super) fn big_keyspace(cfg: &EngineConfig) -> Keyspace {
         for j in 0..(if i % 20 == 0 { 2000 } else { 20 }) {
             h.set(format!("f{j}").as_bytes(), format!("{}", i * j).as_bytes(), cfg);
         }
-        db.insert(format!("hash:{i}").as_bytes(), Value::Hash(Box::new(h)), None);
+        db.insert(format!("hash:{i}").as_bytes(), Value::Hash(h), None);
     }
     for i in 0..1000u32 {
         let members: Vec<String> =
@@ -136,7 +136,7 @@ pub(super) fn big_keyspace(cfg: &EngineConfig) -> Keyspace {
         if i % 2 == 0 {
             s.add(b"not-a-number", cfg);
         }
-        db.insert(format!("set:{i}").as_bytes(), Value::Set(Box::new(s)), None);
+        db.insert(format!("set:{i}").as_bytes(), Value::Set(s), None);
     }
     for i in 0..1000u32 {
         let mut z = ZSetValue::new();
@@ -144,7 +144,7 @@ pub(super) fn big_keyspace(cfg: &EngineConfig) -> Keyspace {
         for j in 0..(if i % 20 == 0 { 3000 } else { 30 }) {
             z.insert(format!("m{j}").as_bytes(), f64::from(j) * 0.37 - 100.0, lim);
         }
-        db.insert(format!("zset:{i}").as_bytes(), Value::ZSet(Box::new(z)), None);
+        db.insert(format!("zset:{i}").as_bytes(), Value::ZSet(z), None);
     }
     ks
 }
