@@ -155,7 +155,7 @@ struct Snapshot<V> {
 
 /// Hands a pending entry's current contents to the snapshot sink, then marks the entry as written in the
 /// current epoch. Every path that mutates an entry calls this first (the snapshot rule).
-fn touch<V>(snapshot: &mut Option<Snapshot<V>>, epoch: u32, e: &mut Entry<V>) {
+fn touch<V>(snapshot: &mut Option<Box<Snapshot<V>>>, epoch: u32, e: &mut Entry<V>) {
     if let Some(s) = snapshot {
         if !s.done && e.version <= s.version {
             s.sink.emit(e);
@@ -175,7 +175,8 @@ pub struct Table<V> {
     epoch: u32,
     /// Sum of key lengths (for `heap_bytes`).
     key_bytes: usize,
-    snapshot: Option<Snapshot<V>>,
+    /// Boxed: rare, and every small collection's table (string sets, big hashes) would pay for it inline.
+    snapshot: Option<Box<Snapshot<V>>>,
     /// What the last rehash call did: non-empty buckets moved and buckets looked at.
     #[cfg(test)]
     last_rehash: (usize, usize),
@@ -497,7 +498,7 @@ impl<V> Table<V> {
         if self.epoch == u32::MAX {
             self.renumber_versions();
         }
-        self.snapshot = Some(Snapshot { version: self.epoch, cursor: 0, done: false, sink });
+        self.snapshot = Some(Box::new(Snapshot { version: self.epoch, cursor: 0, done: false, sink }));
         self.epoch += 1;
         Ok(())
     }
