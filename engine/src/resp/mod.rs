@@ -15,7 +15,7 @@ mod parse;
 
 pub use encode::{encode, format_double_g17};
 pub use frame::{parse_frame, parse_frame_bytes, Frame, FrameError, FrameErrorKind};
-pub use parse::{ParserLimits, ProtocolError, RequestParser};
+pub use parse::{split_args, ParserLimits, ProtocolError, RequestParser};
 
 use bytes::Bytes;
 

@@ -357,8 +357,9 @@ fn hex_value(c: u8) -> Option<u8> {
 /// Redis's `sdssplitargs`: whitespace-separated words, `"..."` with C-style
 /// and `\xHH` escapes, `'...'` with `\'`. A closing quote must be followed by
 /// whitespace or the end. `None` for unbalanced quotes. Like the C code, the
-/// line ends at the first NUL byte.
-fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
+/// line ends at the first NUL byte. Inline commands and the server's
+/// configuration reader both use it.
+pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
     let line = match line.iter().position(|&c| c == 0) {
         Some(nul) => &line[..nul],
         None => line,
