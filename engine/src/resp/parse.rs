@@ -245,7 +245,7 @@ impl RequestParser {
             }
             return Ok(None);
         };
-        let count = match string2ll(&buf[1..cr]) {
+        let count = match crate::util::parse_i64(&buf[1..cr]) {
             Some(n) if n <= i64::try_from(self.limits.max_multibulk_len).unwrap_or(i64::MAX) => n,
             _ => return Err(ProtocolError::InvalidMultibulkLength),
         };
@@ -268,7 +268,7 @@ impl RequestParser {
         if buf[self.pos] != b'$' {
             return Err(ProtocolError::ExpectedDollar(buf[self.pos]));
         }
-        let len = match string2ll(&buf[self.pos + 1..cr]).map(usize::try_from) {
+        let len = match crate::util::parse_i64(&buf[self.pos + 1..cr]).map(usize::try_from) {
             Some(Ok(n)) if n <= self.limits.max_bulk_len => n,
             _ => return Err(ProtocolError::InvalidBulkLength),
         };
@@ -303,40 +303,6 @@ impl RequestParser {
         buf.advance(newline + 1);
         self.reset();
         Ok(Some(args))
-    }
-}
-
-/// Redis's `string2ll`: optional `-`, no `+`, no leading zeros, no spaces, at
-/// most 20 bytes, must fit in i64.
-pub(crate) fn string2ll(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() >= 21 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (negative, digits) = match s.strip_prefix(b"-") {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    match digits.first() {
-        Some(b'1'..=b'9') => {}
-        _ => return None,
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
-    if negative {
-        if v > i64::MIN.unsigned_abs() {
-            return None;
-        }
-        Some(0i64.wrapping_sub_unsigned(v))
-    } else {
-        i64::try_from(v).ok()
     }
 }
 

@@ -2,6 +2,7 @@
 //! splitting, every protocol error, and bounded allocation.
 
 use super::*;
+use crate::util::parse_i64 as string2ll;
 use proptest::prelude::*;
 
 /// What feeding a byte stream produced: the commands, the error that ended
