@@ -14,10 +14,13 @@
 //! - [`rdb`]: Redis-compatible RDB files: the loader that decodes a dump or AOF base straight into the keyspace,
 //!   the writer of `REDIS0010` files, and the value encoding DUMP/RESTORE use. Called by the server's
 //!   persistence code and by the tools.
+//! - [`aof`]: Redis 7 multi-part AOF: manifest, directory state and its transitions, the command stream
+//!   reader, loading (base then incr replay), the incr writer and the RESP rewrite form (DESIGN.md §5).
 //! - [`digest`]: `DEBUG DIGEST` / `DEBUG DIGEST-VALUE`, bit-for-bit Redis 7.0's dataset fingerprint.
 //! - [`glob`]: Redis-style glob patterns (KEYS, SCAN MATCH, PSUBSCRIBE).
 //! - [`util`]: number parsing and formatting exactly as Redis does it.
 
+pub mod aof;
 pub mod cmd;
 pub mod config;
 pub mod digest;
