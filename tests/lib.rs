@@ -89,21 +89,29 @@ pub struct ServerOptions {
     pub persistence: bool,
     /// More `--directive value` arguments, appended last (so they win).
     pub args: Vec<String>,
+    /// Extra environment variables of the server process.
+    pub env: Vec<(String, String)>,
 }
 
 impl ServerOptions {
     pub fn moon(shards: usize) -> ServerOptions {
-        ServerOptions { kind: Kind::Moon, shards, persistence: false, args: Vec::new() }
+        ServerOptions { kind: Kind::Moon, shards, persistence: false, args: Vec::new(), env: Vec::new() }
     }
 
     pub fn redis() -> ServerOptions {
-        ServerOptions { kind: Kind::Redis, shards: 1, persistence: false, args: Vec::new() }
+        ServerOptions { kind: Kind::Redis, shards: 1, persistence: false, args: Vec::new(), env: Vec::new() }
     }
 
     /// Adds `--name value`.
     pub fn arg(mut self, name: &str, value: &str) -> ServerOptions {
         self.args.push(format!("--{name}"));
         self.args.push(value.to_string());
+        self
+    }
+
+    /// Sets the environment variable `name` of the server process.
+    pub fn env(mut self, name: &str, value: &str) -> ServerOptions {
+        self.env.push((name.to_string(), value.to_string()));
         self
     }
 
@@ -265,6 +273,7 @@ fn spawn_server(opts: &ServerOptions, port: u16, dir: &Path, log: &Path) -> Chil
     args.extend(opts.args.iter().cloned());
     Command::new(&program)
         .args(&args)
+        .envs(opts.env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(out)

@@ -21,10 +21,16 @@ macro_rules! shard_tests {
     };
 }
 
+mod aof_e2e;
+mod aof_engine;
+mod aof_rewrite;
+mod aof_tool;
 mod benchmark;
+mod bgsave;
 mod cli;
 mod client;
 mod differential;
+mod memory;
 mod protocol;
 mod rdb_e2e;
 mod redis_cli;

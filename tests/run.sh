@@ -15,4 +15,5 @@ fi
 
 # The end-to-end tests start the real binaries, so build them first.
 cargo build --workspace --bins
+"${CARGO_TARGET_DIR:-target}/debug/moon-aof-tool" check --quiet --expect fixtures/expected.json fixtures/ | grep -v '^ok '
 cargo test --workspace

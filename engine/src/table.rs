@@ -5,7 +5,8 @@
 //!   `dict` does it: a resize allocates the new array and every later mutating call moves at most one
 //!   non-empty bucket (looking at no more than ten empty ones) from the old array to the new; the owner also
 //!   calls [`Table::rehash_step`] from its idle loop. The table grows when it holds as many entries as
-//!   buckets and shrinks when less than 10% of the buckets would be used. No call moves the whole table.
+//!   buckets (a member table's single bucket takes up to [`Kind::SMALL_MAX`] entries first) and shrinks when
+//!   less than 10% of the buckets would be used. No call moves the whole table.
 //! - **A stable SCAN cursor.** [`Table::scan`] is Redis's `dictScan`: the cursor counts with its bits
 //!   reversed, so a key present for the whole scan is returned at least once (maybe more) however the table
 //!   grows or shrinks between calls, including while both arrays are live.
@@ -19,31 +20,44 @@
 //! entry's current contents to the sink and sets its version to the current epoch, so it stops being pending.
 //! Entries written after the snapshot began carry a newer version and are never pending. Together with the
 //! SCAN guarantee this gives the sink exactly the entries present at `snapshot_begin`, as they were then,
-//! each exactly once, while writes go on. Mutations of single entries apply the rule in `touch`; `clear`
-//! emits every pending entry before it frees them.
+//! each exactly once, while writes go on. Mutations of single entries apply the rule in [`Kind::touch`];
+//! `clear` emits every pending entry before it frees them.
 //!
-//! Memory: an entry is two allocations, `Entry<V>` (key pointer and length, value, expiry, version, chain
-//! link: 40 bytes + `V`) and its key's bytes, plus 8 to 16 bytes of bucket array per entry.
+//! **Two kinds of table** ([`Kind`]): the keyspace's ([`Keys`], the default) stores [`Entry`]s with an expiry
+//! and a snapshot version; a collection's ([`Members`]: big sets, hashes and zset dicts) stores [`Member`]s
+//! with key and value only, short keys inline, and no snapshot state. Both share the bucket arrays, rehash,
+//! SCAN and random sampling below.
+//!
+//! Memory: a keyspace entry is two allocations, `Entry<V>` (key pointer and length, value, expiry, version,
+//! chain link: 40 bytes + `V`) and its key's bytes; a member is one (24-byte key, value, chain link) while
+//! its key fits [`INLINE_KEY`]. Plus 8 to 16 bytes of bucket array per entry, and a 64-byte (members) or
+//! 80-byte (keyspace) header.
 
 use std::alloc::{self, Layout};
 use std::fmt;
 use std::mem;
 use std::sync::OnceLock;
 
+mod kind;
+#[cfg(test)]
+mod member_tests;
 #[cfg(test)]
 mod tests;
+
+pub use kind::{IntoKey, KeyState, Keys, Kind, Member, MemberKey, Members, Node, INLINE_KEY};
 
 /// `Entry::expire_at` of a key with no TTL.
 pub const NO_EXPIRE: i64 = i64::MIN;
 
-/// The smallest non-empty bucket array.
-const MIN_SIZE: usize = 4;
 /// Empty buckets one rehash step may look at per bucket it is allowed to move (Redis's `empty_visits`).
 const EMPTY_VISITS: usize = 10;
 /// Random probes `random_entry` makes before it falls back to a linear search of the buckets.
 const RANDOM_PROBES: usize = 1000;
+/// `rehash_idx` while no resize is in progress.
+const NOT_REHASHING: usize = usize::MAX;
 
-type Link<V> = Option<Box<Entry<V>>>;
+/// A bucket slot, or an entry's link to the next entry of its bucket.
+pub type Link<E> = Option<Box<E>>;
 
 /// One key with its value and expiry.
 pub struct Entry<V> {
@@ -54,7 +68,7 @@ pub struct Entry<V> {
     pub expire_at: i64,
     /// The table epoch of the last write (see the snapshot rule in the module docs).
     version: u32,
-    next: Link<V>,
+    next: Link<Entry<V>>,
 }
 
 impl<V> Entry<V> {
@@ -89,14 +103,14 @@ pub trait SnapshotSink<V>: Send {
 }
 
 /// One bucket array and the number of entries chained from it.
-struct Buckets<V> {
-    slots: Vec<Link<V>>,
+struct Buckets<E> {
+    slots: Box<[Link<E>]>,
     used: usize,
 }
 
-impl<V> Buckets<V> {
+impl<E: Node> Buckets<E> {
     fn empty() -> Self {
-        Buckets { slots: Vec::new(), used: 0 }
+        Buckets { slots: Box::default(), used: 0 }
     }
 
     /// `n` empty buckets from zeroed memory: the allocator hands large arrays out as fresh zero pages, so
@@ -104,18 +118,20 @@ impl<V> Buckets<V> {
     /// pages gradually). Filling a `Vec` with `None` would write the whole array inside one request.
     fn with_size(n: usize) -> Self {
         assert!(n.is_power_of_two());
-        let layout = Layout::array::<Link<V>>(n).expect("bucket array too large");
+        let layout = Layout::array::<Link<E>>(n).expect("bucket array too large");
         // SAFETY: `layout` is non-zero-sized (n >= 1, a link is pointer-sized). `alloc_zeroed` returns memory
         // for `n` links with every byte zero, and std documents that an all-zero `Option<Box<T>>` with
         // `T: Sized` is `None` (std::option, "Representation"), so all `n` elements are initialised.
         // `from_raw_parts` gets the global allocator's pointer with the same layout, length and capacity.
         let slots = unsafe {
-            let p = alloc::alloc_zeroed(layout).cast::<Link<V>>();
+            let p = alloc::alloc_zeroed(layout).cast::<Link<E>>();
             if p.is_null() {
                 alloc::handle_alloc_error(layout);
             }
             Vec::from_raw_parts(p, n, n)
         };
+        // Length equals capacity: no reallocation.
+        let slots = slots.into_boxed_slice();
         Buckets { slots, used: 0 }
     }
 
@@ -127,7 +143,7 @@ impl<V> Buckets<V> {
     /// moved out (`used == 0`): freeing a million-bucket array slot by slot would be one long pause.
     fn free_drained(self) {
         debug_assert_eq!(self.used, 0);
-        let mut slots = self.slots;
+        let mut slots = Vec::from(self.slots);
         // SAFETY: `set_len(0)` is always sound (0 <= capacity, no element needs to be initialised); the worst
         // a wrong caller could cause is a leak. With `used == 0` every slot is `None`, so nothing leaks.
         unsafe { slots.set_len(0) };
@@ -138,13 +154,14 @@ impl<V> Buckets<V> {
         for slot in &mut self.slots {
             let mut chain = slot.take();
             while let Some(mut e) = chain {
-                chain = e.next.take();
+                chain = e.link_mut().take();
             }
         }
         self.used = 0;
     }
 }
 
+/// A running snapshot of a keyspace table.
 struct Snapshot<V> {
     /// Entries with `version <= version` are pending.
     version: u32,
@@ -153,54 +170,38 @@ struct Snapshot<V> {
     sink: Box<dyn SnapshotSink<V>>,
 }
 
-/// Hands a pending entry's current contents to the snapshot sink, then marks the entry as written in the
-/// current epoch. Every path that mutates an entry calls this first (the snapshot rule).
-fn touch<V>(snapshot: &mut Option<Box<Snapshot<V>>>, epoch: u32, e: &mut Entry<V>) {
-    if let Some(s) = snapshot {
-        if !s.done && e.version <= s.version {
-            s.sink.emit(e);
-        }
-    }
-    e.version = epoch;
-}
-
-/// A keyspace hash table; see the module documentation.
-pub struct Table<V> {
+/// A hash table keyed by binary strings; see the module documentation.
+pub struct Table<V, K: Kind = Keys> {
     /// `ht[0]` is the live array; `ht[1]` is the resize target while rehashing, else empty.
-    ht: [Buckets<V>; 2],
-    /// The next bucket of `ht[0]` to move while rehashing.
-    rehash_idx: Option<usize>,
-    seed: u64,
-    /// The version new writes get.
-    epoch: u32,
-    /// Sum of key lengths (for `heap_bytes`).
+    ht: [Buckets<K::Entry<V>>; 2],
+    /// The next bucket of `ht[0]` to move while rehashing, or [`NOT_REHASHING`].
+    rehash_idx: usize,
+    /// Heap bytes of the stored keys (for `heap_bytes`).
     key_bytes: usize,
-    /// Boxed: rare, and every small collection's table (string sets, big hashes) would pay for it inline.
-    snapshot: Option<Box<Snapshot<V>>>,
+    /// The snapshot epoch and state for the keyspace; nothing for members.
+    state: K::State<V>,
     /// What the last rehash call did: non-empty buckets moved and buckets looked at.
     #[cfg(test)]
     last_rehash: (usize, usize),
 }
 
-impl<V> Default for Table<V> {
+impl<V, K: Kind> Default for Table<V, K> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<V> fmt::Debug for Table<V> {
+impl<V, K: Kind> fmt::Debug for Table<V, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Table")
             .field("len", &self.len())
             .field("buckets", &[self.ht[0].slots.len(), self.ht[1].slots.len()])
-            .field("rehash_idx", &self.rehash_idx)
-            .field("epoch", &self.epoch)
-            .field("snapshot_active", &self.snapshot_active())
+            .field("rehashing", &self.is_rehashing())
             .finish()
     }
 }
 
-impl<V> Drop for Table<V> {
+impl<V, K: Kind> Drop for Table<V, K> {
     fn drop(&mut self) {
         for b in &mut self.ht {
             b.drop_all();
@@ -208,15 +209,13 @@ impl<V> Drop for Table<V> {
     }
 }
 
-impl<V> Table<V> {
+impl<V, K: Kind> Table<V, K> {
     pub fn new() -> Self {
         Table {
             ht: [Buckets::empty(), Buckets::empty()],
-            rehash_idx: None,
-            seed: process_seed(),
-            epoch: 1,
+            rehash_idx: NOT_REHASHING,
             key_bytes: 0,
-            snapshot: None,
+            state: K::state(),
             #[cfg(test)]
             last_rehash: (0, 0),
         }
@@ -226,9 +225,18 @@ impl<V> Table<V> {
     pub fn with_capacity(n: usize) -> Self {
         let mut t = Self::new();
         if n > 0 {
-            t.ht[0] = Buckets::with_size(n.max(MIN_SIZE).next_power_of_two());
+            t.ht[0] = Buckets::with_size(Self::size_for(n));
         }
         t
+    }
+
+    /// The bucket count for `n` entries.
+    fn size_for(n: usize) -> usize {
+        if n <= K::SMALL_MAX {
+            K::MIN_SIZE
+        } else {
+            n.max(K::MIN_SIZE).next_power_of_two()
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -245,16 +253,16 @@ impl<V> Table<V> {
     }
 
     fn hash(&self, key: &[u8]) -> u64 {
-        hash_key(self.seed, key)
+        hash_key(process_seed(), key)
     }
 
     /// How many of `ht` hold entries: 2 while rehashing, else 1.
     fn tables(&self) -> usize {
-        1 + usize::from(self.rehash_idx.is_some())
+        1 + usize::from(self.is_rehashing())
     }
 
     /// Read access. Reads never interact with a snapshot.
-    pub fn get(&self, key: &[u8]) -> Option<&Entry<V>> {
+    pub fn get(&self, key: &[u8]) -> Option<&K::Entry<V>> {
         let h = self.hash(key) as usize;
         for b in &self.ht[..self.tables()] {
             let Some(slot) = b.slots.get(h & b.mask()) else {
@@ -262,10 +270,10 @@ impl<V> Table<V> {
             };
             let mut cur = slot.as_deref();
             while let Some(e) = cur {
-                if *e.key == *key {
+                if e.key() == key {
                     return Some(e);
                 }
-                cur = e.next.as_deref();
+                cur = e.link().as_deref();
             }
         }
         None
@@ -276,49 +284,82 @@ impl<V> Table<V> {
     }
 
     /// Write access. If a snapshot still needs this entry, its current contents are emitted first.
-    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry<V>> {
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut K::Entry<V>> {
         self.rehash(1);
         let h = self.hash(key);
         let tables = self.tables();
         let (_, link) = find_link(&mut self.ht[..tables], h, key)?;
         let e = link.as_deref_mut()?;
-        touch(&mut self.snapshot, self.epoch, e);
+        K::touch(&mut self.state, e);
         Some(e)
     }
 
     /// Inserts `key`, or replaces the value and expiry of an existing `key` (keeping the stored key),
-    /// returning the old value and expiry. A pending old entry is emitted to the snapshot first.
+    /// returning the old value and expiry. A pending old entry is emitted to the snapshot first. Member
+    /// tables take [`NO_EXPIRE`] and return it.
     pub fn insert(&mut self, key: Box<[u8]>, value: V, expire_at: i64) -> Option<(V, i64)> {
+        self.insert_key(key, value, expire_at)
+    }
+
+    /// [`Table::insert`] with a borrowed key, copied only when it is new (and only to the heap when a member
+    /// table cannot keep it inline).
+    pub fn insert_ref(&mut self, key: &[u8], value: V, expire_at: i64) -> Option<(V, i64)> {
+        self.insert_key(key, value, expire_at)
+    }
+
+    fn insert_key(&mut self, key: impl IntoKey, value: V, expire_at: i64) -> Option<(V, i64)> {
         self.rehash(1);
-        let h = self.hash(&key);
+        let h = self.hash(key.bytes());
         let tables = self.tables();
-        if let Some((_, link)) = find_link(&mut self.ht[..tables], h, &key) {
+        if let Some((_, link)) = find_link(&mut self.ht[..tables], h, key.bytes()) {
             let e = link.as_deref_mut().expect("find_link returns an occupied link");
-            touch(&mut self.snapshot, self.epoch, e);
-            return Some((mem::replace(&mut e.value, value), mem::replace(&mut e.expire_at, expire_at)));
+            K::touch(&mut self.state, e);
+            return Some(e.replace(value, expire_at));
         }
         self.expand_if_needed();
         // New entries go to the resize target while rehashing, so `ht[0]` only drains.
-        let b = &mut self.ht[self.tables() - 1];
+        let b = &mut self.ht[usize::from(self.rehash_idx != NOT_REHASHING)];
         let i = h as usize & b.mask();
-        self.key_bytes += key.len();
         let next = b.slots[i].take();
-        b.slots[i] = Some(Box::new(Entry { key, value, expire_at, version: self.epoch, next }));
+        let e = Box::new(K::make(&self.state, key, value, expire_at, next));
+        self.key_bytes += e.key_heap_bytes();
+        b.slots[i] = Some(e);
         b.used += 1;
         None
     }
 
+    /// Warms the cache for an insert or lookup of `key` coming soon, so that a bulk loader can overlap the
+    /// memory misses of several keys. Called at each [`Prefetch`] step in turn, a few keys apart, each step
+    /// fetches what the next one reads. Changes nothing; a wrong guess only costs the fetch.
+    pub fn prefetch(&self, key: &[u8], step: Prefetch) {
+        let b = &self.ht[usize::from(self.rehash_idx != NOT_REHASHING)];
+        let Some(slot) = b.slots.get(self.hash(key) as usize & b.mask()) else {
+            return;
+        };
+        match (step, slot) {
+            (Prefetch::Slot, _) => prefetch_line(slot),
+            (Prefetch::Entry, Some(e)) => prefetch_line(&**e),
+            (Prefetch::Key, Some(e)) => {
+                prefetch_line(&e.key()[0..0]);
+                if let Some(next) = e.link() {
+                    prefetch_line(&**next);
+                }
+            }
+            (_, None) => {}
+        }
+    }
+
     /// Removes `key`. A pending entry is emitted to the snapshot first.
-    pub fn remove(&mut self, key: &[u8]) -> Option<Entry<V>> {
+    pub fn remove(&mut self, key: &[u8]) -> Option<K::Entry<V>> {
         self.rehash(1);
         let h = self.hash(key);
         let tables = self.tables();
         let (t, link) = find_link(&mut self.ht[..tables], h, key)?;
         let mut e = link.take()?;
-        *link = e.next.take();
+        *link = e.link_mut().take();
         self.ht[t].used -= 1;
-        touch(&mut self.snapshot, self.epoch, &mut e);
-        self.key_bytes -= e.key.len();
+        K::touch(&mut self.state, &mut e);
+        self.key_bytes -= e.key_heap_bytes();
         self.shrink_if_needed();
         Some(*e)
     }
@@ -326,48 +367,40 @@ impl<V> Table<V> {
     /// Removes everything (FLUSHDB). A running snapshot first receives every entry it still needs, which is
     /// O(n), as freeing the entries is.
     pub fn clear(&mut self) {
-        if let Some(s) = &mut self.snapshot {
-            if !s.done {
-                for e in Iter::new(&self.ht, self.ht[0].used + self.ht[1].used) {
-                    if e.version <= s.version {
-                        s.sink.emit(e);
-                    }
-                }
-            }
-        }
+        K::before_clear(&mut self.state, Iter::new(&self.ht, self.ht[0].used + self.ht[1].used));
         for b in &mut self.ht {
             b.drop_all();
             *b = Buckets::empty();
         }
-        self.rehash_idx = None;
+        self.rehash_idx = NOT_REHASHING;
         self.key_bytes = 0;
     }
 
     /// One SCAN step: calls `f` for the entries of one bucket of the smaller array and, while rehashing,
     /// of all its expansions in the larger one. Returns the next cursor; 0 means the scan is complete.
-    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&Entry<V>)) -> u64 {
+    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&K::Entry<V>)) -> u64 {
         scan_step(self.scan_sizes(), cursor, |t, i| {
             let mut cur = self.ht[t].slots[i].as_deref();
             while let Some(e) = cur {
                 f(e);
-                cur = e.next.as_deref();
+                cur = e.link().as_deref();
             }
         })
     }
 
     /// The bucket array sizes a scan step walks (0 for an array not in use).
     fn scan_sizes(&self) -> [usize; 2] {
-        [self.ht[0].slots.len(), if self.rehash_idx.is_some() { self.ht[1].slots.len() } else { 0 }]
+        [self.ht[0].slots.len(), if self.is_rehashing() { self.ht[1].slots.len() } else { 0 }]
     }
 
     /// A random entry, chosen like Redis's `dictGetRandomKey`: a random non-empty bucket, then a random
     /// entry of its chain. `None` when the table is empty.
-    pub fn random_entry(&self) -> Option<&Entry<V>> {
+    pub fn random_entry(&self) -> Option<&K::Entry<V>> {
         if self.is_empty() {
             return None;
         }
         // Buckets of `ht[0]` below `rehash_idx` are known to be empty.
-        let start = self.rehash_idx.unwrap_or(0);
+        let start = if self.is_rehashing() { self.rehash_idx } else { 0 };
         let n0 = self.ht[0].slots.len();
         let end = n0 + self.scan_sizes()[1];
         let slot = |i: usize| {
@@ -386,12 +419,12 @@ impl<V> Table<V> {
                 (r..end).chain(start..r).map(slot).find(|s| s.is_some())
             })?
             .as_deref()?;
-        let chain = || std::iter::successors(Some(head), |e| e.next.as_deref());
+        let chain = || std::iter::successors(Some(head), |e| e.link().as_deref());
         chain().nth(fastrand::usize(..chain().count()))
     }
 
     /// Every entry, in bucket order. The table cannot change while the iterator lives.
-    pub fn iter(&self) -> Iter<'_, V> {
+    pub fn iter(&self) -> Iter<'_, V, K> {
         Iter::new(&self.ht, self.len())
     }
 
@@ -404,16 +437,17 @@ impl<V> Table<V> {
     }
 
     pub fn is_rehashing(&self) -> bool {
-        self.rehash_idx.is_some()
+        self.rehash_idx != NOT_REHASHING
     }
 
     /// Redis's `dictRehash`: moves up to `n` non-empty buckets of `ht[0]` to `ht[1]`, looking at no more
     /// than `10 * n` empty ones; swaps the arrays when `ht[0]` is drained.
     fn rehash(&mut self, n: usize) {
-        let Some(mut idx) = self.rehash_idx else {
+        if !self.is_rehashing() {
             return;
-        };
-        let seed = self.seed;
+        }
+        let mut idx = self.rehash_idx;
+        let seed = process_seed();
         let mut empty_visits = n.saturating_mul(EMPTY_VISITS);
         let mut moved = 0;
         let [old, new] = &mut self.ht;
@@ -428,9 +462,9 @@ impl<V> Table<V> {
                 continue;
             };
             loop {
-                let next = chain.next.take();
-                let j = hash_key(seed, &chain.key) as usize & new_mask;
-                chain.next = new.slots[j].take();
+                let next = chain.link_mut().take();
+                let j = hash_key(seed, chain.key()) as usize & new_mask;
+                *chain.link_mut() = new.slots[j].take();
                 new.slots[j] = Some(chain);
                 old.used -= 1;
                 new.used += 1;
@@ -447,30 +481,31 @@ impl<V> Table<V> {
         if self.ht[0].used == 0 {
             let target = mem::replace(&mut self.ht[1], Buckets::empty());
             mem::replace(&mut self.ht[0], target).free_drained();
-            self.rehash_idx = None;
+            self.rehash_idx = NOT_REHASHING;
         } else {
-            self.rehash_idx = Some(idx);
+            self.rehash_idx = idx;
         }
     }
 
-    /// Grows when the table holds as many entries as buckets (called before an insert of a new key).
+    /// Grows when the table holds as many entries as buckets, or a smallest table its `SMALL_MAX` entries
+    /// (called before an insert of a new key).
     fn expand_if_needed(&mut self) {
         if self.is_rehashing() {
             return;
         }
         let (size, used) = (self.ht[0].slots.len(), self.ht[0].used);
         if size == 0 {
-            self.ht[0] = Buckets::with_size(MIN_SIZE);
-        } else if used >= size {
-            self.start_resize((used + 1).next_power_of_two());
+            self.ht[0] = Buckets::with_size(K::MIN_SIZE);
+        } else if used >= size.max(K::SMALL_MAX) {
+            self.start_resize(Self::size_for(used + 1));
         }
     }
 
     /// Shrinks when less than 10% of the buckets would be used.
     fn shrink_if_needed(&mut self) {
         let (size, used) = (self.ht[0].slots.len(), self.ht[0].used);
-        if !self.is_rehashing() && size > MIN_SIZE && used * 10 < size {
-            self.start_resize(used.max(MIN_SIZE).next_power_of_two());
+        if !self.is_rehashing() && size > K::MIN_SIZE && used * 10 < size {
+            self.start_resize(Self::size_for(used));
         }
     }
 
@@ -484,22 +519,32 @@ impl<V> Table<V> {
             mem::replace(&mut self.ht[0], target).free_drained();
         } else {
             self.ht[1] = target;
-            self.rehash_idx = Some(0);
+            self.rehash_idx = 0;
         }
     }
 
+    /// Bytes this table allocated: bucket arrays, entries and keys (not the values' own heap, and not the
+    /// allocator's rounding).
+    pub fn heap_bytes(&self) -> usize {
+        let arrays: usize = self.ht.iter().map(|b| b.slots.len() * mem::size_of::<Link<K::Entry<V>>>()).sum();
+        arrays + self.len() * mem::size_of::<K::Entry<V>>() + self.key_bytes
+    }
+}
+
+/// The snapshot API: keyspace tables only.
+impl<V> Table<V, Keys> {
     /// Starts a point-in-time snapshot in O(1): `sink` will receive every entry present now, as it is now,
     /// exactly once, through [`Table::snapshot_step`] and through writes to entries not yet emitted. Gives
     /// the sink back if a snapshot is already active (a finished one must be ended first).
     pub fn snapshot_begin(&mut self, sink: Box<dyn SnapshotSink<V>>) -> Result<(), Box<dyn SnapshotSink<V>>> {
-        if self.snapshot.is_some() {
+        if self.state.snapshot.is_some() {
             return Err(sink);
         }
-        if self.epoch == u32::MAX {
+        if self.state.epoch == u32::MAX {
             self.renumber_versions();
         }
-        self.snapshot = Some(Box::new(Snapshot { version: self.epoch, cursor: 0, done: false, sink }));
-        self.epoch += 1;
+        self.state.snapshot = Some(Box::new(Snapshot { version: self.state.epoch, cursor: 0, done: false, sink }));
+        self.state.epoch += 1;
         Ok(())
     }
 
@@ -515,12 +560,12 @@ impl<V> Table<V> {
                 }
             }
         }
-        self.epoch = 1;
+        self.state.epoch = 1;
     }
 
     /// True from `snapshot_begin` until `snapshot_end`, finished or not.
     pub fn snapshot_active(&self) -> bool {
-        self.snapshot.is_some()
+        self.state.snapshot.is_some()
     }
 
     /// Walks about `budget` buckets of the snapshot (at least one SCAN step), emitting the pending entries
@@ -528,8 +573,8 @@ impl<V> Table<V> {
     /// the whole snapshot and [`Table::snapshot_end`] returns it.
     pub fn snapshot_step(&mut self, budget: usize) -> bool {
         let sizes = self.scan_sizes();
-        let epoch = self.epoch;
-        let Some(s) = &mut self.snapshot else {
+        let epoch = self.state.epoch;
+        let Some(s) = &mut self.state.snapshot else {
             return true;
         };
         let mut visited = 0;
@@ -555,32 +600,48 @@ impl<V> Table<V> {
 
     /// Ends the snapshot (finished, or abandoned) and returns its sink.
     pub fn snapshot_end(&mut self) -> Option<Box<dyn SnapshotSink<V>>> {
-        self.snapshot.take().map(|s| s.sink)
-    }
-
-    /// Bytes this table allocated: bucket arrays, entries and keys (not the values' own heap, and not the
-    /// allocator's rounding).
-    pub fn heap_bytes(&self) -> usize {
-        let arrays: usize = self.ht.iter().map(|b| b.slots.capacity() * mem::size_of::<Link<V>>()).sum();
-        arrays + self.len() * mem::size_of::<Entry<V>>() + self.key_bytes
+        self.state.snapshot.take().map(|s| s.sink)
     }
 }
 
 /// Finds the link (bucket slot or `next` field) that holds `key`, searching `ht` in order.
-fn find_link<'a, V>(ht: &'a mut [Buckets<V>], h: u64, key: &[u8]) -> Option<(usize, &'a mut Link<V>)> {
+fn find_link<'a, E: Node>(ht: &'a mut [Buckets<E>], h: u64, key: &[u8]) -> Option<(usize, &'a mut Link<E>)> {
     for (t, b) in ht.iter_mut().enumerate() {
         let mask = b.mask();
         let Some(mut link) = b.slots.get_mut(h as usize & mask) else {
             continue;
         };
-        while link.as_ref().is_some_and(|e| *e.key != *key) {
-            link = &mut link.as_mut()?.next;
+        while link.as_ref().is_some_and(|e| e.key() != key) {
+            link = link.as_mut()?.link_mut();
         }
         if link.is_some() {
             return Some((t, link));
         }
     }
     None
+}
+
+/// The steps of [`Table::prefetch`], furthest ahead first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefetch {
+    /// The key's bucket slot.
+    Slot,
+    /// The first entry of the bucket (read from the slot).
+    Entry,
+    /// That entry's key bytes (compared with the key) and the next entry of the bucket.
+    Key,
+}
+
+/// Asks the CPU to bring the cache line at `p` in (a hint: nothing happens on other architectures).
+#[inline(always)]
+fn prefetch_line<T: ?Sized>(p: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch only hints the cache; it reads nothing the program sees and cannot fault.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((p as *const T).cast::<i8>())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// One step of Redis's `dictScan` over arrays of `sizes` (0 = array not in use): `visit(array, bucket)` for
@@ -612,27 +673,27 @@ fn scan_step(sizes: [usize; 2], cursor: u64, mut visit: impl FnMut(usize, usize)
 }
 
 /// Iterator over every entry of a [`Table`].
-pub struct Iter<'a, V> {
-    ht: &'a [Buckets<V>; 2],
+pub struct Iter<'a, V, K: Kind = Keys> {
+    ht: &'a [Buckets<K::Entry<V>>; 2],
     table: usize,
     bucket: usize,
-    node: Option<&'a Entry<V>>,
+    node: Option<&'a K::Entry<V>>,
     remaining: usize,
 }
 
-impl<'a, V> Iter<'a, V> {
-    fn new(ht: &'a [Buckets<V>; 2], len: usize) -> Self {
+impl<'a, V, K: Kind> Iter<'a, V, K> {
+    fn new(ht: &'a [Buckets<K::Entry<V>>; 2], len: usize) -> Self {
         Iter { ht, table: 0, bucket: 0, node: None, remaining: len }
     }
 }
 
-impl<'a, V> Iterator for Iter<'a, V> {
-    type Item = &'a Entry<V>;
+impl<'a, V, K: Kind> Iterator for Iter<'a, V, K> {
+    type Item = &'a K::Entry<V>;
 
-    fn next(&mut self) -> Option<&'a Entry<V>> {
+    fn next(&mut self) -> Option<&'a K::Entry<V>> {
         while self.remaining > 0 {
             if let Some(e) = self.node {
-                self.node = e.next.as_deref();
+                self.node = e.link().as_deref();
                 self.remaining -= 1;
                 return Some(e);
             }
@@ -653,7 +714,7 @@ impl<'a, V> Iterator for Iter<'a, V> {
     }
 }
 
-impl<V> ExactSizeIterator for Iter<'_, V> {}
+impl<V, K: Kind> ExactSizeIterator for Iter<'_, V, K> {}
 
 /// The hash seed, random per process so clients cannot aim keys at one bucket.
 fn process_seed() -> u64 {

@@ -308,6 +308,7 @@ fn with_ctx<R>(
     ctx.db = db;
     ctx.proto = proto;
     let r = f(&mut ctx);
+    crate::aof::feed(server, &mut ctx, db, None);
     let (dirty, stats) = (ctx.dirty, ctx.stats);
     let expired = std::mem::take(&mut ctx.expired);
     drop(ctx);

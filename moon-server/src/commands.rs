@@ -33,6 +33,8 @@ pub fn run(server: &Server, client: &mut Client, spec: &CommandSpec, a: &[Bytes]
         "memory" => crate::memory_cmd::run(server, client.db, a),
         "shutdown" => return crate::shutdown::command(server, client, a),
         "save" => crate::persist::save_command(server),
+        "bgsave" => crate::bgsave::command(server, a, false),
+        "bgrewriteaof" => crate::aof::rewrite::command(server, false),
         "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "publish" | "pubsub" => {
             return crate::pubsub::run(server, client, spec, a)
         }
@@ -61,12 +63,14 @@ pub fn run_in_exec(
         }
         "info" => Reply::err("ERR INFO is not supported inside MULTI by Moon"),
         "client" => crate::client_cmd::run(server, client, a),
-        "config" => crate::config_cmd::run(server, client, a),
+        "config" => crate::aof::rewrite::in_exec(|| crate::config_cmd::run(server, client, a)),
         "memory" => crate::memory_cmd::run_in_view(server, client.db, view, a),
         "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "publish" | "pubsub" => {
             crate::pubsub::run_in_exec(server, client, spec, a)
         }
         "monitor" => crate::monitor::in_exec(),
+        "bgsave" => crate::bgsave::command(server, a, true),
+        "bgrewriteaof" => crate::aof::rewrite::command(server, true),
         "blpop" | "brpop" | "brpoplpush" | "blmove" | "blmpop" | "bzpopmin" | "bzpopmax" | "bzmpop" => {
             crate::blocking::run_in_exec(server, client, view, spec, a)
         }

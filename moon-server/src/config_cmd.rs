@@ -23,6 +23,7 @@ pub fn run(server: &Server, client: &mut Client, a: &[Bytes]) -> Reply {
         let pairs: Vec<(Vec<u8>, Vec<u8>)> = a[2..].chunks(2).map(|c| (c[0].to_vec(), c[1].to_vec())).collect();
         let local = client.shared.addr.ip().is_loopback();
         let mut cfg = server.config.write();
+        let before = crate::aof::rewrite::config_before(&cfg);
         return match cfg.set_from(&pairs, local) {
             Ok(()) => {
                 *server.engine_cfg.write() = cfg.engine_config();
@@ -35,6 +36,10 @@ pub fn run(server: &Server, client: &mut Client, a: &[Bytes]) -> Reply {
                 crate::log::set_level(level);
                 drop(cfg);
                 crate::stats::config_changed(server);
+                crate::aof::config_changed(server);
+                if let Err(e) = crate::aof::rewrite::config_changed(server, before) {
+                    return e;
+                }
                 Reply::ok()
             }
             Err(e) => Reply::err(e),

@@ -82,7 +82,15 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, addr: SocketAddr)
     server.clients.add(shared.clone());
     let mut client = Client::new(shared.clone(), !needs_auth);
     let (rd, wr) = stream.into_split();
-    let mut conn = Conn { server: server.clone(), rd, wr: Some(wr), writer: None, out: Vec::with_capacity(READ_CHUNK) };
+    let mut conn = Conn {
+        server: server.clone(),
+        rd,
+        wr: Some(wr),
+        writer: None,
+        out: Vec::with_capacity(READ_CHUNK),
+        aof_marks: Vec::new(),
+        aof_barrier: 0,
+    };
     let end = conn.run(&mut client).await;
     // Leave every shared structure before the client is unregistered: nothing may push to it any more.
     crate::pubsub::clear(&server, &mut client);
@@ -117,6 +125,13 @@ struct Conn {
     writer: Option<JoinHandle<()>>,
     /// Encoded replies not yet written (or queued).
     out: Vec<u8>,
+    /// `appendfsync always`: (start, end) of each write's reply in `out` and the stream offset its AOF
+    /// records end at. `out` is sent only once the largest offset is durable; replies whose records never
+    /// become durable are replaced by the error.
+    aof_marks: Vec<(usize, usize, u64)>,
+    /// `appendfsync always`: what every reply in `out` waits for (reads included): all records appended
+    /// before their commands ran. Only the marked writes' replies become errors if it fails.
+    aof_barrier: u64,
 }
 
 impl Conn {
@@ -147,6 +162,9 @@ impl Conn {
                             client.clock_budget = 0;
                         }
                         let mut close = false;
+                        // Where this command's reply starts, and (always) what a served blocked client waits for.
+                        let mut mark = self.out.len();
+                        let mut served = 0;
                         match dispatch(&server, client, args) {
                             Next::Reply(r) => push_reply(&server, client, &r, &mut self.out),
                             Next::Close(r) => {
@@ -160,14 +178,23 @@ impl Conn {
                                     blocking::abandon(&server, client, &b);
                                     return End::Drop;
                                 }
+                                mark = 0;
                                 let woke = self.wait_blocked(client, &mut buf, &b).await;
                                 client.clock_budget = 0;
                                 match woke {
-                                    Some(r) => push_reply(&server, client, &r, &mut self.out),
+                                    Some(r) => {
+                                        served = crate::aof::read_barrier(&server);
+                                        push_reply(&server, client, &r, &mut self.out);
+                                    }
                                     None => return End::Drop,
                                 }
                             }
                         }
+                        let target = crate::aof::take_wait_target().max(served);
+                        if target > 0 {
+                            self.aof_marks.push((mark, self.out.len(), target));
+                        }
+                        self.aof_barrier = self.aof_barrier.max(crate::aof::read_barrier(&server));
                         for line in client.monitor_echo.drain(..) {
                             self.out.extend_from_slice(&line);
                         }
@@ -222,8 +249,12 @@ impl Conn {
         }
     }
 
-    /// Writes (inline) or queues (push mode) the pending replies. False when the client is gone.
+    /// Writes (inline) or queues (push mode) the pending replies, once the AOF records they depend on are
+    /// durable (`appendfsync always`). False when the client is gone.
     async fn flush(&mut self, client: &Client) -> bool {
+        if !self.aof_marks.is_empty() || self.aof_barrier > 0 {
+            self.wait_durable(client).await;
+        }
         if self.out.is_empty() {
             return true;
         }
@@ -241,6 +272,17 @@ impl Conn {
         out.clear();
         self.out = out;
         true
+    }
+
+    /// Group commit: waits (without blocking the thread) for the fsync covering every record the replies in
+    /// `out` depend on; one wait per batch. A reply whose record never became durable becomes the error.
+    async fn wait_durable(&mut self, client: &Client) {
+        let server = self.server.clone();
+        let target = self.aof_marks.iter().map(|m| m.2).fold(std::mem::take(&mut self.aof_barrier), u64::max);
+        if server.aof.durable(target).await.is_err() && !self.aof_marks.is_empty() {
+            self.out = replace_failed(&self.out, &self.aof_marks, client.proto, |t| server.aof.outcome(t));
+        }
+        self.aof_marks.clear();
     }
 
     /// After each command: a client that just got an outbox switches to push mode (what was answered so far
@@ -336,6 +378,29 @@ impl Conn {
     }
 }
 
+/// `out` with the reply of every write whose AOF record failed (`outcome(offset)` is `Err`) replaced by
+/// the error. `marks`: (start, end, record end offset) of those replies in `out`, in order.
+fn replace_failed(
+    out: &[u8],
+    marks: &[(usize, usize, u64)],
+    proto: engine::resp::Protocol,
+    outcome: impl Fn(u64) -> Result<(), String>,
+) -> Vec<u8> {
+    let mut patched = Vec::with_capacity(out.len());
+    let mut pos = 0;
+    for &(start, end, t) in marks {
+        if let Err(msg) = outcome(t) {
+            if pos <= start && start < end && end <= out.len() {
+                patched.extend_from_slice(&out[pos..start]);
+                encode(&Reply::err(msg), proto, &mut patched);
+                pos = end;
+            }
+        }
+    }
+    patched.extend_from_slice(&out[pos..]);
+    patched
+}
+
 fn query_buffer_too_big(server: &Server, client: &Client, buf: &BytesMut) -> bool {
     let limit = server.config.read().client_query_buffer_limit as usize;
     if buf.len() > limit {
@@ -357,4 +422,21 @@ fn push_reply(server: &Server, client: &mut Client, reply: &Reply, out: &mut Vec
         return;
     }
     encode(reply, client.proto, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_writes_get_the_error_instead_of_their_reply() {
+        let out = b"+OK\r\n$1\r\nx\r\n:5\r\n+OK\r\n".to_vec();
+        // SET (record ends at 10), GET (no record), INCR (20), SET (30, its reply suppressed: empty range).
+        let marks = [(0, 5, 10), (12, 16, 20), (21, 21, 30)];
+        let outcome =
+            |t: u64| if t >= 20 { Err("MISCONF Errors writing to the AOF file: EIO".to_string()) } else { Ok(()) };
+        let patched = replace_failed(&out, &marks, engine::resp::Protocol::Resp2, outcome);
+        assert_eq!(patched, b"+OK\r\n$1\r\nx\r\n-MISCONF Errors writing to the AOF file: EIO\r\n+OK\r\n");
+        assert_eq!(replace_failed(&out, &marks, engine::resp::Protocol::Resp2, |_| Ok(())), out);
+    }
 }

@@ -1,5 +1,6 @@
 //! Each shard thread's periodic work (Redis's `serverCron` share for that shard): active expiry, a few
-//! buckets of incremental rehash, and closing idle clients.
+//! buckets of incremental rehash, and closing idle clients; shard 0 also starts scheduled BGSAVEs and the
+//! ones the `save` points call for.
 
 use crate::server::{unix_ms, Counters, Server};
 use std::sync::Arc;
@@ -22,6 +23,10 @@ pub async fn run(server: Arc<Server>, shard: usize) {
 }
 
 fn tick(server: &Server, shard: usize) {
+    // The loader holds the shards in batches and nothing expires meanwhile (Redis's cron does not either).
+    if server.persist.loading.load(std::sync::atomic::Ordering::Acquire) {
+        return;
+    }
     let now = unix_ms();
     let mut expired = 0;
     {
@@ -32,6 +37,7 @@ fn tick(server: &Server, shard: usize) {
         for db in 0..s.ks.dbs.len() {
             let dead = if active { s.ks.dbs[db].active_expire_step(now, EXPIRE_BUDGET) } else { Vec::new() };
             expired += dead.len() as u64;
+            crate::aof::feed_expired(server, db, &dead);
             for key in &dead {
                 s.touch(db, key);
             }
@@ -41,6 +47,8 @@ fn tick(server: &Server, shard: usize) {
     Counters::add(&server.stats.expired_keys, expired);
     if shard == 0 {
         crate::stats::cron(server);
+        crate::aof::rewrite::cron(server);
+        crate::bgsave::cron(server);
     }
     // Idle clients: every thread checks all, which is cheap and needs no ownership map.
     if shard == 0 {

@@ -1,5 +1,9 @@
-//! DEBUG: DIGEST, DIGEST-VALUE, SLEEP, OBJECT, SET-ACTIVE-EXPIRE, RELOAD, HELP (LOADAOF comes with the
-//! AOF). Allowed per `enable-debug-command` (no / yes / local), with Redis's refusal text.
+//! DEBUG: DIGEST, DIGEST-VALUE, SLEEP, OBJECT, SET-ACTIVE-EXPIRE, RELOAD, LOADAOF, HELP. Allowed per
+//! `enable-debug-command` (no / yes / local), with Redis's refusal text.
+//!
+//! RELOAD works on `dbfilename` whether or not the AOF is on, as in Redis 7.0: it saves the RDB, empties the
+//! dataset and loads the RDB back (dropping expired keys); the AOF files are not touched and nothing is
+//! logged to them. LOADAOF (`aof::debug_loadaof`) reloads from the AOF directory.
 
 use crate::client::Client;
 use crate::config::ProtectedAction;
@@ -49,6 +53,9 @@ pub fn run(server: &Server, client: &mut Client, a: &[Bytes]) -> Reply {
     if eq_ic(sub, "reload") {
         return reload(server, &a[2..]);
     }
+    if eq_ic(sub, "loadaof") && a.len() == 2 {
+        return crate::aof::debug_loadaof(server);
+    }
     if eq_ic(sub, "set-active-expire") && a.len() == 3 {
         let on = engine::util::parse_i64(&a[2]).unwrap_or(0) != 0;
         server.active_expire.store(on, std::sync::atomic::Ordering::Relaxed);
@@ -63,6 +70,8 @@ pub fn run(server: &Server, client: &mut Client, a: &[Bytes]) -> Reply {
             "    Output a hex signature of the values of all the specified keys.",
             "OBJECT <key>",
             "    Show low level info about the `key` and associated value.",
+            "LOADAOF",
+            "    Flush the AOF buffers on disk and reload the AOF in memory.",
             "RELOAD [option ...]",
             "    Save the RDB on disk and reload it back to memory. Available options:",
             "    * MERGE: Merge the content of the RDB with the current dataset, keys in the RDB replace the",

@@ -62,6 +62,9 @@ pub fn dispatch(server: &Server, client: &mut Client, args: Vec<Bytes>) -> Next 
     if !client.authenticated && !spec.has(flags::NO_AUTH) {
         return refuse(server, client, Some(spec), &args, Reply::err(NOAUTH));
     }
+    if let Some(e) = crate::bgsave::refusal(server, client, spec, &args) {
+        return refuse(server, client, Some(spec), &args, e);
+    }
     if let Some(e) = crate::pubsub::context_error(client, spec, &args) {
         return refuse(server, client, Some(spec), &args, e);
     }
@@ -118,7 +121,10 @@ pub fn exec_in_view(
     let mut ctx = Ctx::new(view, &cfg, client.now_ms);
     ctx.db = client.db;
     ctx.proto = client.proto;
+    // Only the AOF replay runs data commands while the dataset loads (clients get -LOADING): no lazy expiry.
+    ctx.loading = server.persist.loading.load(Ordering::Relaxed);
     let reply = cmd::execute(&mut ctx, args);
+    crate::aof::feed(server, &mut ctx, client.db, Some(args));
     let (db, dirty, stats) = (ctx.db, ctx.dirty, ctx.stats);
     let expired = std::mem::take(&mut ctx.expired);
     drop(ctx);
@@ -134,6 +140,9 @@ pub fn exec_in_view(
         server.dirty.fetch_add(dirty, Ordering::Relaxed);
         touch_keys(view, spec, args, client.db);
         crate::blocking::note_ready(view, spec, args, client.db, &mut client.ready_keys);
+        if spec.name == "flushall" {
+            crate::bgsave::after_flushall(server, view);
+        }
     }
     Counters::add(&server.stats.keyspace_hits, stats.keyspace_hits);
     Counters::add(&server.stats.keyspace_misses, stats.keyspace_misses);
@@ -232,6 +241,8 @@ pub fn exec(server: &Server, client: &mut Client) -> Reply {
         return Reply::NilArray;
     }
     let mut replies = Vec::with_capacity(queue.len());
+    // Logged once, at the end, while every shard of the transaction is still held.
+    crate::aof::begin_exec();
     for (spec, args) in specs.iter().zip(&queue) {
         let started = std::time::Instant::now();
         let r = match spec.handler {
@@ -242,6 +253,7 @@ pub fn exec(server: &Server, client: &mut Client) -> Reply {
         crate::monitor::feed(server, client, spec, args);
         replies.push(r);
     }
+    crate::aof::end_exec(server);
     drop(view);
     unwatch(server, client);
     Reply::Array(replies)

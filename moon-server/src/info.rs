@@ -100,7 +100,10 @@ fn section(server: &Server, name: &str, s: &mut String) {
         }
         "memory" => memory(server, s),
         "persistence" => {
-            let aof = server.config.read().appendonly;
+            // Redis's `aof_state != AOF_OFF`: the pipeline is logging, or the AOF is loading at start-up.
+            let aof = server.aof.is_on()
+                || (server.config.read().appendonly
+                    && server.persist.loading.load(std::sync::atomic::Ordering::Relaxed));
             server.persist.render(server, aof, s);
         }
         "stats" => {

@@ -5,6 +5,8 @@
 //! runtime per shard thread. Every thread accepts connections on the shared listeners and runs the shard's
 //! periodic work (active expiry, incremental rehash). SIGTERM/SIGINT end the process after the shutdown work.
 
+mod aof;
+mod bgsave;
 mod blocking;
 mod client;
 mod client_cmd;
@@ -18,6 +20,7 @@ mod debug;
 mod dispatch;
 mod info;
 mod latency;
+mod loading;
 mod log;
 mod memory_cmd;
 mod monitor;
@@ -25,10 +28,12 @@ mod outbox;
 mod persist;
 mod persist_state;
 mod pubsub;
+mod rdb_load;
 mod server;
 mod shards;
 mod shutdown;
 mod slowlog;
+mod snapshot;
 mod stats;
 
 use anyhow::{Context, Result};
@@ -136,14 +141,13 @@ fn run(config: config::Config, file: Option<std::path::PathBuf>) -> Result<()> {
         "Running with {threads} shard thread(s), I/O driver: {}",
         if uring { "io_uring" } else { "epoll (io_uring unavailable)" }
     );
-    if config.appendonly {
-        // Said loudly, so nobody mistakes this build for a durable one.
-        warning!("WARNING: this Moon build does not write or load AOF files yet: with appendonly yes data is kept in memory only (SAVE and a final save on shutdown still write the RDB file, which is not loaded while AOF is on).");
-    } else if !config.save.is_empty() {
-        warning!("WARNING: this Moon build does not run BGSAVE or automatic save points yet: only SAVE, SHUTDOWN and DEBUG RELOAD write the RDB file.");
-    }
-    let server = Arc::new(Server::new(config, file, port));
-    persist::load_at_startup(&server).map_err(anyhow::Error::msg)?;
+    let server = Server::new_shared(config, file, port);
+    // Raised before any client is accepted: until the dataset is in, clients get -LOADING. With appendonly
+    // yes the AOF is loaded (dump.rdb is ignored, as in Redis) and the write pipeline started.
+    let mut loading = match aof::start_up(&server)? {
+        Some(l) => Some(Loader::Aof(l)),
+        None => loading::start(&server)?.map(Loader::Rdb),
+    };
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, term.clone()).context("installing signal handlers")?;
@@ -158,9 +162,15 @@ fn run(config: config::Config, file: Option<std::path::PathBuf>) -> Result<()> {
             .context("spawning shard thread")?;
         handles.push(h);
     }
-    notice!("Ready to accept connections tcp");
+    if loading.is_none() {
+        notice!("Ready to accept connections tcp");
+    }
     loop {
         std::thread::sleep(Duration::from_millis(50));
+        if loading.as_ref().is_some_and(|l| l.is_finished()) {
+            loading.take().map_or(Ok(()), |l| l.finish(&server)).map_err(anyhow::Error::msg)?;
+            notice!("Ready to accept connections tcp");
+        }
         if server.is_shutting_down() {
             // SHUTDOWN already ran `shutdown::prepare`.
             break;
@@ -178,6 +188,28 @@ fn run(config: config::Config, file: Option<std::path::PathBuf>) -> Result<()> {
     server.shutting_down.store(true, Ordering::Relaxed);
     notice!("Moon is now ready to exit, bye bye...");
     std::process::exit(0);
+}
+
+/// The start-up load in progress: `dbfilename` (appendonly no) or the AOF (appendonly yes).
+enum Loader {
+    Rdb(loading::Loading),
+    Aof(aof::AofLoading),
+}
+
+impl Loader {
+    fn is_finished(&self) -> bool {
+        match self {
+            Loader::Rdb(l) => l.is_finished(),
+            Loader::Aof(l) => l.is_finished(),
+        }
+    }
+
+    fn finish(self, server: &Server) -> Result<(), String> {
+        match self {
+            Loader::Rdb(l) => l.finish(server),
+            Loader::Aof(l) => l.finish(server),
+        }
+    }
 }
 
 /// One shard thread: a monoio runtime accepting on every listener and running the shard's periodic work.

@@ -1,13 +1,16 @@
-//! Synchronous RDB persistence: SAVE (and the save SHUTDOWN and DEBUG RELOAD do) writes `<dir>/<dbfilename>`
-//! through the engine's [`engine::rdb`] writer; start-up and DEBUG RELOAD load it back straight into the
-//! shards (loading is not replay, DESIGN.md §4).
+//! Synchronous RDB persistence: SAVE (and the save SHUTDOWN, DEBUG RELOAD and FLUSHALL with save points do)
+//! writes `<dir>/<dbfilename>` through the engine's [`engine::rdb`] writer; start-up (see `loading`) and
+//! DEBUG RELOAD load it back straight into the shards (loading is not replay, DESIGN.md §4). BGSAVE is in
+//! `bgsave`, on a fork-less snapshot.
 //!
-//! A save is atomic: `temp-<pid>.rdb` in the working directory (the server chdirs into `dir` at start) is
-//! written, fsynced, renamed over `dbfilename`, then the directory is fsynced. A crash at any step leaves
-//! either the old file or the new one, plus at worst a stray temp file.
+//! A save is atomic: `temp-<pid>.rdb` in `dir` is written, fsynced, renamed over `dbfilename`, then the
+//! directory is fsynced. A crash at any step leaves either the old file or the new one, plus at worst a
+//! stray temp file. Paths are built from the `dir` setting (not the working directory), so CONFIG SET dir
+//! takes effect for the next save.
 
 use crate::server::{unix_ms, Server};
 use crate::shards::LockedShards;
+use crate::snapshot::Purpose;
 use engine::keyspace::{Db, Store};
 use engine::rdb::{self, ErrorKind, LoadOptions, LoadReport, LoadTarget, RdbError, WriteOptions};
 use engine::resp::Reply;
@@ -18,15 +21,39 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-/// The RDB file, relative to the working directory (`dir`).
+/// The RDB file: `dbfilename` inside `dir`.
 pub fn rdb_path(server: &Server) -> PathBuf {
-    PathBuf::from(&server.config.read().dbfilename)
+    let cfg = server.config.read();
+    cfg.dir.join(&cfg.dbfilename)
+}
+
+/// The directory holding the RDB file (for temp files and the directory fsync).
+pub fn rdb_dir(server: &Server) -> PathBuf {
+    server.config.read().dir.clone()
+}
+
+/// How to write, from the configuration.
+pub fn write_options(server: &Server) -> WriteOptions {
+    let cfg = server.config.read();
+    WriteOptions {
+        compression: cfg.rdbcompression,
+        checksum: cfg.rdbchecksum,
+        list_max_listpack_size: server.engine_cfg.read().list_max_listpack_size,
+        ..WriteOptions::default()
+    }
 }
 
 /// SAVE: writes the RDB with every shard locked. Replies `+OK`, or `-ERR` as Redis does when the save fails.
+/// Refused while a BGSAVE runs, as in Redis (an AOF rewrite does not stop it).
 pub fn save_command(server: &Server) -> Reply {
+    if server.snapshots.running() == Some(Purpose::RdbSave) {
+        return Reply::err("ERR Background save already in progress");
+    }
     match save_rdb(server) {
-        Ok(()) => Reply::ok(),
+        Ok(()) => {
+            server.persist.rdb_saves.fetch_add(1, Ordering::Relaxed);
+            Reply::ok()
+        }
         Err(_) => Reply::err("ERR"),
     }
 }
@@ -38,33 +65,32 @@ pub fn save_rdb(server: &Server) -> Result<(), String> {
 }
 
 /// Saves the dataset held by `view` (every shard) to `dbfilename`, and on success updates LASTSAVE, the
-/// dirty counter and INFO persistence.
+/// dirty counter and INFO persistence. A running BGSAVE is stopped first: this file is newer than its
+/// snapshot, which must not be renamed over it afterwards (its thread lets go of the tables once the shards
+/// are released; meanwhile writes stop copying pre-images for it).
 pub fn save_locked(server: &Server, view: &LockedShards<'_>) -> Result<(), String> {
-    let (target, opts) = {
-        let cfg = server.config.read();
-        let opts = WriteOptions {
-            compression: cfg.rdbcompression,
-            checksum: cfg.rdbchecksum,
-            list_max_listpack_size: server.engine_cfg.read().list_max_listpack_size,
-            ..WriteOptions::default()
-        };
-        (PathBuf::from(&cfg.dbfilename), opts)
-    };
-    let temp = PathBuf::from(format!("temp-{}.rdb", std::process::id()));
+    if server.persist.loading.load(Ordering::Acquire) {
+        // Only part of the dataset is in: saving it would replace the file with part of itself.
+        let msg = "Can't save while the dataset is loading".to_string();
+        crate::warning!("{msg}");
+        return Err(msg);
+    }
+    if server.snapshots.abort(Purpose::RdbSave, "a synchronous save") {
+        crate::notice!("Background saving stopped: a synchronous save supersedes it");
+    }
+    let target = rdb_path(server);
+    let dir = rdb_dir(server);
+    let opts = write_options(server);
+    let temp = dir.join(format!("temp-{}.rdb", std::process::id()));
     let file = match File::create(&temp) {
         Ok(f) => f,
         Err(e) => {
-            let cwd = std::env::current_dir().map_or_else(|_| "unknown".into(), |d| d.display().to_string());
-            let msg = format!(
-                "Failed opening the temp RDB file {} (in server root dir {cwd}) for saving: {}",
-                temp.display(),
-                io_text(&e)
-            );
+            let msg = open_error(&temp, &e);
             crate::warning!("{msg}");
             return Err(msg);
         }
     };
-    if let Err(e) = write_and_rename(view, file, &temp, &target, &opts) {
+    if let Err(e) = write_and_rename(server, view, file, &temp, &target, &opts) {
         let _ = std::fs::remove_file(&temp);
         let msg = format!("Write error saving DB on disk: {}", io_text(&e));
         crate::warning!("{msg}");
@@ -73,13 +99,19 @@ pub fn save_locked(server: &Server, view: &LockedShards<'_>) -> Result<(), Strin
     crate::notice!("DB saved on disk");
     server.dirty.store(0, Ordering::Relaxed);
     server.lastsave.store(unix_ms() / 1000, Ordering::Relaxed);
-    server.persist.rdb_saves.fetch_add(1, Ordering::Relaxed);
     server.persist.rdb_last_bgsave_ok.store(true, Ordering::Relaxed);
     Ok(())
 }
 
+/// Redis's message when the temp file can't be created.
+pub fn open_error(temp: &Path, e: &std::io::Error) -> String {
+    let cwd = std::env::current_dir().map_or_else(|_| "unknown".into(), |d| d.display().to_string());
+    let name = temp.file_name().map_or_else(|| temp.display().to_string(), |n| n.to_string_lossy().into_owned());
+    format!("Failed opening the temp RDB file {name} (in server root dir {cwd}) for saving: {}", io_text(e))
+}
+
 /// An I/O error as Redis prints it (`strerror`), without Rust's " (os error N)".
-fn io_text(e: &std::io::Error) -> String {
+pub fn io_text(e: &std::io::Error) -> String {
     let s = e.to_string();
     match s.find(" (os error ") {
         Some(i) => s[..i].to_string(),
@@ -88,6 +120,7 @@ fn io_text(e: &std::io::Error) -> String {
 }
 
 fn write_and_rename(
+    server: &Server,
     view: &LockedShards<'_>,
     file: File,
     temp: &Path,
@@ -98,55 +131,121 @@ fn write_and_rename(
     let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     drop(file);
-    std::fs::rename(temp, target)?;
+    commit(server, temp, target, || true)
+}
+
+/// Renames a finished, fsynced `temp` over `target` and fsyncs the directory, if `still_wanted()` says so
+/// (checked under the same lock every save renames under, so a superseded BGSAVE can never land after a
+/// newer save). Returns `Interrupted` when it was not wanted any more.
+pub fn commit(server: &Server, temp: &Path, target: &Path, still_wanted: impl FnOnce() -> bool) -> std::io::Result<()> {
+    {
+        let _order = server.bgsave.rename_lock();
+        if !still_wanted() {
+            return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "superseded"));
+        }
+        std::fs::rename(temp, target)?;
+    }
     // The rename is durable only once the directory entry is.
     let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     File::open(dir)?.sync_all()
 }
 
-/// Routes loaded keys into the shard that owns them.
+/// Pre-sizes `db` on every shard of `view` for about `keys` keys (RESIZEDB), when that part is empty and no
+/// snapshot walks its table (replacing the table would drop the snapshot's sink).
+pub fn presize(view: &mut LockedShards<'_>, db: usize, keys: u64) {
+    if db >= view.num_dbs() {
+        return;
+    }
+    let shards = view.shard_count();
+    let per_shard = (keys as usize).div_ceil(shards);
+    for s in 0..shards {
+        let d = view.shard_db(s, db);
+        if d.is_empty() && !d.table.snapshot_active() {
+            *d = Db::with_capacity(per_shard);
+        }
+    }
+}
+
+/// Puts one loaded key into the shard of `view` that owns it. With `merge` (DEBUG RELOAD MERGE) a key
+/// already present is replaced instead of being an error.
+pub fn insert_loaded(
+    view: &mut LockedShards<'_>,
+    db: usize,
+    key: Box<[u8]>,
+    value: Value,
+    expire_at: Option<i64>,
+    merge: bool,
+) -> Result<(), RdbError> {
+    let databases = view.num_dbs();
+    if db >= databases {
+        return Err(RdbError::new(ErrorKind::DbIndex { db: db as u64, databases }, 0));
+    }
+    let d = view.db_for(db, &key);
+    if !merge && d.get(&key).is_some() {
+        return Err(RdbError::duplicate_key(&key));
+    }
+    d.insert_boxed(key, value, expire_at);
+    Ok(())
+}
+
+/// Routes loaded keys into the shard that owns them, with every shard held throughout.
 struct ShardLoader<'v, 'a> {
     view: &'v mut LockedShards<'a>,
-    /// DEBUG RELOAD MERGE: a key already present is replaced instead of being an error.
     merge: bool,
 }
 
 impl LoadTarget for ShardLoader<'_, '_> {
     fn resize(&mut self, db: usize, keys: u64, _expires: u64) {
-        if db >= self.view.num_dbs() {
-            return;
-        }
-        let shards = self.view.shard_count();
-        let per_shard = (keys as usize).div_ceil(shards);
-        for s in 0..shards {
-            let d = self.view.shard_db(s, db);
-            if d.is_empty() {
-                *d = Db::with_capacity(per_shard);
-            }
-        }
+        presize(self.view, db, keys);
     }
 
     fn insert(&mut self, db: usize, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
-        let databases = self.view.num_dbs();
-        if db >= databases {
-            return Err(RdbError::new(ErrorKind::DbIndex { db: db as u64, databases }, 0));
-        }
-        let d = self.view.db_for(db, &key);
-        if !self.merge && d.get(&key).is_some() {
-            return Err(RdbError::duplicate_key(&key));
-        }
-        d.insert_boxed(key, value, expire_at);
-        Ok(())
+        insert_loaded(self.view, db, key, value, expire_at, self.merge)
     }
 }
 
 /// Loads `path` into the shards held by `view` (every shard), dropping keys that have already expired, as
-/// a master does. Logs like Redis and updates INFO persistence.
+/// a master does (DEBUG RELOAD).
 pub fn load_locked(
     server: &Server,
     view: &mut LockedShards<'_>,
     path: &Path,
     merge: bool,
+) -> Result<LoadReport, RdbError> {
+    set_loading(server, Some(path));
+    let result = load_into(server, path, &mut ShardLoader { view, merge });
+    set_loading(server, None);
+    result
+}
+
+/// Raises the `loading` flag (clients get -LOADING) for `path`, or lowers it.
+pub fn set_loading(server: &Server, path: Option<&Path>) {
+    let p = &server.persist;
+    match path {
+        Some(path) => {
+            let size = std::fs::metadata(path).map_or(0, |m| m.len());
+            p.loading_total_bytes.store(size, Ordering::Relaxed);
+            p.loading_loaded_bytes.store(0, Ordering::Relaxed);
+            p.loading_started.store(unix_ms(), Ordering::Relaxed);
+            p.loading.store(true, Ordering::Release);
+        }
+        None => {
+            p.loading.store(false, Ordering::Release);
+            p.loading_started.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Loads `path` into `target` (the caller raises the `loading` flag); logs like Redis and updates INFO
+/// persistence.
+pub fn load_into(server: &Server, path: &Path, target: &mut dyn LoadTarget) -> Result<LoadReport, RdbError> {
+    load_with(server, |opts| rdb::load_file(path, opts, target))
+}
+
+/// [`load_into`] with any loader: `load` runs with the options, then the report is logged.
+pub fn load_with(
+    server: &Server,
+    load: impl FnOnce(&LoadOptions) -> Result<LoadReport, RdbError>,
 ) -> Result<LoadReport, RdbError> {
     let started = Instant::now();
     let opts = LoadOptions {
@@ -154,13 +253,8 @@ pub fn load_locked(
         verify_checksum: true,
         cfg: server.engine_cfg.read().clone(),
     };
+    let report = load(&opts)?;
     let p = &server.persist;
-    p.loading_started.store(unix_ms(), Ordering::Relaxed);
-    p.loading.store(true, Ordering::Relaxed);
-    let result = rdb::load_file(path, &opts, &mut ShardLoader { view, merge });
-    p.loading.store(false, Ordering::Relaxed);
-    p.loading_started.store(0, Ordering::Relaxed);
-    let report = result?;
     if let Some(v) = report.aux("redis-ver") {
         crate::notice!("Loading RDB produced by version {}", String::from_utf8_lossy(v));
     }
@@ -180,27 +274,17 @@ pub fn load_locked(
     Ok(report)
 }
 
-/// Start-up: with `appendonly no`, loads `dbfilename` when it exists. A file that can't be loaded stops
-/// the server: starting empty would lose the data at the next save.
-pub fn load_at_startup(server: &Server) -> Result<(), String> {
-    if server.config.read().appendonly {
-        return Ok(());
+/// The start-up error for a file that can't be loaded: the offset and where to look.
+pub fn fatal_load_error(path: &Path, e: &RdbError) -> String {
+    if matches!(e.kind(), ErrorKind::Io { .. }) {
+        return format!("Fatal error loading the DB: {e}. Exiting.");
     }
-    let path = rdb_path(server);
-    if !path.exists() {
-        return Ok(());
-    }
-    let mut view = server.shards.lock_all();
-    match load_locked(server, &mut view, &path, false) {
-        Ok(_) => Ok(()),
-        Err(e) if matches!(e.kind(), ErrorKind::Io { .. }) => Err(format!("Fatal error loading the DB: {e}. Exiting.")),
-        Err(e) => Err(format!(
-            "Fatal error loading the DB from '{}': {e}. The file is corrupt or truncated at byte offset {}: check \
-             it with `redis-check-rdb {0}` or `moon-aof-tool check {0}`. Exiting.",
-            path.display(),
-            e.offset()
-        )),
-    }
+    format!(
+        "Fatal error loading the DB from '{}': {e}. The file is corrupt or truncated at byte offset {}: check \
+         it with `redis-check-rdb {0}` or `moon-aof-tool check {0}`. Exiting.",
+        path.display(),
+        e.offset()
+    )
 }
 
 /// Empties every database of every shard held by `view` (DEBUG RELOAD without NOFLUSH).

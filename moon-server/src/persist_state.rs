@@ -6,6 +6,7 @@
 use crate::server::{unix_ms, Server};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Unix ms of a start, 0 when nothing is running.
 type Started = AtomicI64;
@@ -36,18 +37,49 @@ pub struct PersistState {
     pub aof_last_bgrewrite_ok: AtomicBool,
     pub aof_rewrites: AtomicU64,
     pub aof_rewrites_consecutive_failures: AtomicU64,
-    /// False once a write to the AOF failed (the writer is poisoned: `aof_last_write_status:err`).
-    pub aof_last_write_ok: AtomicBool,
-    /// Shown while the AOF is on.
-    pub aof_current_size: AtomicU64,
+    /// The AOF status the AOF pipeline's threads keep current (shared with them, see [`AofCells`]).
+    /// False while writes to the AOF fail (`aof_last_write_status:err`); with `appendonly yes` writes are
+    /// then refused with `-MISCONF Errors writing to the AOF file: <error>`, the error being
+    /// [`PersistState::aof_last_write_error`] (see `bgsave::refusal`).
+    pub aof_last_write_ok: Arc<AtomicBool>,
+    /// The failed AOF write's (or fsync's) error text, as `strerror` prints it.
+    pub aof_last_write_error: Arc<parking_lot::Mutex<String>>,
+    /// Shown while the AOF is on: the size of all AOF files (base and incrs).
+    pub aof_current_size: Arc<AtomicU64>,
     pub aof_base_size: AtomicU64,
-    pub aof_buffer_length: AtomicU64,
-    pub aof_pending_bio_fsync: AtomicU64,
-    pub aof_delayed_fsync: AtomicU64,
+    pub aof_buffer_length: Arc<AtomicU64>,
+    pub aof_pending_bio_fsync: Arc<AtomicU64>,
+    pub aof_delayed_fsync: Arc<AtomicU64>,
+}
+
+/// The AOF fields of [`PersistState`] that the AOF pipeline (`aof`) updates from its own threads, which do
+/// not hold the server.
+#[derive(Clone)]
+pub struct AofCells {
+    pub last_write_ok: Arc<AtomicBool>,
+    pub last_write_error: Arc<parking_lot::Mutex<String>>,
+    pub current_size: Arc<AtomicU64>,
+    pub buffer_length: Arc<AtomicU64>,
+    pub pending_bio_fsync: Arc<AtomicU64>,
+    pub delayed_fsync: Arc<AtomicU64>,
+}
+
+impl Default for AofCells {
+    fn default() -> Self {
+        AofCells {
+            last_write_ok: Arc::new(AtomicBool::new(true)),
+            last_write_error: Arc::default(),
+            current_size: Arc::default(),
+            buffer_length: Arc::default(),
+            pending_bio_fsync: Arc::default(),
+            delayed_fsync: Arc::default(),
+        }
+    }
 }
 
 impl Default for PersistState {
     fn default() -> Self {
+        let cells = AofCells::default();
         PersistState {
             loading: AtomicBool::new(false),
             async_loading: AtomicBool::new(false),
@@ -69,12 +101,13 @@ impl Default for PersistState {
             aof_last_bgrewrite_ok: AtomicBool::new(true),
             aof_rewrites: AtomicU64::new(0),
             aof_rewrites_consecutive_failures: AtomicU64::new(0),
-            aof_last_write_ok: AtomicBool::new(true),
-            aof_current_size: AtomicU64::new(0),
+            aof_last_write_ok: cells.last_write_ok,
+            aof_last_write_error: cells.last_write_error,
+            aof_current_size: cells.current_size,
             aof_base_size: AtomicU64::new(0),
-            aof_buffer_length: AtomicU64::new(0),
-            aof_pending_bio_fsync: AtomicU64::new(0),
-            aof_delayed_fsync: AtomicU64::new(0),
+            aof_buffer_length: cells.buffer_length,
+            aof_pending_bio_fsync: cells.pending_bio_fsync,
+            aof_delayed_fsync: cells.delayed_fsync,
         }
     }
 }
@@ -96,6 +129,18 @@ fn running_secs(started: &Started, now_ms: i64) -> i64 {
 }
 
 impl PersistState {
+    /// Handles on the AOF fields, for the AOF pipeline.
+    pub fn aof_cells(&self) -> AofCells {
+        AofCells {
+            last_write_ok: self.aof_last_write_ok.clone(),
+            last_write_error: self.aof_last_write_error.clone(),
+            current_size: self.aof_current_size.clone(),
+            buffer_length: self.aof_buffer_length.clone(),
+            pending_bio_fsync: self.aof_pending_bio_fsync.clone(),
+            delayed_fsync: self.aof_delayed_fsync.clone(),
+        }
+    }
+
     /// CONFIG RESETSTAT resets `aof_delayed_fsync`, as in Redis.
     pub fn reset_stats(&self) {
         self.aof_delayed_fsync.store(0, Ordering::Relaxed);

@@ -7,6 +7,7 @@ use engine::config::EngineConfig;
 use parking_lot::RwLock;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Counters shown by `INFO stats` (reset by `CONFIG RESETSTAT` where Redis resets them).
@@ -86,12 +87,29 @@ pub struct Server {
     pub blocking: crate::blocking::BlockedClients,
     /// `DEBUG SET-ACTIVE-EXPIRE 0|1`: whether the cron deletes expired keys by itself.
     pub active_expire: AtomicBool,
+    /// The running fork-less snapshot (BGSAVE or an AOF rewrite), at most one.
+    pub snapshots: crate::snapshot::Slot,
+    /// BGSAVE's own state: scheduling, retry delay, the background thread.
+    pub bgsave: crate::bgsave::BgSave,
+    /// The `Arc` this server lives in (set once at start-up), for commands that start background threads.
+    me: OnceLock<Weak<Server>>,
+    /// The AOF write path (off until `aof::start`).
+    pub aof: crate::aof::Aof,
+    /// The AOF directory's persistence state (manifest, file set, transitions): `Some` from start-up when
+    /// `appendonly yes`, or once `CONFIG SET appendonly yes` opens it; `None` while AOF was never on.
+    pub aof_dir: parking_lot::Mutex<Option<engine::aof::dir::AofDir>>,
+    /// The advisory lock on the AOF directory (see `engine::aof::lock`), held until the process exits.
+    pub aof_lock: parking_lot::Mutex<Option<engine::aof::lock::AofLock>>,
+    /// BGREWRITEAOF's state: the running rewrite, its thread, the failure back-off.
+    pub aof_rewrite: crate::aof::rewrite::Rewrites,
 }
 
 impl Server {
     pub fn new(config: Config, config_file: Option<PathBuf>, port: u16) -> Self {
         let engine_cfg = config.engine_config();
         let shards = Shards::new(config.shards, config.databases);
+        let persist = crate::persist_state::PersistState::default();
+        let aof = crate::aof::Aof::new(crate::aof::Settings::from_config(&config), persist.aof_cells());
         let run_id: String = (0..40).map(|_| char::from(b"0123456789abcdef"[fastrand::usize(..16)])).collect();
         Server {
             engine_cfg: RwLock::new(engine_cfg),
@@ -101,7 +119,7 @@ impl Server {
             stats: Counters::default(),
             obs: crate::stats::Observability::new(&config),
             pause: crate::shutdown::Pause::default(),
-            persist: crate::persist_state::PersistState::default(),
+            persist,
             started: Instant::now(),
             run_id,
             shutting_down: AtomicBool::new(false),
@@ -112,8 +130,27 @@ impl Server {
             monitors: Default::default(),
             blocking: Default::default(),
             active_expire: AtomicBool::new(true),
+            snapshots: Default::default(),
+            bgsave: Default::default(),
+            me: OnceLock::new(),
+            aof,
+            aof_dir: parking_lot::Mutex::new(None),
+            aof_lock: parking_lot::Mutex::new(None),
+            aof_rewrite: Default::default(),
             config: RwLock::new(config),
         }
+    }
+
+    /// Wraps a new server in its `Arc` and remembers it (see [`Server::arc`]).
+    pub fn new_shared(config: Config, config_file: Option<PathBuf>, port: u16) -> Arc<Self> {
+        let server = Arc::new(Server::new(config, config_file, port));
+        let _ = server.me.set(Arc::downgrade(&server));
+        server
+    }
+
+    /// The `Arc` holding this server; `None` for a server not made by [`Server::new_shared`] (unit tests).
+    pub fn arc(&self) -> Option<Arc<Server>> {
+        self.me.get().and_then(Weak::upgrade)
     }
 
     pub fn is_shutting_down(&self) -> bool {

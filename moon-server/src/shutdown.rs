@@ -142,22 +142,24 @@ pub fn client_unpause(server: &Server, a: &[Bytes]) -> Reply {
 /// `save`: `Some(true)` for SHUTDOWN SAVE, `Some(false)` for NOSAVE, `None` to follow the configuration
 /// (save when `save` points are configured). An `Err` refuses the shutdown unless FORCE was given.
 ///
-/// Writes the final RDB when asked (as Redis, also with `appendonly yes`). Flushing the AOF and removing the
-/// pid file come with those features; until then they are only logged.
+/// Stops a running BGSAVE or AOF rewrite (their temp files are removed), then writes the final RDB when asked (as Redis, also
+/// with `appendonly yes`), never while the dataset is still loading: that would replace the file with part
+/// of itself. Then, whether or not it saved (SHUTDOWN NOSAVE too), flushes, fsyncs and closes the AOF
+/// ([`crate::aof::close_for_exit`], which keeps every shard held until the process exits). Redis flushes
+/// the AOF before the RDB save; Moon does it after, so that a failed save that refuses the shutdown leaves
+/// the AOF running.
 pub fn prepare(server: &Server, save: Option<bool>) -> Result<(), String> {
-    let (save_points, aof) = {
-        let cfg = server.config.read();
-        (!cfg.save.is_empty(), cfg.appendonly)
-    };
-    if aof {
-        crate::notice!("Calling fsync() on the AOF file.");
-    }
-    if save.unwrap_or(save_points) {
+    let save_points = !server.config.read().save.is_empty();
+    crate::bgsave::stop_and_wait(server);
+    crate::aof::rewrite::stop_and_wait(server);
+    let loading = server.persist.loading.load(Ordering::Acquire);
+    if save.unwrap_or(save_points) && !loading {
         crate::notice!("Saving the final RDB snapshot before exiting.");
         if crate::persist::save_rdb(server).is_err() {
             return Err("Error trying to save the DB, can't exit.".into());
         }
     }
+    crate::aof::close_for_exit(server);
     Ok(())
 }
 
@@ -203,6 +205,7 @@ pub fn command(server: &Server, client: &mut Client, a: &[Bytes]) -> Next {
             return Next::Reply(Reply::err("ERR Errors trying to SHUTDOWN. Check logs."));
         }
         crate::warning!("{e} (ignored: SHUTDOWN FORCE)");
+        crate::aof::close_for_exit(server);
     }
     server.shutting_down.store(true, Ordering::Relaxed);
     // Redis closes the connection without replying.

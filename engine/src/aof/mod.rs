@@ -10,20 +10,29 @@
 //! - [`dir`]: the persistence state of one `appendonlydir/`: reading it at start-up, the legacy upgrade,
 //!   atomic manifest replacement, rotation before a rewrite, rewrite done/failed, history removal, the
 //!   temp incr of `CONFIG SET appendonly yes`.
+//! - [`lock`]: the advisory lock file a running server holds on its AOF directory, so the offline tool
+//!   refuses to rewrite or fix files under it.
 //! - [`stream`]: the RESP command stream of a base or incr file: commands with their byte offsets,
 //!   `#` annotations, an RDB preamble, MULTI/EXEC balance, torn tails and format errors.
+//! - [`check`]: the verdict on one file as `redis-check-aof` reports it (`ok_up_to`, line, diff, the first
+//!   damage, whether only the tail is torn, `--truncate-to-timestamp` cut points).
 //! - [`load`]: loading a whole directory: the base (RDB decoded straight into the keyspace, or RESP replayed),
 //!   then each incr replayed through the caller's executor, under a [`RecoveryPolicy`].
-//! - [`writer`]: the incr file being appended to: SELECT tracking, `#TS:` annotations, write/fsync with a
-//!   writer that is poisoned by a failed fsync.
+//! - [`writer`]: the incr file being appended to: whole-buffer writes (a short write is truncated back),
+//!   fsync, and poisoning by a failed fsync. What goes into the buffer (SELECT, `#TS:`, the propagated
+//!   commands) is decided by the server's write path.
 //! - [`rewrite`]: the RESP form of a key for a RESP base (`SET`/`RPUSH`/`SADD`/`ZADD`/`HMSET`, at most 64
 //!   items per command, then `PEXPIREAT`).
 
+pub mod check;
 pub mod dir;
 pub mod load;
+pub mod lock;
 pub mod manifest;
 pub mod rewrite;
 pub mod stream;
+#[cfg(test)]
+mod test_support;
 pub mod writer;
 
 /// What loading may do about damage (shared by the server's start-up and `moon-aof-tool`).

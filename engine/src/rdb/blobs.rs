@@ -25,13 +25,44 @@ impl Elem<'_> {
         }
     }
 
-    pub fn to_boxed(self) -> Box<[u8]> {
-        self.with_bytes(|b| Box::from(b))
-    }
-
     /// Length of the entry's bytes.
     pub fn len(self) -> usize {
         self.with_bytes(<[u8]>::len)
+    }
+}
+
+/// An entry's bytes without an allocation: borrowed from the blob, or an integer printed in place.
+pub(crate) struct ElemBytes<'a> {
+    slice: Option<&'a [u8]>,
+    buf: [u8; 20],
+    start: u8,
+}
+
+impl<'a> From<Elem<'a>> for ElemBytes<'a> {
+    fn from(e: Elem<'a>) -> Self {
+        match e {
+            Elem::Str(s) => ElemBytes { slice: Some(s), buf: [0; 20], start: 0 },
+            Elem::Int(v) => {
+                let mut buf = [0u8; 20];
+                let start = (20 - format_i64(v, &mut buf).len()) as u8;
+                ElemBytes { slice: None, buf, start }
+            }
+        }
+    }
+}
+
+impl AsRef<[u8]> for ElemBytes<'_> {
+    fn as_ref(&self) -> &[u8] {
+        match self.slice {
+            Some(s) => s,
+            None => &self.buf[usize::from(self.start)..],
+        }
+    }
+}
+
+impl From<ElemBytes<'_>> for Box<[u8]> {
+    fn from(e: ElemBytes<'_>) -> Self {
+        Box::from(e.as_ref())
     }
 }
 

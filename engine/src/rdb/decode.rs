@@ -20,14 +20,13 @@
 //! [`read_object`] depends only on the bytes of one value, so a future parallel loader can hand value
 //! ranges found by a quick scan to worker threads.
 
-use super::blobs::{self, Elem};
+use super::blobs::{self, format_i64, Elem, ElemBytes};
 use super::error::{err, ErrorKind, RdbError, Result};
 use super::input::{parse_double_text, Input, RdbStr};
 use super::skip;
 use super::types::*;
 use crate::config::EngineConfig;
 use crate::table::{Table, NO_EXPIRE};
-use crate::types::hash::Pair;
 use crate::types::string::EMBSTR_LIMIT;
 use crate::types::zset::{compare, Limits};
 use crate::types::{HashValue, ListValue, SetValue, StrValue, Value, ZSetValue};
@@ -79,8 +78,9 @@ pub(crate) fn read_object(inp: &mut Input, ty: u8, cfg: &EngineConfig, valkey: b
             let ints = blobs::intset(&inp.blob()?).map_err(blob_err(at))?;
             Value::Set(if ints.len() > cfg.set_max_intset_entries {
                 let mut t = Table::with_capacity(ints.len());
+                let mut buf = [0u8; 20];
                 for i in ints {
-                    t.insert(i.to_string().into_bytes().into(), (), NO_EXPIRE);
+                    t.insert_ref(format_i64(i, &mut buf), (), NO_EXPIRE);
                 }
                 SetValue::Table(Box::new(t))
             } else {
@@ -91,7 +91,7 @@ pub(crate) fn read_object(inp: &mut Input, ty: u8, cfg: &EngineConfig, valkey: b
             let blob = inp.blob()?;
             let mut elems = Vec::new();
             blobs::listpack(&blob, &mut elems).map_err(blob_err(at))?;
-            return set_from(elems.into_iter().map(Member::Elem), cfg, at);
+            return set_from(elems.into_iter().map(Member::Elem).collect(), cfg, at);
         }
         ZSET | ZSET_2 => return zset_plain(inp, ty, cfg),
         ZSET_ZIPLIST | ZSET_LISTPACK => {
@@ -155,7 +155,7 @@ fn str_value(s: RdbStr) -> StrValue {
                 }
             }
             if v.len() <= EMBSTR_LIMIT {
-                StrValue::Emb(v.into_boxed_slice())
+                StrValue::from_bytes_no_int(&v)
             } else {
                 StrValue::Raw(Box::new(v))
             }
@@ -225,10 +225,12 @@ impl Member<'_> {
         }
     }
 
-    fn into_boxed(self) -> Box<[u8]> {
+    /// Calls `f` with the member's bytes (integers printed in place).
+    fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         match self {
-            Member::Str(s) => s.into_bytes().into_owned().into_boxed_slice(),
-            Member::Elem(e) => e.to_boxed(),
+            Member::Str(RdbStr::Bytes(b)) => f(b),
+            Member::Str(RdbStr::Int(v)) => f(format_i64(*v, &mut [0u8; 20])),
+            Member::Elem(e) => e.with_bytes(f),
         }
     }
 }
@@ -240,17 +242,16 @@ fn set_plain(inp: &mut Input, cfg: &EngineConfig) -> Result<Decoded> {
     for _ in 0..n {
         members.push(Member::Str(inp.rdb_str()?));
     }
-    set_from(members.into_iter(), cfg, at)
+    set_from(members, cfg, at)
 }
 
 /// Builds a set: intset when every member is an integer and the count fits, else a hashtable.
-fn set_from<'a>(members: impl ExactSizeIterator<Item = Member<'a>>, cfg: &EngineConfig, at: usize) -> Result<Decoded> {
+fn set_from(members: Vec<Member>, cfg: &EngineConfig, at: usize) -> Result<Decoded> {
     const DUP: &str = "Duplicate set members detected";
     let n = members.len();
     if n == 0 {
         return Ok(Decoded::Empty);
     }
-    let members: Vec<Member> = members.collect();
     if n <= cfg.set_max_intset_entries {
         let ints: Option<Vec<i64>> = members.iter().map(Member::as_int).collect();
         if let Some(mut ints) = ints {
@@ -262,8 +263,9 @@ fn set_from<'a>(members: impl ExactSizeIterator<Item = Member<'a>>, cfg: &Engine
         }
     }
     let mut t = Table::with_capacity(n);
-    for m in members {
-        if t.insert(m.into_boxed(), (), NO_EXPIRE).is_some() {
+    for m in &members {
+        // Short members are kept inline by the table: no allocation for them.
+        if m.with_bytes(|b| t.insert_ref(b, (), NO_EXPIRE)).is_some() {
             return bad_value(DUP, at);
         }
     }
@@ -275,7 +277,7 @@ fn zset_plain(inp: &mut Input, ty: u8, cfg: &EngineConfig) -> Result<Decoded> {
     let n = inp.count(if ty == ZSET_2 { 9 } else { 2 })?;
     let mut items = Vec::with_capacity(n.min(PREALLOC));
     for _ in 0..n {
-        let member = inp.string()?.into_owned().into_boxed_slice();
+        let member = inp.string()?;
         let score = if ty == ZSET_2 { inp.f64_le()? } else { inp.string_double()? };
         if score.is_nan() {
             return bad_value("Zset with NAN score detected", at);
@@ -302,25 +304,32 @@ fn zset_from_pairs(elems: &[Elem], cfg: &EngineConfig, at: usize) -> Result<Deco
         if score.is_nan() {
             return bad_value("Zset with NAN score detected", at);
         }
-        items.push((pair[0].to_boxed(), score));
+        items.push((ElemBytes::from(pair[0]), score));
     }
     zset_finish(items, true, cfg, at)
 }
 
-fn zset_finish(mut items: Vec<(Box<[u8]>, f64)>, from_blob: bool, cfg: &EngineConfig, at: usize) -> Result<Decoded> {
+/// Builds a sorted set from members and scores (members may repeat only in a damaged file).
+fn zset_finish<M>(mut items: Vec<(M, f64)>, from_blob: bool, cfg: &EngineConfig, at: usize) -> Result<Decoded>
+where
+    M: AsRef<[u8]> + Into<Box<[u8]>>,
+{
     if items.is_empty() {
         return Ok(Decoded::Empty);
     }
-    items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    if items.windows(2).any(|w| w[0].0 == w[1].0) {
+    if has_duplicates(items.iter().map(|(m, _)| m.as_ref())) {
         return bad_value("Duplicate zset fields detected", at);
     }
-    items.sort_by(|a, b| compare(a.1, &a.0, b.1, &b.0));
+    // Redis writes members in order; sorting is only needed for files from elsewhere.
+    let order = |a: &(M, f64), b: &(M, f64)| compare(a.1, a.0.as_ref(), b.1, b.0.as_ref());
+    if !items.is_sorted_by(|a, b| order(a, b).is_le()) {
+        items.sort_by(order);
+    }
     let z = if from_blob && items.len() <= cfg.zset_max_listpack_entries {
         // 7.0 keeps a loaded listpack whatever its members' lengths; a listpack holds -0 as 0.
-        ZSetValue::Listpack(items.into_iter().map(|(m, s)| (m, if s == 0.0 { 0.0 } else { s })).collect())
+        ZSetValue::Listpack(items.iter().map(|(m, s)| (m.as_ref(), if *s == 0.0 { 0.0 } else { *s })).collect())
     } else {
-        ZSetValue::from_sorted(items, Limits::from_config(cfg))
+        ZSetValue::from_sorted(items.into_iter().map(|(m, s)| (m.into(), s)).collect(), Limits::from_config(cfg))
     };
     Ok(Decoded::Value(Value::ZSet(z)))
 }
@@ -328,11 +337,11 @@ fn zset_finish(mut items: Vec<(Box<[u8]>, f64)>, from_blob: bool, cfg: &EngineCo
 fn hash_plain(inp: &mut Input, cfg: &EngineConfig) -> Result<Decoded> {
     let at = inp.pos();
     let n = inp.count(2)?;
-    let mut pairs: Vec<Pair> = Vec::with_capacity(n.min(PREALLOC));
+    let mut pairs = Vec::with_capacity(n.min(PREALLOC));
     let mut maxlen = 0;
     for _ in 0..n {
-        let f = inp.string()?.into_owned().into_boxed_slice();
-        let v = inp.string()?.into_owned().into_boxed_slice();
+        let f = inp.string()?;
+        let v = inp.string()?;
         maxlen = maxlen.max(f.len()).max(v.len());
         pairs.push((f, v));
     }
@@ -349,38 +358,45 @@ fn hash_from_elems(elems: &[Elem], zipmap: bool, cfg: &EngineConfig, at: usize) 
     // are kept whole unless they have too many fields.
     let small =
         n <= cfg.hash_max_listpack_entries && (!zipmap || elems.iter().all(|e| e.len() <= cfg.hash_max_listpack_value));
-    let pairs = elems.chunks_exact(2).map(|p| (p[0].to_boxed(), p[1].to_boxed())).collect();
+    let pairs = elems.chunks_exact(2).map(|p| (ElemBytes::from(p[0]), ElemBytes::from(p[1]))).collect();
     hash_finish(pairs, small, at)
 }
 
-fn hash_finish(pairs: Vec<Pair>, small: bool, at: usize) -> Result<Decoded> {
+fn hash_finish<F: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: Vec<(F, V)>, small: bool, at: usize) -> Result<Decoded> {
     const DUP: &str = "Duplicate hash fields detected";
     if pairs.is_empty() {
         return Ok(Decoded::Empty);
     }
     if small {
-        if has_duplicates(pairs.iter().map(|(f, _)| &f[..])) {
+        if has_duplicates(pairs.iter().map(|(f, _)| f.as_ref())) {
             return bad_value(DUP, at);
         }
-        return Ok(Decoded::Value(Value::Hash(HashValue::Listpack(pairs.into()))));
+        return Ok(Decoded::Value(Value::Hash(HashValue::Listpack(pairs.iter().map(|(f, v)| (f, v)).collect()))));
     }
     let mut t = Table::with_capacity(pairs.len());
-    for (f, v) in pairs {
-        if t.insert(f, v, NO_EXPIRE).is_some() {
+    for (f, v) in &pairs {
+        if t.insert_ref(f.as_ref(), Box::from(v.as_ref()), NO_EXPIRE).is_some() {
             return bad_value(DUP, at);
         }
     }
     Ok(Decoded::Value(Value::Hash(HashValue::Table(Box::new(t)))))
 }
 
-/// Whether any two items are equal (quadratic for a handful, sorting otherwise).
+/// Whether any two items are equal. Compares cheap fingerprints (length, first and last 8 bytes: the whole
+/// item up to 16 bytes) and looks at the bytes only when those match: quadratic for a handful of items,
+/// sorting otherwise.
 fn has_duplicates<'a>(items: impl Iterator<Item = &'a [u8]>) -> bool {
-    let mut v: Vec<&[u8]> = items.collect();
-    if v.len() <= 8 {
-        return v.iter().enumerate().any(|(i, a)| v[i + 1..].contains(a));
+    type Fingerprint = (usize, u64, u64);
+    fn fingerprint(b: &[u8]) -> Fingerprint {
+        let word = |s: &[u8]| s.iter().fold(0u64, |w, &x| (w << 8) | u64::from(x));
+        (b.len(), word(&b[..b.len().min(8)]), word(&b[b.len().saturating_sub(8)..]))
     }
-    v.sort_unstable();
-    v.windows(2).any(|w| w[0] == w[1])
+    let mut v: Vec<(Fingerprint, &[u8])> = items.map(|b| (fingerprint(b), b)).collect();
+    if v.len() <= 8 {
+        return v.iter().enumerate().any(|(i, a)| v[i + 1..].iter().any(|b| a.0 == b.0 && a.1 == b.1));
+    }
+    v.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+    v.windows(2).any(|w| w[0].0 == w[1].0 && w[0].1 == w[1].1)
 }
 
 #[cfg(test)]
@@ -394,6 +410,13 @@ mod tests {
         let many: Vec<Vec<u8>> = (0..100).map(|i| format!("f{i}").into_bytes()).collect();
         assert!(!has_duplicates(many.iter().map(|v| &v[..])));
         assert!(has_duplicates(many.iter().map(|v| &v[..]).chain([&b"f42"[..]])));
+        // Same length, first and last 8 bytes: only the middle differs.
+        let (a, b) = (&b"aaaaaaaaXbbbbbbbb"[..], &b"aaaaaaaaYbbbbbbbb"[..]);
+        assert!(!has_duplicates([a, b].into_iter()));
+        assert!(has_duplicates([a, b, a].into_iter()));
+        assert!(!has_duplicates(many.iter().map(|v| &v[..]).chain([a, b])));
+        assert!(has_duplicates(many.iter().map(|v| &v[..]).chain([a, b, b])));
+        assert!(!has_duplicates([&b""[..], b"\0"].into_iter()));
     }
 
     #[test]

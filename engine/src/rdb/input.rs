@@ -48,6 +48,17 @@ impl<'a> Input<'a> {
         Input { buf, pos: 0 }
     }
 
+    /// A cursor at offset `pos` of `buf` (a value found by a scan, decoded later with its file offsets).
+    pub fn at(buf: &'a [u8], pos: usize) -> Self {
+        Input { buf, pos: pos.min(buf.len()) }
+    }
+
+    /// Moves the cursor back to `pos` (an offset this cursor already passed).
+    pub fn rewind(&mut self, pos: usize) {
+        debug_assert!(pos <= self.pos);
+        self.pos = pos;
+    }
+
     /// Offset of the next byte.
     pub fn pos(&self) -> usize {
         self.pos
@@ -159,6 +170,24 @@ impl<'a> Input<'a> {
             }
             Len::Special(other) => err(ErrorKind::BadStringEncoding(other), at),
         }
+    }
+
+    /// Passes over a string in any encoding without decoding it (LZF data is not inflated: its lengths
+    /// are checked when the value is decoded).
+    pub fn skip_str(&mut self) -> Result<()> {
+        let n = match self.len_or_special()? {
+            Len::Plain(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            Len::Special(ENC_INT8) => 1,
+            Len::Special(ENC_INT16) => 2,
+            Len::Special(ENC_INT32) => 4,
+            Len::Special(ENC_LZF) => {
+                let clen = self.len()?;
+                self.len()?;
+                usize::try_from(clen).unwrap_or(usize::MAX)
+            }
+            Len::Special(other) => return err(ErrorKind::BadStringEncoding(other), self.pos - 1),
+        };
+        self.take(n).map(|_| ())
     }
 
     /// A string's bytes (integers in decimal).

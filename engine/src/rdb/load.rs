@@ -1,17 +1,64 @@
 //! The loader's main loop (`rdbLoadRioWithLoadingCtx`): header, then opcodes and keys until EOF, then the
 //! checksum. Values are decoded by [`super::decode`]; this file owns the file-level rules: AUX fields,
 //! SELECTDB limits, RESIZEDB pre-sizing, expiry handling, skipped and empty keys, the CRC.
+//!
+//! The opcode loop ([`walk`]) hands each key to a [`Sink`]: [`load`]'s sink decodes the value at once and
+//! inserts it; the parallel loader's sink (`super::parallel`) only finds the value's extent and sends it to
+//! the thread of the key's shard, which decodes and inserts it with [`store`]. Both paths share every rule
+//! here, so they accept the same files and fail with the same errors.
 
-use super::crc64;
+use super::crc64_clmul;
 use super::decode::{self, Decoded};
 use super::error::{err, Doing, ErrorKind, RdbError, Result};
 use super::input::Input;
 use super::opcodes::*;
 use super::{skip, ChecksumStatus, LoadOptions, LoadReport, LoadTarget, SkippedKey, KNOWN_AUX, SKIPPED_SAMPLES};
 use super::{MAX_REDIS_VERSION, VALKEY_VERSIONS};
+use std::borrow::Cow;
 
 /// Smallest encoding of one key: type byte, key length, value (at least one byte). Bounds RESIZEDB hints.
 const MIN_KEY_BYTES: u64 = 3;
+
+/// A key as the opcode loop found it: where its record starts, its type, database, expiry and name.
+pub(crate) struct KeyHead<'a> {
+    /// Offset of the record's type byte (where errors about the key as a whole point).
+    pub at: usize,
+    pub ty: u8,
+    pub db: usize,
+    pub expire_at: Option<i64>,
+    pub key: Cow<'a, [u8]>,
+}
+
+/// Where the opcode loop sends RESIZEDB hints and keys.
+pub(crate) trait Sink<'a> {
+    /// A RESIZEDB hint, already capped to what the rest of the file can hold.
+    fn resize(&mut self, db: usize, keys: u64, expires: u64);
+    /// The key `head`, whose value starts at the cursor: the sink consumes the value.
+    fn key_value(&mut self, inp: &mut Input<'a>, head: KeyHead<'a>, report: &mut LoadReport) -> Result<()>;
+}
+
+/// The sequential sink: decode, then insert into one target.
+struct Direct<'t, 'o> {
+    target: &'t mut dyn LoadTarget,
+    opts: &'o LoadOptions,
+}
+
+impl<'a> Sink<'a> for Direct<'_, '_> {
+    fn resize(&mut self, db: usize, keys: u64, expires: u64) {
+        self.target.resize(db, keys, expires);
+    }
+
+    fn key_value(&mut self, inp: &mut Input<'a>, head: KeyHead<'a>, report: &mut LoadReport) -> Result<()> {
+        let value = decode_at(inp, &head, self.opts, report.valkey)?;
+        store(value, head, self.opts, self.target, report)
+    }
+}
+
+/// Decodes the value of `head` at the cursor, with the error context the loader reports.
+pub(crate) fn decode_at(inp: &mut Input, head: &KeyHead, opts: &LoadOptions, valkey: bool) -> Result<Decoded> {
+    decode::read_object(inp, head.ty, &opts.cfg, valkey)
+        .map_err(|e| e.with_doing(Doing::ReadObjectValue).with_key(&head.key))
+}
 
 /// Loads an RDB from `bytes` into `target`. Bytes after the checksum are left alone (see
 /// [`LoadReport::bytes_consumed`]).
@@ -20,6 +67,14 @@ pub fn load(
     opts: &LoadOptions,
     target: &mut dyn LoadTarget,
 ) -> std::result::Result<LoadReport, RdbError> {
+    let (mut report, eof_end) = walk(bytes, opts, &mut Direct { target, opts })?;
+    checksum(bytes, eof_end, opts, &mut report)?;
+    Ok(report)
+}
+
+/// The header and the opcode loop up to EOF. Returns the report so far and the offset just past the EOF
+/// opcode.
+pub(crate) fn walk<'a>(bytes: &'a [u8], opts: &LoadOptions, sink: &mut dyn Sink<'a>) -> Result<(LoadReport, usize)> {
     let mut inp = Input::new(bytes);
     let (version, valkey) = header(&mut inp)?;
     let mut report = LoadReport { version, valkey, ..LoadReport::default() };
@@ -58,7 +113,7 @@ pub fn load(
                 report.dbs.entry(db).or_default().resize_hint = Some((keys, expires));
                 // A hostile hint must not reserve more than the rest of the file can hold.
                 let cap = inp.remaining() as u64 / MIN_KEY_BYTES;
-                target.resize(db, keys.min(cap), expires.min(cap));
+                sink.resize(db, keys.min(cap), expires.min(cap));
             }
             AUX => aux(&mut inp, &mut report).map_err(|e| e.with_doing(Doing::ReadAux))?,
             MODULE_AUX => {
@@ -85,19 +140,27 @@ pub fn load(
             // Not a value type of any known version: refuse before reading a key.
             8 | 26.. => return Err(RdbError::new(ErrorKind::BadType(ty), at).with_doing(Doing::ReadType)),
             _ => {
-                key_value(&mut inp, ty, db, expire_at.take(), opts, target, &mut report)?;
+                let key = inp.string().map_err(|e| e.with_doing(Doing::ReadKey))?;
+                let head = KeyHead { at, ty, db, expire_at: expire_at.take(), key };
+                sink.key_value(&mut inp, head, &mut report)?;
             }
         }
     }
-    let eof_end = inp.pos();
-    if version >= 5 {
+    Ok((report, inp.pos()))
+}
+
+/// The trailing CRC-64 (RDB 5 and later), which covers every byte before it; then records how many bytes the
+/// RDB took.
+pub(crate) fn checksum(bytes: &[u8], eof_end: usize, opts: &LoadOptions, report: &mut LoadReport) -> Result<()> {
+    let mut inp = Input::at(bytes, eof_end);
+    if report.version >= 5 {
         let stored = inp.u64_le().map_err(|e| e.with_doing(Doing::CheckSum))?;
         report.checksum = if stored == 0 {
             ChecksumStatus::Disabled
         } else if !opts.verify_checksum {
             ChecksumStatus::NotChecked(stored)
         } else {
-            let expected = crc64::crc64(&bytes[..eof_end]);
+            let expected = crc64_clmul::crc64(&bytes[..eof_end]);
             if expected != stored {
                 let e = ErrorKind::Checksum { expected, stored };
                 return Err(RdbError::new(e, eof_end).with_doing(Doing::CheckSum));
@@ -106,11 +169,11 @@ pub fn load(
         };
     }
     report.bytes_consumed = inp.pos();
-    Ok(report)
+    Ok(())
 }
 
 /// `REDIS` + 4 digits or `VALKEY` + 3 digits; returns (version, is_valkey).
-fn header(inp: &mut Input) -> Result<(u32, bool)> {
+pub(crate) fn header(inp: &mut Input) -> Result<(u32, bool)> {
     let magic = inp.take(9).map_err(|e| e.with_doing(Doing::Start))?;
     let (valkey, digits) = match magic {
         [b'R', b'E', b'D', b'I', b'S', d @ ..] => (false, d),
@@ -141,20 +204,16 @@ fn aux(inp: &mut Input, report: &mut LoadReport) -> Result<()> {
     Ok(())
 }
 
-/// One key: its name, its value, then the expiry rule and the hand-off to the target.
-fn key_value(
-    inp: &mut Input,
-    ty: u8,
-    db: usize,
-    expire_at: Option<i64>,
+/// What happens to a decoded key: counted when empty or skipped, dropped when expired, else inserted into
+/// `target` and counted in `report`.
+pub(crate) fn store(
+    value: Decoded,
+    head: KeyHead,
     opts: &LoadOptions,
     target: &mut dyn LoadTarget,
     report: &mut LoadReport,
 ) -> Result<()> {
-    let at = inp.pos() - 1;
-    let key = inp.string().map_err(|e| e.with_doing(Doing::ReadKey))?;
-    let value = decode::read_object(inp, ty, &opts.cfg, report.valkey)
-        .map_err(|e| e.with_doing(Doing::ReadObjectValue).with_key(&key))?;
+    let KeyHead { at, db, expire_at, key, .. } = head;
     match value {
         Decoded::Empty => report.empty_skipped += 1,
         Decoded::Skipped(kind) => {
@@ -173,9 +232,15 @@ fn key_value(
                     return Ok(());
                 }
             }
+            // The target takes the key; the error message still names it (a decoded key is copied for that,
+            // a key read in place is still in the file).
+            let (owned, shown) = match key {
+                Cow::Borrowed(b) => (Box::from(b), Cow::Borrowed(b)),
+                Cow::Owned(v) => (Box::from(&v[..]), Cow::Owned(v)),
+            };
             target
-                .insert(db, key.into_owned().into_boxed_slice(), v, expire_at)
-                .map_err(|e| e.with_offset(at).with_doing(Doing::ReadObjectValue))?;
+                .insert(db, owned, v, expire_at)
+                .map_err(|e| e.with_offset(at).with_doing(Doing::ReadObjectValue).with_key(&shown))?;
             let stats = report.dbs.entry(db).or_default();
             stats.keys += 1;
             report.keys_loaded += 1;

@@ -46,16 +46,54 @@ fn match_len(input: &[u8], r: usize, ip: usize, maxlen: usize) -> usize {
     }
 }
 
+/// The match table, kept per thread: a fresh zeroed 256 KiB table per string made saving a million short
+/// strings take seconds. Each slot holds `generation << 32 | position`; a slot of an earlier call reads as
+/// empty (position 0), exactly as a zeroed table would, so the output does not change.
+struct Table {
+    slots: Vec<u64>,
+    generation: u64,
+}
+
+impl Table {
+    /// The position stored in slot `s` by this call (0 = none), replaced by `ip`.
+    fn swap(&mut self, s: usize, ip: usize) -> usize {
+        let old = std::mem::replace(&mut self.slots[s], (self.generation << 32) | ip as u64);
+        if old >> 32 == self.generation {
+            (old & 0xffff_ffff) as usize
+        } else {
+            0
+        }
+    }
+}
+
+thread_local! {
+    static TABLE: std::cell::RefCell<Table> = const { std::cell::RefCell::new(Table { slots: Vec::new(), generation: 0 }) };
+}
+
 /// Compresses `input` into at most `max_out` bytes; `None` when it does not fit (the caller then stores the
 /// string as is). Redis asks for `len - 4` bytes at most, so only strings that shrink get compressed.
 pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
+    // Positions are stored in 32 bits; longer inputs (never produced by Redis) use a table of their own.
+    if input.len() as u64 >= 1 << 32 {
+        return compress_with(input, max_out, &mut Table { slots: vec![0; HSIZE], generation: 1 });
+    }
+    TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        if t.slots.is_empty() || t.generation == u64::from(u32::MAX) {
+            *t = Table { slots: vec![0; HSIZE], generation: 0 };
+        }
+        t.generation += 1;
+        compress_with(input, max_out, &mut t)
+    })
+}
+
+fn compress_with(input: &[u8], max_out: usize, table: &mut Table) -> Option<Vec<u8>> {
     let n = input.len();
     if n == 0 {
         return None;
     }
     // Positions of earlier 3-byte sequences; 0 doubles as "empty", which is fine because a match at
     // position 0 is never taken (as in liblzf).
-    let mut table = vec![0u32; HSIZE];
     let mut out: Vec<u8> = Vec::with_capacity(max_out.min(n + n / 16 + 8));
     // `hdr` is the index of the current literal run's control byte, `lit` its length so far.
     let mut hdr = 0;
@@ -67,8 +105,7 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
     while ip + 2 < n {
         h = (h << 8) | u32::from(input[ip + 2]);
         let s = slot(h);
-        let r = table[s] as usize;
-        table[s] = ip as u32;
+        let r = table.swap(s, ip);
         let is_match = r > 0
             && r < ip
             && ip - r - 1 < MAX_OFF
@@ -109,7 +146,7 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
             h = (u32::from(input[ip]) << 8) | u32::from(input[ip + 1]);
             for _ in 0..2 {
                 h = (h << 8) | u32::from(input[ip + 2]);
-                table[slot(h)] = ip as u32;
+                table.swap(slot(h), ip);
                 ip += 1;
             }
         } else {
@@ -227,6 +264,24 @@ mod tests {
     fn same_bytes_as_redis_for_a_run() {
         let c = compress(&[b'a'; 21], 17).expect("compressible");
         assert_eq!(c, [0x01, 0x61, 0x61, 0xe0, 0x0a, 0x00]);
+    }
+
+    /// The per-thread table, reused across calls, gives the bytes a zeroed table gives: earlier calls'
+    /// positions are invisible (they would otherwise be taken as matches into the new input).
+    #[test]
+    fn reused_table_matches_a_fresh_one() {
+        let inputs: Vec<Vec<u8>> = vec![
+            (0..5000).flat_map(|i| format!("key:{i} ").into_bytes()).collect(),
+            b"abcabcabcabcabcabcabcabcabcabc".to_vec(),
+            vec![b'x'; 64],
+            (0..200).map(|i| (i * 7 % 13) as u8 + b'a').collect(),
+        ];
+        for round in 0..3 {
+            for input in &inputs {
+                let fresh = compress_with(input, input.len(), &mut Table { slots: vec![0; HSIZE], generation: 1 });
+                assert_eq!(compress(input, input.len()), fresh, "round {round}");
+            }
+        }
     }
 
     #[test]

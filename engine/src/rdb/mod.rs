@@ -5,19 +5,24 @@
 //! Loading is not replay (DESIGN.md §4): [`load`] walks the file once from a byte slice, decodes each value
 //! into its final encoding (thresholds from [`EngineConfig`], as Redis applies them on load) and hands it
 //! to a [`LoadTarget`] (a [`Keyspace`], or the server's sharded view), pre-sized from RESIZEDB.
+//! [`load_sharded`] does the same into one target per shard, decoding and inserting on one thread per
+//! shard while the calling thread scans the file: same result, same report, same errors.
 //!
 //! Submodules: `input` (primitive encodings), `blobs` (listpack, ziplist, intset, zipmap), `decode`
-//! (values), `skip` (streams, modules), `load` (the opcode loop), `encode` (values and listpacks),
-//! `writer` ([`RdbWriter`], [`save_store`]), `lzf`, `crc64`, `error`.
+//! (values), `skip` (streams, modules, value extents), `load` (the opcode loop), `parallel`
+//! ([`load_sharded`]), `encode` (values and listpacks), `writer` ([`RdbWriter`], [`save_store`]), `lzf`,
+//! `crc64` and `crc64_clmul` (its carry-less-multiply fast path), `error`.
 
 mod blobs;
 pub mod crc64;
+pub mod crc64_clmul;
 mod decode;
 mod encode;
 mod error;
 mod input;
 mod load;
 pub mod lzf;
+mod parallel;
 mod skip;
 mod writer;
 
@@ -28,11 +33,13 @@ pub use decode::SkipKind;
 pub use encode::{encode_value, WriteOptions};
 pub use error::{Details, Doing, ErrorKind, RdbError};
 pub use load::load;
+pub use parallel::load_sharded;
 pub use skip::module_name;
-pub use writer::{save_keyspace, save_store, RdbWriter};
+pub use writer::{save_keyspace, save_store, RdbEncoder, RdbStream, RdbWriter};
 
 use crate::config::EngineConfig;
 use crate::keyspace::Keyspace;
+use crate::table::Prefetch;
 use crate::types::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -117,6 +124,24 @@ pub trait LoadTarget {
     fn resize(&mut self, db: usize, keys: u64, expires: u64);
     /// Adds a key. A key that already exists is an error ([`RdbError::duplicate_key`]), as in Redis.
     fn insert(&mut self, db: usize, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Result<(), RdbError>;
+    /// `key` will be inserted into `db` soon: a target with a hash table can warm its cache (see
+    /// [`crate::table::Table::prefetch`]). The parallel loader calls this for each step, a few keys ahead, so
+    /// that the memory misses of several inserts overlap.
+    fn prefetch(&mut self, _db: usize, _key: &[u8], _step: Prefetch) {}
+}
+
+/// One shard's target in [`load_sharded`], used from that shard's loader thread. The loader hands over keys
+/// in batches, in file order: `batch` runs `f` with the [`LoadTarget`] that takes the next batch, so a
+/// target that lives behind a lock takes it once per batch (not once per key) and releases it between
+/// batches. Every `LoadTarget + Send` is a `ShardTarget` that needs no lock.
+pub trait ShardTarget: Send {
+    fn batch(&mut self, f: &mut dyn FnMut(&mut dyn LoadTarget));
+}
+
+impl<T: LoadTarget + Send> ShardTarget for T {
+    fn batch(&mut self, f: &mut dyn FnMut(&mut dyn LoadTarget)) {
+        f(self)
+    }
 }
 
 impl LoadTarget for Keyspace {
@@ -128,16 +153,23 @@ impl LoadTarget for Keyspace {
         }
     }
 
+    fn prefetch(&mut self, db: usize, key: &[u8], step: Prefetch) {
+        if let Some(d) = self.dbs.get(db) {
+            d.table.prefetch(key, step);
+        }
+    }
+
     fn insert(&mut self, db: usize, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
         let databases = self.dbs.len();
         let Some(d) = self.dbs.get_mut(db) else {
             return Err(RdbError::new(ErrorKind::DbIndex { db: db as u64, databases }, 0));
         };
-        if d.get(&key).is_some() {
-            return Err(RdbError::duplicate_key(&key));
+        // One lookup instead of a check then an insert: a key that was already there is an error (the loader
+        // adds the key's name), and a failed load is abandoned anyway.
+        match d.insert_boxed(key, value, expire_at) {
+            None => Ok(()),
+            Some(_) => Err(RdbError::new(ErrorKind::DuplicateKey, 0)),
         }
-        d.insert_boxed(key, value, expire_at);
-        Ok(())
     }
 }
 
@@ -310,7 +342,7 @@ pub fn verify_dump_payload(p: &[u8]) -> Option<(u8, &[u8])> {
     }
     let mut stored = [0u8; 8];
     stored.copy_from_slice(&p[footer + 2..]);
-    if crc64::crc64(&p[..footer + 2]) != u64::from_le_bytes(stored) {
+    if crc64_clmul::crc64(&p[..footer + 2]) != u64::from_le_bytes(stored) {
         return None;
     }
     let (&ty, rest) = p.split_first()?;

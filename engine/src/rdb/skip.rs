@@ -2,6 +2,9 @@
 //! (type 7 values and MODULE_AUX records). Their layout is walked completely, so the next key is found and
 //! a damaged stream or module record is still reported as corruption.
 //!
+//! Also [`value_extent`]: the parallel loader's scan, which finds where a value of a type Moon holds ends
+//! by reading only its lengths, so that the value can be decoded later on the thread of its shard.
+//!
 //! Stream layout (`rdbLoadObject`, 7.0 and 7.2):
 //! ```text
 //! len nodes, nodes x (string 16-byte master ID, string listpack)
@@ -18,7 +21,7 @@
 use super::blobs;
 use super::error::{err, ErrorKind, RdbError, Result};
 use super::input::Input;
-use super::types::{STREAM_LISTPACKS_2, STREAM_LISTPACKS_3};
+use super::types::*;
 
 /// Size of a raw stream ID (two big-endian u64).
 const STREAM_ID: usize = 16;
@@ -66,6 +69,56 @@ pub(crate) fn stream(inp: &mut Input, ty: u8) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Moves `inp` past the value of RDB type `ty` reading only lengths (blobs, LZF data and element contents are
+/// not looked at). `Ok(false)` for the types the scan does not pass over this way (streams, modules, and
+/// types [`super::decode::read_object`] refuses): the caller decodes those in place. An error here only means
+/// the value is damaged; the caller decodes it in place to report exactly what `read_object` reports.
+pub(crate) fn value_extent(inp: &mut Input, ty: u8) -> Result<bool> {
+    match ty {
+        STRING | SET_INTSET | SET_LISTPACK | ZSET_ZIPLIST | ZSET_LISTPACK | HASH_ZIPMAP | HASH_ZIPLIST
+        | HASH_LISTPACK | LIST_ZIPLIST => inp.skip_str()?,
+        LIST | SET | LIST_QUICKLIST => {
+            for _ in 0..inp.count(1)? {
+                inp.skip_str()?;
+            }
+        }
+        HASH => {
+            for _ in 0..inp.count(2)? {
+                inp.skip_str()?;
+                inp.skip_str()?;
+            }
+        }
+        ZSET_2 => {
+            for _ in 0..inp.count(9)? {
+                inp.skip_str()?;
+                inp.take(8)?;
+            }
+        }
+        ZSET => {
+            for _ in 0..inp.count(2)? {
+                inp.skip_str()?;
+                // Score as text: a length byte, or 253-255 for NaN and the infinities.
+                match inp.u8()? {
+                    253..=255 => {}
+                    n => {
+                        inp.take(usize::from(n))?;
+                    }
+                }
+            }
+        }
+        LIST_QUICKLIST_2 => {
+            for _ in 0..inp.count(2)? {
+                if !matches!(inp.len()?, 1 | 2) {
+                    return Ok(false);
+                }
+                inp.skip_str()?;
+            }
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// Opcode-tagged module items up to and including the EOF opcode.

@@ -41,7 +41,7 @@ fn assert_snapshot(seen: &Seen, expected: &Model) {
 
 #[test]
 fn basics() {
-    let mut t = Table::new();
+    let mut t: Table<u64> = Table::new();
     assert!(t.is_empty());
     assert!(t.get(b"a").is_none());
     assert!(t.remove(b"a").is_none());
@@ -72,7 +72,7 @@ fn basics() {
 
 #[test]
 fn key_lengths_through_every_hash_path() {
-    let mut t = Table::new();
+    let mut t: Table<u64> = Table::new();
     let keys: Vec<Box<[u8]>> = (0..200).map(|n| (0..n).map(|i| (i * 7 + n) as u8).collect()).collect();
     for (i, k) in keys.iter().enumerate() {
         t.insert(k.clone(), i as u64, NO_EXPIRE);
@@ -98,8 +98,8 @@ fn key_lengths_through_every_hash_path() {
 
 #[test]
 fn remove_from_head_middle_and_tail_of_a_chain() {
-    let mut t = Table::with_capacity(4);
-    let seed = t.seed;
+    let mut t: Table<u64> = Table::with_capacity(4);
+    let seed = process_seed();
     let bucket = |k: &[u8]| hash_key(seed, k) & 3;
     let same: Vec<Box<[u8]>> = (0..).map(key).filter(|k| bucket(k) == 1).take(3).collect();
     for (i, k) in same.iter().enumerate() {
@@ -122,7 +122,7 @@ fn remove_from_head_middle_and_tail_of_a_chain() {
 #[test]
 fn random_operations_match_a_hash_map() {
     let mut rng = fastrand::Rng::with_seed(7);
-    let mut t = Table::new();
+    let mut t: Table<u64> = Table::new();
     let mut model = Model::new();
     for round in 0..300_000u64 {
         let k = key(rng.usize(0..100_000));
@@ -157,7 +157,7 @@ fn random_operations_match_a_hash_map() {
 
 #[test]
 fn growth_and_shrink_move_a_bounded_number_of_buckets_per_operation() {
-    let mut t = Table::new();
+    let mut t: Table<u64> = Table::new();
     let check = |t: &Table<u64>| {
         let (moved, visited) = t.last_rehash;
         assert!(moved <= 1 && visited <= 1 + EMPTY_VISITS, "one step did {moved} moves / {visited} visits");
@@ -192,7 +192,7 @@ fn growth_and_shrink_move_a_bounded_number_of_buckets_per_operation() {
 
 #[test]
 fn with_capacity_does_not_resize_up_to_capacity() {
-    let mut t = Table::with_capacity(1000);
+    let mut t: Table<u64> = Table::with_capacity(1000);
     let buckets = t.buckets();
     for i in 0..1000 {
         t.insert(key(i), 0u64, NO_EXPIRE);
@@ -230,7 +230,7 @@ fn scan_with(t: &mut Table<u64>, mut churn: impl FnMut(&mut Table<u64>, usize)) 
 
 #[test]
 fn scan_without_changes_returns_each_key_once() {
-    let mut t = Table::new();
+    let mut t: Table<u64> = Table::new();
     for i in 0..10_000 {
         t.insert(key(i), 0u64, NO_EXPIRE);
     }
@@ -248,7 +248,7 @@ fn scan_without_changes_returns_each_key_once() {
 
 #[test]
 fn scan_returns_every_stable_key_while_the_table_grows() {
-    let mut t = Table::new();
+    let mut t: Table<u64> = Table::new();
     for i in 0..1000 {
         t.insert(key(i), 0u64, NO_EXPIRE);
     }
@@ -274,7 +274,7 @@ fn scan_returns_every_stable_key_while_the_table_grows() {
 
 #[test]
 fn scan_returns_every_stable_key_while_the_table_shrinks() {
-    let mut t = Table::new();
+    let mut t: Table<u64> = Table::new();
     for i in 0..60_000 {
         t.insert(key(i), 0u64, NO_EXPIRE);
     }
@@ -297,7 +297,7 @@ fn scan_returns_every_stable_key_while_the_table_shrinks() {
 fn scan_returns_every_stable_key_under_random_churn() {
     for seed in 0..6 {
         let mut rng = fastrand::Rng::with_seed(seed);
-        let mut t = Table::new();
+        let mut t: Table<u64> = Table::new();
         let stable = rng.usize(1..3000);
         for i in 0..stable {
             t.insert(key(i), 0u64, NO_EXPIRE);
@@ -328,7 +328,7 @@ fn scan_returns_every_stable_key_under_random_churn() {
 }
 
 fn filled(n: usize) -> (Table<u64>, Model) {
-    let mut t = Table::new();
+    let mut t: Table<u64> = Table::new();
     let mut model = Model::new();
     for i in 0..n {
         let exp = if i % 7 == 0 { 1_000 + i as i64 } else { NO_EXPIRE };
@@ -463,7 +463,7 @@ fn snapshot_edge_cases() {
     t.snapshot_end();
 
     // The epoch wraps: versions are renumbered and snapshots stay exact.
-    t.epoch = u32::MAX - 1;
+    t.state.epoch = u32::MAX - 1;
     for round in 0..4u64 {
         t.insert(key(round as usize), round, NO_EXPIRE);
         model.insert(key(round as usize).to_vec(), (round, NO_EXPIRE));
@@ -474,12 +474,12 @@ fn snapshot_edge_cases() {
         assert_snapshot(&seen, &model);
         model.insert(key(7).to_vec(), (1, 1));
     }
-    assert!(t.epoch < 10);
+    assert!(t.state.epoch < 10);
 }
 
 #[test]
 fn random_entry_reaches_every_key() {
-    let mut t = Table::new();
+    let mut t: Table<u64> = Table::new();
     assert!(t.random_entry().is_none());
     for i in 0..200 {
         t.insert(key(i), i as u64, NO_EXPIRE);
@@ -491,7 +491,7 @@ fn random_entry_reaches_every_key() {
     assert_eq!(seen.len(), 200);
 
     // A huge, nearly empty array mid-shrink still finds the last keys.
-    let mut t = Table::new();
+    let mut t: Table<u64> = Table::new();
     for i in 0..200_000 {
         t.insert(key(i), i as u64, NO_EXPIRE);
     }
@@ -507,7 +507,7 @@ fn random_entry_reaches_every_key() {
 
 #[test]
 fn iter_covers_both_arrays_while_rehashing() {
-    let mut t = Table::new();
+    let mut t: Table<u64> = Table::new();
     let mut model = Model::new();
     for i in 0..5_000 {
         t.insert(key(i), i as u64, NO_EXPIRE);
@@ -522,7 +522,7 @@ fn iter_covers_both_arrays_while_rehashing() {
 #[test]
 fn memory_per_entry_for_a_million_short_keys() {
     assert!(mem::size_of::<Entry<u64>>() <= 48);
-    let mut t = Table::new();
+    let mut t: Table<u64> = Table::new();
     for i in 0..1_000_000 {
         t.insert(format!("key:{i:06}").into_bytes().into(), i as u64, NO_EXPIRE);
     }

@@ -5,7 +5,8 @@
 //! whole scan is returned at least once) however the hash grows or shrinks between calls.
 
 use crate::config::EngineConfig;
-use crate::table::{Table, NO_EXPIRE};
+use crate::table::{Members, Table, NO_EXPIRE};
+use crate::types::small::SmallBuf;
 use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
@@ -48,20 +49,12 @@ pub(crate) fn read_elem(buf: &[u8], mut pos: usize) -> (&[u8], usize) {
     (&buf[pos..pos + len], pos + len)
 }
 
-/// Returns `buf` with `range` replaced by `with`, in one exactly sized allocation.
-pub(crate) fn spliced(buf: &[u8], range: Range<usize>, with: &[u8]) -> Box<[u8]> {
-    let mut out = Vec::with_capacity(buf.len() - range.len() + with.len());
-    out.extend_from_slice(&buf[..range.start]);
-    out.extend_from_slice(with);
-    out.extend_from_slice(&buf[range.end..]);
-    out.into_boxed_slice()
-}
-
 /// The small form of a hash: fields and values alternating in insertion order, each a varint length followed
-/// by its bytes, in one exactly sized allocation (the role of Redis's listpack). Lookups are linear and every
-/// change rewrites the buffer, which is cheap at listpack sizes.
+/// by its bytes, in one [`SmallBuf`] (the role of Redis's listpack): inline up to 15 bytes, else one exactly
+/// sized allocation. Lookups are linear and every change rewrites the buffer, which is cheap at listpack
+/// sizes.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct PackedPairs(Box<[u8]>);
+pub struct PackedPairs(SmallBuf);
 
 /// Walks a [`PackedPairs`]: each item is the pair and the byte range it occupies.
 struct Spans<'a> {
@@ -118,9 +111,9 @@ impl PackedPairs {
         self.0.is_empty()
     }
 
-    /// Bytes of the buffer, which is exactly its allocation.
+    /// Heap bytes of the buffer (0 while it is inline).
     pub fn heap_bytes(&self) -> usize {
-        self.0.len()
+        self.0.heap_bytes()
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
@@ -135,7 +128,7 @@ impl PackedPairs {
         };
         let mut pair = Vec::with_capacity(pair_len(field, value));
         encode_pair(&mut pair, field, value);
-        self.0 = spliced(&self.0, range, &pair);
+        self.0 = self.0.spliced(range, &pair);
         created
     }
 
@@ -143,7 +136,7 @@ impl PackedPairs {
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self.find(field) {
             Some((_, r)) => {
-                self.0 = spliced(&self.0, r, &[]);
+                self.0 = self.0.spliced(r, &[]);
                 true
             }
             None => false,
@@ -167,7 +160,7 @@ impl<F: AsRef<[u8]>, V: AsRef<[u8]>> FromIterator<(F, V)> for PackedPairs {
         for (f, v) in iter {
             encode_pair(&mut out, f.as_ref(), v.as_ref());
         }
-        PackedPairs(out.into_boxed_slice())
+        PackedPairs(SmallBuf::new(&out))
     }
 }
 
@@ -181,9 +174,9 @@ impl From<Vec<Pair>> for PackedPairs {
 pub enum HashValue {
     /// Pairs in insertion order (Redis's listpack encoding), packed in one buffer.
     Listpack(PackedPairs),
-    /// Field -> value (Redis's hashtable encoding).
-    /// Boxed so that the common small form keeps the enum small (a `Table` is ~150 bytes).
-    Table(Box<Table<Box<[u8]>>>),
+    /// Field -> value in a member table (Redis's hashtable encoding).
+    /// Boxed so that the common small form keeps the enum small (the table header is 64 bytes).
+    Table(Box<Table<Box<[u8]>, Members>>),
 }
 
 impl Default for HashValue {
@@ -199,7 +192,7 @@ impl Clone for HashValue {
             HashValue::Table(t) => {
                 let mut copy = Table::with_capacity(t.len());
                 for e in t.iter() {
-                    copy.insert(e.key.clone(), e.value.clone(), NO_EXPIRE);
+                    copy.insert_ref(&e.key, e.value.clone(), NO_EXPIRE);
                 }
                 HashValue::Table(Box::new(copy))
             }
@@ -297,7 +290,7 @@ impl HashValue {
                     false
                 }
                 None => {
-                    t.insert(field.into(), value.into(), NO_EXPIRE);
+                    t.insert_ref(field, value.into(), NO_EXPIRE);
                     true
                 }
             },
@@ -321,7 +314,7 @@ impl HashValue {
         if let HashValue::Listpack(v) = self {
             let mut t = Table::with_capacity(v.len());
             for (f, x) in v.iter() {
-                t.insert(f.into(), x.into(), NO_EXPIRE);
+                t.insert_ref(f, x.into(), NO_EXPIRE);
             }
             *self = HashValue::Table(Box::new(t));
         }

@@ -1,10 +1,15 @@
 //! The five value types. Each collection type keeps a compact form for small values (what Redis calls
 //! listpack/intset) and converts to a large form past the configured thresholds, never back, as Redis 7.0 does.
 //! `OBJECT ENCODING` names come from here, and the RDB writer uses them to choose compact encodings.
+//!
+//! Memory: a value lives inside its keyspace entry (24 bytes). The compact forms of sets, hashes and zsets
+//! are a [`small::SmallBuf`] (inline up to 15 bytes, else one exact allocation); the large forms of sets,
+//! hashes and zsets are member tables ([`crate::table::Members`]: key and value only, short keys inline).
 
 pub mod hash;
 pub mod list;
 pub mod set;
+pub mod small;
 pub mod string;
 pub mod zset;
 
@@ -83,13 +88,14 @@ impl Value {
 mod tests {
     use super::*;
 
-    /// Every key pays for a `Value` inside its table entry, and small collections pay for their boxed enum:
-    /// the large encodings must stay behind a pointer so that the common small forms stay small.
+    /// Every key pays for a `Value` inside its table entry (24 bytes keep the entry in jemalloc's 64-byte
+    /// class): the large encodings stay behind a pointer, and the small ones in a 16-byte `SmallBuf`.
     #[test]
     fn values_stay_small() {
-        assert!(std::mem::size_of::<Value>() <= 24);
-        assert!(std::mem::size_of::<HashValue>() <= 32);
-        assert!(std::mem::size_of::<SetValue>() <= 32);
-        assert!(std::mem::size_of::<ZSetValue>() <= 32);
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::size_of::<HashValue>(), 16);
+        assert_eq!(std::mem::size_of::<SetValue>(), 16);
+        assert_eq!(std::mem::size_of::<ZSetValue>(), 16);
+        assert_eq!(std::mem::size_of::<crate::table::Entry<Value>>(), 64);
     }
 }

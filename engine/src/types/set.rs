@@ -3,24 +3,29 @@
 //! back when a command builds a new one (SPOP's rebuild, the *STORE commands), as in Redis.
 //!
 //! A member belongs in an intset when it is the canonical decimal form of an i64 ([`parse_i64`]): "12" does,
-//! "012", "+12" and "-0" do not. The large form is a [`Table`], so SSCAN gets the table's cursor guarantee.
+//! "012", "+12" and "-0" do not. The large form is a member [`Table`] ([`Members`]), so SSCAN gets the
+//! table's cursor guarantee. Redis 7.0 has no small form for sets of strings; ours costs one 32-byte entry
+//! per member of up to 22 bytes and an 8-byte bucket array up to 8 members, against Redis's entry, member
+//! string and 32-byte bucket array.
 //!
 //! The intset is packed as Redis packs it ([`IntSet`]): every member at the narrowest width (16, 32 or 64
-//! bits) that fits them all, in one exact-size buffer, widened when a wider member arrives.
+//! bits) that fits them all, in one buffer, widened when a wider member arrives. The buffer is a
+//! [`SmallBuf`]: up to seven 16-bit or three 32-bit members need no allocation.
 
 use crate::config::EngineConfig;
-use crate::table::{Table, NO_EXPIRE};
+use crate::table::{Members, Table, NO_EXPIRE};
+use crate::types::small::SmallBuf;
 use crate::util::parse_i64;
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
-/// Sorted, distinct i64s in one exact-size buffer: a width byte (2, 4 or 8) followed by every member
-/// little-endian at that width. The empty set has an empty buffer (no allocation) and width 2. As in Redis,
-/// the width only grows (on adding a member that needs more) and never shrinks on removal.
+/// Sorted, distinct i64s in one buffer: a width byte (2, 4 or 8) followed by every member little-endian at
+/// that width. The empty set has an empty buffer and width 2. As in Redis, the width only grows (on adding a
+/// member that needs more) and never shrinks on removal.
 #[derive(Clone, Default)]
 pub struct IntSet {
-    buf: Box<[u8]>,
+    buf: SmallBuf,
 }
 
 /// The narrowest intset width that holds `v`.
@@ -58,7 +63,7 @@ impl IntSet {
             put_int(&mut out, v, width);
         }
         debug_assert_eq!(out.len(), 1 + width * count);
-        IntSet { buf: out.into_boxed_slice() }
+        IntSet { buf: SmallBuf::new(&out) }
     }
 
     /// Bytes per member.
@@ -121,10 +126,8 @@ impl IntSet {
             return false;
         };
         let w = self.width();
-        let mut out = Vec::with_capacity(self.buf.len() - w);
-        out.extend_from_slice(&self.buf[..1 + at * w]);
-        out.extend_from_slice(&self.buf[1 + (at + 1) * w..]);
-        self.buf = if out.len() > 1 { out.into_boxed_slice() } else { Box::default() };
+        self.buf =
+            if self.len() > 1 { self.buf.spliced(1 + at * w..1 + (at + 1) * w, &[]) } else { SmallBuf::default() };
         true
     }
 
@@ -137,9 +140,9 @@ impl IntSet {
         self.iter().collect()
     }
 
-    /// Bytes of the packed buffer.
+    /// Heap bytes of the packed buffer (0 while it is inline).
     pub fn heap_bytes(&self) -> usize {
-        self.buf.len()
+        self.buf.heap_bytes()
     }
 }
 
@@ -167,9 +170,10 @@ impl fmt::Debug for IntSet {
 pub enum SetValue {
     /// Sorted, distinct integers (Redis's intset encoding).
     Intset(IntSet),
-    /// Members as keys of a table (Redis's hashtable encoding).
-    /// Boxed so that the common intset form keeps the enum small (a `Table` is ~150 bytes).
-    Table(Box<Table<()>>),
+    /// Members as keys of a member table (Redis's hashtable encoding): one 32-byte entry per member of up
+    /// to 22 bytes, one bucket for up to 8 members. Boxed so that the intset form keeps the enum small (the
+    /// table header is 64 bytes).
+    Table(Box<Table<(), Members>>),
 }
 
 impl Default for SetValue {
@@ -185,7 +189,7 @@ impl Clone for SetValue {
             SetValue::Table(t) => {
                 let mut copy = Table::with_capacity(t.len());
                 for e in t.iter() {
-                    copy.insert(e.key.clone(), (), NO_EXPIRE);
+                    copy.insert_ref(&e.key, (), NO_EXPIRE);
                 }
                 SetValue::Table(Box::new(copy))
             }
@@ -299,7 +303,7 @@ impl SetValue {
         if t.contains_key(member) {
             return false;
         }
-        t.insert(member.into(), (), NO_EXPIRE);
+        t.insert_ref(member, (), NO_EXPIRE);
         true
     }
 
@@ -316,7 +320,7 @@ impl SetValue {
         if let SetValue::Intset(v) = self {
             let mut t = Table::with_capacity(v.len());
             for i in v.iter() {
-                t.insert(i.to_string().into_bytes().into(), (), NO_EXPIRE);
+                t.insert_ref(i.to_string().as_bytes(), (), NO_EXPIRE);
             }
             *self = SetValue::Table(Box::new(t));
         }
@@ -453,13 +457,19 @@ mod tests {
     fn intset_is_packed_at_the_narrowest_width() {
         assert!(std::mem::size_of::<SetValue>() <= 16);
         let c = EngineConfig::default();
+        // Width byte + three 16-bit members: 7 bytes, inline.
         let s = SetValue::from_members([&b"7"[..], b"8", b"9"], &c);
-        // Header byte + three 16-bit members.
-        assert!(s.heap_bytes() <= 16 + 1, "{}", s.heap_bytes());
-        assert_eq!(s.heap_bytes(), 7);
+        assert_eq!(s.heap_bytes(), 0);
         let SetValue::Intset(v) = &s else { panic!("not an intset") };
         assert_eq!((v.width(), v.to_vec()), (2, vec![7, 8, 9]));
         assert_eq!(SetValue::new().heap_bytes(), 0);
+        // Three 32-bit members still fit (13 bytes); a fourth goes to the heap with a length byte.
+        let mut v = IntSet::from_sorted(&[70_000, 70_001, 70_002]);
+        assert_eq!((v.width(), v.heap_bytes()), (4, 0));
+        v.insert(70_003);
+        assert_eq!((v.heap_bytes(), v.to_vec()), (1 + 17, vec![70_000, 70_001, 70_002, 70_003]));
+        v.remove(70_000);
+        assert_eq!((v.heap_bytes(), v.len()), (0, 3));
     }
 
     #[test]
@@ -479,7 +489,7 @@ mod tests {
         assert_eq!(v.width(), 8);
         let want = vec![i64::MIN, i64::from(i32::MIN), -32768, -3, 5, 32767, 32768, i64::MAX];
         assert_eq!(v.to_vec(), want);
-        assert_eq!(v.heap_bytes(), 1 + 8 * want.len());
+        assert_eq!(v.heap_bytes(), 1 + 1 + 8 * want.len());
         for &x in &want {
             assert!(v.contains(x));
         }

@@ -1,26 +1,30 @@
 //! Sorted set values, ordered by score and then by member bytes (memcmp), as Redis orders them.
 //!
 //! Two encodings, as Redis 7.0 (`OBJECT ENCODING`):
-//! - `listpack`: (member, score) entries kept sorted in one packed byte buffer ([`PackedEntries`]), while
-//!   the set has at most `zset-max-listpack-entries` members and none is longer than
-//!   `zset-max-listpack-value` bytes. Lookups by member are linear, as in Redis. Scores are stored the way a listpack stores them (as text), so a
-//!   negative zero reads back as `0`.
-//! - `skiplist`: a member -> score [`Table`] (so ZSCAN gets the SCAN cursor guarantee) plus an order-statistic
-//!   B+tree (`OrderTree`) that gives rank, select-by-rank and range starts in O(log n). The name is
-//!   Redis's; the structure is a counted B+tree because it packs entries densely (32 bytes each, members of
-//!   up to 22 bytes inline, leaves at least half full) and walks ranges leaf by leaf. With the dict's entry
-//!   that is about 150 bytes per member for short members, against about 110 in Redis 7.0.
+//! - `listpack`: (member, score) entries kept sorted in one packed byte buffer ([`PackedEntries`], format in
+//!   `zset/packed.rs`), while the set has at most `zset-max-listpack-entries` members and none is longer
+//!   than `zset-max-listpack-value` bytes. Lookups by member are linear, as in Redis. Scores are stored the
+//!   way a listpack stores them (as text), so a negative zero reads back as `0`.
+//! - `skiplist`: a member -> score [`Table`] of [`Members`] (so ZSCAN gets the SCAN cursor guarantee) plus an
+//!   order-statistic B+tree (`OrderTree`) that gives rank, select-by-rank and range starts in O(log n). The
+//!   name is Redis's; the structure is a counted B+tree because it packs entries densely (32 bytes each,
+//!   members of up to 22 bytes inline, leaves at least half full) and walks ranges leaf by leaf. With the
+//!   dict's 48-byte member entry that is about 100 bytes per member for short members, against about 110 in
+//!   Redis 7.0.
 //!
 //! A value converts from listpack to skiplist when an insert would break a limit, and never back; values
 //! built in one go (ZUNIONSTORE, ZRANGESTORE ...) take the small form when the result fits, as Redis does.
 
 use crate::config::EngineConfig;
-use crate::table::{Table, NO_EXPIRE};
-use crate::types::hash::{put_varint, read_elem, spliced, varint_len};
+use crate::table::{Members, Table, NO_EXPIRE};
 use std::cmp::Ordering;
 use std::fmt;
 use std::mem;
-use std::ops::Range;
+
+mod packed;
+
+use packed::read_entry;
+pub use packed::PackedEntries;
 
 /// A score with a total order (scores are never NaN). Like Redis, `-0` and `0` compare equal.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,173 +60,6 @@ impl Limits {
     }
 }
 
-/// A listpack holds scores as text, where `-0` is written `0`.
-fn listpack_score(score: f64) -> f64 {
-    if score == 0.0 {
-        0.0
-    } else {
-        score
-    }
-}
-
-/// The small form: entries sorted by (score, member), each a varint member length, the member bytes and the
-/// score as 8 little-endian bytes, in one exactly sized allocation (the role of Redis's listpack). Lookups
-/// are linear and every change rewrites the buffer, which is cheap at listpack sizes. Scores are stored
-/// as a listpack stores them ([`listpack_score`]).
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct PackedEntries(Box<[u8]>);
-
-/// Walks a [`PackedEntries`] from a byte position: each item is an entry and the byte range it occupies.
-struct Spans<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-/// Reads the entry at `pos`: member, score, and the position after it.
-fn read_entry(buf: &[u8], pos: usize) -> (&[u8], f64, usize) {
-    let (m, at) = read_elem(buf, pos);
-    let score = f64::from_le_bytes(buf[at..at + 8].try_into().expect("8 bytes"));
-    (m, score, at + 8)
-}
-
-impl<'a> Iterator for Spans<'a> {
-    type Item = (&'a [u8], f64, Range<usize>);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.pos >= self.buf.len() {
-            return None;
-        }
-        let start = self.pos;
-        let (m, s, end) = read_entry(self.buf, start);
-        self.pos = end;
-        Some((m, s, start..end))
-    }
-}
-
-fn encode_entry(member: &[u8], score: f64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(varint_len(member.len()) + member.len() + 8);
-    put_entry(&mut out, member, score);
-    out
-}
-
-fn put_entry(out: &mut Vec<u8>, member: &[u8], score: f64) {
-    put_varint(out, member.len());
-    out.extend_from_slice(member);
-    out.extend_from_slice(&listpack_score(score).to_le_bytes());
-}
-
-impl PackedEntries {
-    fn spans(&self) -> Spans<'_> {
-        Spans { buf: &self.0, pos: 0 }
-    }
-
-    fn find(&self, member: &[u8]) -> Option<(usize, f64, Range<usize>)> {
-        self.spans().enumerate().find(|(_, (m, _, _))| *m == member).map(|(i, (_, s, r))| (i, s, r))
-    }
-
-    /// Byte offset of the entry of rank `rank` (the end of the buffer when there is none).
-    fn offset_of(&self, rank: usize) -> usize {
-        self.spans().nth(rank).map_or(self.0.len(), |(_, _, r)| r.start)
-    }
-
-    /// Entries in ascending order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], f64)> + '_ {
-        self.spans().map(|(m, s, _)| (m, s))
-    }
-
-    /// Number of entries (a walk: the buffer has no header).
-    pub fn len(&self) -> usize {
-        self.spans().count()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Bytes of the buffer, which is exactly its allocation.
-    pub fn heap_bytes(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn score(&self, member: &[u8]) -> Option<f64> {
-        self.find(member).map(|(_, s, _)| s)
-    }
-
-    pub fn rank(&self, member: &[u8]) -> Option<usize> {
-        self.find(member).map(|(i, _, _)| i)
-    }
-
-    /// Inserts a member known to be absent at its place in the order.
-    fn insert_new(&mut self, member: &[u8], score: f64) {
-        let score = listpack_score(score);
-        let at = self
-            .spans()
-            .find(|(m, s, _)| compare(*s, m, score, member) != Ordering::Less)
-            .map_or(self.0.len(), |(_, _, r)| r.start);
-        self.0 = spliced(&self.0, at..at, &encode_entry(member, score));
-    }
-
-    /// Adds `member` or moves it to `score`; returns the previous score (unchanged when equal).
-    fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
-        match self.find(member) {
-            Some((_, old, r)) => {
-                if old != score {
-                    self.0 = spliced(&self.0, r, &[]);
-                    self.insert_new(member, score);
-                }
-                Some(old)
-            }
-            None => {
-                self.insert_new(member, score);
-                None
-            }
-        }
-    }
-
-    fn remove(&mut self, member: &[u8]) -> Option<f64> {
-        let (_, score, r) = self.find(member)?;
-        self.0 = spliced(&self.0, r, &[]);
-        Some(score)
-    }
-
-    fn lower_bound(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
-        self.iter().take_while(|(m, s)| before(*s, m)).count()
-    }
-
-    fn pop(&mut self, max: bool) -> Option<(Box<[u8]>, f64)> {
-        let (m, s, r) = if max { self.spans().last()? } else { self.spans().next()? };
-        let out = (Box::from(m), s);
-        self.0 = spliced(&self.0, r, &[]);
-        Some(out)
-    }
-
-    /// Removes ranks `start..end` (both within the set).
-    fn remove_range(&mut self, start: usize, end: usize) {
-        let (a, b) = (self.offset_of(start), self.offset_of(end));
-        self.0 = spliced(&self.0, a..b, &[]);
-    }
-}
-
-impl<'a> IntoIterator for &'a PackedEntries {
-    type Item = (&'a [u8], f64);
-    type IntoIter = Box<dyn Iterator<Item = (&'a [u8], f64)> + 'a>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
-    }
-}
-
-impl<M: AsRef<[u8]>> FromIterator<(M, f64)> for PackedEntries {
-    /// Packs entries given in (score, member) order with distinct members.
-    fn from_iter<I: IntoIterator<Item = (M, f64)>>(iter: I) -> Self {
-        let mut out = Vec::new();
-        for (m, s) in iter {
-            put_entry(&mut out, m.as_ref(), s);
-        }
-        PackedEntries(out.into_boxed_slice())
-    }
-}
-
 pub enum ZSetValue {
     /// Sorted by (score, member), packed in one buffer.
     Listpack(PackedEntries),
@@ -231,7 +68,7 @@ pub enum ZSetValue {
 
 /// The large form: member -> score, and the ordered index.
 pub struct SkipList {
-    dict: Table<f64>,
+    dict: Table<f64, Members>,
     tree: OrderTree,
     /// Bytes of the members the tree holds (its own copies), for `heap_bytes`.
     member_bytes: usize,
@@ -258,7 +95,7 @@ impl SkipList {
             }
             return Some(old);
         }
-        self.dict.insert(member.into(), score, NO_EXPIRE);
+        self.dict.insert_ref(member, score, NO_EXPIRE);
         self.tree.insert(score, Member::new(member));
         self.member_bytes += tree_bytes_of([member.len()]);
         None
@@ -360,7 +197,7 @@ impl ZSetValue {
                 items.reverse();
                 IterSrc::Collected(items.into_iter())
             }
-            ZSetValue::Listpack(v) => IterSrc::Packed(&v.0, v.offset_of(start)),
+            ZSetValue::Listpack(v) => IterSrc::Packed(v.bytes(), v.offset_of(start)),
             ZSetValue::Skiplist(s) => {
                 let (leaf, pos) = if count == 0 { (NIL, 0) } else { s.tree.locate(start) };
                 IterSrc::Tree(&s.tree, leaf, pos)

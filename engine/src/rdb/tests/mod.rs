@@ -4,6 +4,7 @@
 
 mod corrupt;
 mod fixtures;
+mod parallel;
 mod redis;
 mod roundtrip;
 

@@ -1,0 +1,398 @@
+//! The parallel loader: one RDB decoded into several shard targets at once (DESIGN.md §4, "in parallel per
+//! shard where it helps").
+//!
+//! The calling thread runs the same opcode loop as [`super::load`] (`load::walk`), but for each key it only
+//! reads the key and finds where the value ends (`skip::value_extent`, lengths only). It routes the key with
+//! the caller's function and appends (key, value extent, expiry, db) to that shard's batch. One thread per
+//! shard receives its batches in file order, decodes each value from the shared file bytes and inserts it
+//! into its own target: every table is filled by exactly one thread, with no lock per key. While a shard
+//! thread's queue is full the scan decodes that shard's values itself rather than wait, so with one shard
+//! (or few) decoding and inserting still overlap. RESIZEDB hints travel in the same batches, split evenly
+//! over the shards. The CRC is computed by the scanning thread once it reaches EOF, while the shard threads
+//! finish. Shard threads warm their table a few keys ahead (`LoadTarget::prefetch`), so the cache misses of
+//! consecutive inserts overlap instead of adding up.
+//!
+//! **Same result, same errors as [`super::load`].** The scan stops at its first error; a shard thread stops at
+//! its first error and the scan stops soon after, first sending every key it already routed. Each shard
+//! sees its keys in file order, so duplicates and expiry are decided as in a sequential load. A shard's
+//! error can only be about a key the scan already passed, so the error reported is the shard error of the
+//! earliest key if there is one, else the scan's error, else the checksum's: exactly the error the
+//! sequential loader meets first. Values the scan does not pass over by lengths (streams and modules, which
+//! are skipped, and anything damaged) are decoded in place by the scan with the sequential code.
+
+use super::decode::Decoded;
+use super::error::{ErrorKind, RdbError, Result};
+use super::input::Input;
+use super::load::{self, KeyHead, Sink};
+use super::{skip, Discard, LoadOptions, LoadReport, LoadTarget, ShardTarget};
+use crate::table::Prefetch;
+use crate::types::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
+use std::thread;
+
+/// Keys per batch handed to a shard thread.
+const BATCH: usize = 1024;
+/// While a shard thread's queue is full, its pending batch grows (the scan decoding the values) up to this,
+/// offered again every `RETRY` keys; at this size the scan waits.
+const BATCH_MAX: usize = 4 * BATCH;
+const RETRY: usize = 64;
+/// Batches queued per shard thread before the scan waits (bounds memory when a shard falls behind).
+const IN_FLIGHT: usize = 8;
+/// How many keys ahead a shard thread warms the table, for each step of `Table::prefetch`.
+const PREFETCH: [(usize, Prefetch); 3] = [(12, Prefetch::Slot), (8, Prefetch::Entry), (4, Prefetch::Key)];
+
+/// A value as the scan hands it over.
+enum Payload {
+    /// Still encoded, at `start..end` of the file.
+    Extent { start: usize, end: usize },
+    /// Decoded by the scan (a value it could not pass over by lengths).
+    Decoded(Value),
+}
+
+/// One message item for a shard thread, in file order.
+enum Item<'a> {
+    Resize {
+        db: usize,
+        keys: u64,
+        expires: u64,
+    },
+    Key(KeyHead<'a>, Payload),
+    /// A slot whose item the shard thread already took.
+    Done,
+}
+
+type Batch<'a> = Vec<Item<'a>>;
+
+/// Loads an RDB from `bytes` into `targets`, the shards of one dataset: each key goes to
+/// `targets[route(key)]` (taken modulo the number of targets), decoded and inserted by one thread per
+/// target, in file order. The result, the report and any error are those [`super::load`] gives for a target
+/// that routes keys the same way. RESIZEDB hints reach every shard divided by the number of shards. With no
+/// targets the file is only validated.
+pub fn load_sharded(
+    bytes: &[u8],
+    opts: &LoadOptions,
+    route: &dyn Fn(&[u8]) -> usize,
+    targets: &mut [&mut dyn ShardTarget],
+) -> std::result::Result<LoadReport, RdbError> {
+    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    load_on_threads(bytes, opts, route, targets, cpus)
+}
+
+/// [`load_sharded`] with at most `max_threads` shard threads (at least one).
+pub(crate) fn load_on_threads(
+    bytes: &[u8],
+    opts: &LoadOptions,
+    route: &dyn Fn(&[u8]) -> usize,
+    targets: &mut [&mut dyn ShardTarget],
+    max_threads: usize,
+) -> std::result::Result<LoadReport, RdbError> {
+    if targets.is_empty() {
+        return load::load(bytes, opts, &mut Discard);
+    }
+    // The header first: the shard threads need to know whether type ids are Valkey's.
+    let (_, valkey) = load::header(&mut Input::new(bytes))?;
+    let failed = AtomicBool::new(false);
+    // One thread per shard, but no more than the CPUs: shard `i` is served by thread `i % threads`.
+    let shards = targets.len();
+    let threads = shards.min(max_threads.max(1));
+    let outcome = thread::scope(|s| {
+        let (recycle_tx, recycle_rx) = mpsc::channel::<Batch>();
+        let mut groups: Vec<Vec<&mut dyn ShardTarget>> = (0..threads).map(|_| Vec::new()).collect();
+        for (i, target) in targets.iter_mut().enumerate() {
+            groups[i % threads].push(&mut **target);
+        }
+        let mut senders = Vec::with_capacity(threads);
+        let mut workers = Vec::with_capacity(threads);
+        for (w, group) in groups.into_iter().enumerate() {
+            let (tx, rx) = mpsc::sync_channel::<(usize, Batch)>(IN_FLIGHT * group.len());
+            let (recycle, failed) = (recycle_tx.clone(), &failed);
+            let spawned = thread::Builder::new()
+                .name(format!("rdb-load-{w}"))
+                .spawn_scoped(s, move || shard_thread(bytes, opts, valkey, rx, recycle, group, threads, failed));
+            match spawned {
+                Ok(h) => {
+                    workers.push(h);
+                    senders.push(tx);
+                }
+                // No thread: give up on parallelism (the started threads get no work).
+                Err(_) => return None,
+            }
+        }
+        let lanes = (0..shards)
+            .map(|i| Lane {
+                shard: i,
+                pending: Vec::with_capacity(BATCH),
+                tx: Some(senders[i % threads].clone()),
+                busy: false,
+            })
+            .collect();
+        drop(senders);
+        drop(recycle_tx);
+        let mut scan = Scan { route, opts, lanes, recycle: recycle_rx, failed: &failed, stopped: false };
+        let scanned = load::walk(bytes, opts, &mut scan);
+        // Everything routed so far goes out (a shard's earlier error may be in there), then the lanes close.
+        for i in 0..scan.lanes.len() {
+            scan.flush(i);
+        }
+        let stopped = scan.stopped;
+        drop(scan);
+        // The CRC runs here while the shard threads finish their queues.
+        let scanned = scanned.and_then(|(mut report, eof_end)| {
+            load::checksum(bytes, eof_end, opts, &mut report)?;
+            Ok(report)
+        });
+        let mut first: Option<(usize, RdbError)> = None;
+        let mut parts = Vec::with_capacity(workers.len());
+        for h in workers {
+            let out = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            if let Some((at, e)) = out.error {
+                if first.as_ref().is_none_or(|(f, _)| at < *f) {
+                    first = Some((at, e));
+                }
+            }
+            parts.push(out.report);
+        }
+        if let Some((_, e)) = first {
+            return Some(Err(e));
+        }
+        debug_assert!(!stopped, "the scan stops early only after a shard thread failed");
+        Some(scanned.map(|mut report| {
+            for part in parts {
+                merge(&mut report, part);
+            }
+            report
+        }))
+    });
+    match outcome {
+        Some(result) => result,
+        None => load::load(bytes, opts, &mut Routed { route, targets }),
+    }
+}
+
+/// A shard's queue as the scan sees it.
+struct Lane<'a> {
+    shard: usize,
+    pending: Batch<'a>,
+    /// The queue of the thread serving the shard; None once that thread has stopped.
+    tx: Option<SyncSender<(usize, Batch<'a>)>>,
+    /// The thread's queue was full at the last offer: the scan decodes this shard's values meanwhile.
+    busy: bool,
+}
+
+/// The scanning sink: routes keys and their value extents to the shard threads.
+struct Scan<'a, 'x> {
+    route: &'x dyn Fn(&[u8]) -> usize,
+    opts: &'x LoadOptions,
+    lanes: Vec<Lane<'a>>,
+    /// Emptied batches coming back from the shard threads.
+    recycle: Receiver<Batch<'a>>,
+    failed: &'x AtomicBool,
+    /// A shard thread failed: the scan ended early on purpose.
+    stopped: bool,
+}
+
+impl<'a> Scan<'a, '_> {
+    /// Sends lane `i`'s pending batch, waiting for room. Marks the scan stopped when the thread is gone or
+    /// any shard failed.
+    fn flush(&mut self, i: usize) {
+        let lane = &mut self.lanes[i];
+        if lane.pending.is_empty() {
+            return;
+        }
+        let fresh = self.recycle.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        let batch = std::mem::replace(&mut lane.pending, fresh);
+        lane.busy = false;
+        if let Some(tx) = &lane.tx {
+            if tx.send((lane.shard, batch)).is_err() {
+                lane.tx = None;
+                self.stopped = true;
+            }
+        }
+        if self.failed.load(Ordering::Relaxed) {
+            self.stopped = true;
+        }
+    }
+
+    /// Sends lane `i`'s pending batch if the thread has room for it; else marks the lane busy.
+    fn offer(&mut self, i: usize) {
+        let lane = &mut self.lanes[i];
+        let Some(tx) = &lane.tx else {
+            self.stopped = true;
+            return;
+        };
+        match tx.try_send((lane.shard, std::mem::take(&mut lane.pending))) {
+            Ok(()) => {
+                lane.pending = self.recycle.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                lane.busy = false;
+            }
+            Err(TrySendError::Full((_, batch))) => {
+                lane.pending = batch;
+                lane.busy = true;
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                lane.tx = None;
+                self.stopped = true;
+            }
+        }
+        if self.failed.load(Ordering::Relaxed) {
+            self.stopped = true;
+        }
+    }
+
+    fn push(&mut self, i: usize, item: Item<'a>) -> Result<()> {
+        let lane = &mut self.lanes[i];
+        lane.pending.push(item);
+        let n = lane.pending.len();
+        if n >= BATCH_MAX {
+            self.flush(i);
+        } else if n >= BATCH && (!lane.busy || n.is_multiple_of(RETRY)) {
+            self.offer(i);
+        }
+        if self.stopped {
+            // Any error will do: a shard thread's error is the one reported.
+            return Err(RdbError::new(ErrorKind::Unsupported("load stopped".into()), 0));
+        }
+        Ok(())
+    }
+}
+
+impl<'a> Sink<'a> for Scan<'a, '_> {
+    fn resize(&mut self, db: usize, keys: u64, expires: u64) {
+        let n = self.lanes.len() as u64;
+        for lane in &mut self.lanes {
+            lane.pending.push(Item::Resize { db, keys: keys.div_ceil(n), expires: expires.div_ceil(n) });
+        }
+    }
+
+    fn key_value(&mut self, inp: &mut Input<'a>, head: KeyHead<'a>, report: &mut LoadReport) -> Result<()> {
+        let shard = (self.route)(&head.key) % self.lanes.len();
+        let start = inp.pos();
+        // While the shard thread is behind, the scan decodes values itself instead of waiting.
+        let extent = if self.lanes[shard].busy { Ok(false) } else { skip::value_extent(inp, head.ty) };
+        let payload = match extent {
+            Ok(true) => Payload::Extent { start, end: inp.pos() },
+            // Also streams, modules and damaged values: decoded here, exactly as the sequential loader does.
+            _ => {
+                inp.rewind(start);
+                match load::decode_at(inp, &head, self.opts, report.valkey)? {
+                    Decoded::Value(v) => Payload::Decoded(v),
+                    other => return load::store(other, head, self.opts, &mut Discard, report),
+                }
+            }
+        };
+        self.push(shard, Item::Key(head, payload))
+    }
+}
+
+/// What a shard thread did.
+struct Outcome {
+    /// Its keys' counts (`keys_loaded`, `expired_dropped`, per-db stats ...).
+    report: LoadReport,
+    /// Its earliest error, with the offset of the key's record (the order in which errors are reported).
+    error: Option<(usize, RdbError)>,
+}
+
+/// Decodes and inserts the batches of the shards in `group` (shard `i` is `group[i / stride]`). After an
+/// error the thread keeps taking batches, to find an earlier error in another of its shards (batches of
+/// different shards arrive in the order they filled up, not in file order); keys after the earliest error
+/// are passed over.
+#[allow(clippy::too_many_arguments)]
+fn shard_thread<'a>(
+    bytes: &'a [u8],
+    opts: &LoadOptions,
+    valkey: bool,
+    rx: Receiver<(usize, Batch<'a>)>,
+    recycle: Sender<Batch<'a>>,
+    mut group: Vec<&mut dyn ShardTarget>,
+    stride: usize,
+    failed: &AtomicBool,
+) -> Outcome {
+    let mut report = LoadReport::default();
+    let mut first: Option<(usize, RdbError)> = None;
+    for (shard, mut batch) in rx {
+        let limit = first.as_ref().map_or(usize::MAX, |(at, _)| *at);
+        let mut error = None;
+        group[shard / stride].batch(&mut |t| {
+            for i in 0..batch.len() {
+                // Warm the table for the keys a few places ahead (see `LoadTarget::prefetch`).
+                for (ahead, step) in PREFETCH {
+                    if let Some(Item::Key(h, _)) = batch.get(i + ahead) {
+                        t.prefetch(h.db, &h.key, step);
+                    }
+                }
+                let (head, payload) = match std::mem::replace(&mut batch[i], Item::Done) {
+                    Item::Resize { db, keys, expires } => {
+                        t.resize(db, keys, expires);
+                        continue;
+                    }
+                    Item::Key(head, payload) => (head, payload),
+                    Item::Done => continue,
+                };
+                let at = head.at;
+                if at >= limit {
+                    return;
+                }
+                let value = match payload {
+                    Payload::Extent { start, end } => {
+                        load::decode_at(&mut Input::at(&bytes[..end], start), &head, opts, valkey)
+                    }
+                    Payload::Decoded(v) => Ok(Decoded::Value(v)),
+                };
+                if let Err(e) = value.and_then(|v| load::store(v, head, opts, t, &mut report)) {
+                    error = Some((at, e));
+                    return;
+                }
+            }
+        });
+        if error.is_some() {
+            failed.store(true, Ordering::Relaxed);
+            first = error;
+        }
+        batch.clear();
+        // The scan may already be gone; an unused batch is simply freed.
+        let _ = recycle.send(batch);
+    }
+    Outcome { report, error: first }
+}
+
+/// Adds a shard thread's counts to the scan's report.
+fn merge(into: &mut LoadReport, part: LoadReport) {
+    into.keys_loaded += part.keys_loaded;
+    into.expires_loaded += part.expires_loaded;
+    into.expired_dropped += part.expired_dropped;
+    into.empty_skipped += part.empty_skipped;
+    for (db, stats) in part.dbs {
+        let d = into.dbs.entry(db).or_default();
+        d.keys += stats.keys;
+        d.expires += stats.expires;
+    }
+}
+
+/// The sequential equivalent of [`load_sharded`]: one target that routes keys to the shard targets (a batch
+/// of one key each).
+struct Routed<'r, 't, 'u> {
+    route: &'r dyn Fn(&[u8]) -> usize,
+    targets: &'t mut [&'u mut dyn ShardTarget],
+}
+
+impl LoadTarget for Routed<'_, '_, '_> {
+    fn resize(&mut self, db: usize, keys: u64, expires: u64) {
+        let n = self.targets.len() as u64;
+        for t in self.targets.iter_mut() {
+            t.batch(&mut |t| t.resize(db, keys.div_ceil(n), expires.div_ceil(n)));
+        }
+    }
+
+    fn insert(&mut self, db: usize, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Result<()> {
+        let i = (self.route)(&key) % self.targets.len();
+        let mut slot = Some((key, value));
+        let mut result = Ok(());
+        self.targets[i].batch(&mut |t| {
+            if let Some((key, value)) = slot.take() {
+                result = t.insert(db, key, value, expire_at);
+            }
+        });
+        result
+    }
+}

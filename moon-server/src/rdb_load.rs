@@ -1,0 +1,200 @@
+//! Loading an RDB file into every shard at once: the file is mapped (not copied), the engine's
+//! [`rdb::load_sharded`] scans it on the calling thread and decodes and inserts each shard's keys on one
+//! thread per shard, straight into the shard's keyspace. Keys are routed with [`Shards::shard_of`], the rule
+//! live traffic uses, so a key loaded here is found by every later command.
+//!
+//! Each shard thread holds its shard's lock for one batch of keys at a time (see [`ShardTarget`]), so the
+//! few commands allowed while loading (INFO, DEBUG DIGEST) wait at most one batch. The hidden
+//! `key-load-delay` (microseconds per key, negative: 1 µs every `-n` keys) sleeps with the lock released, and
+//! `loading_loaded_bytes` is estimated from the keys inserted against the RESIZEDB hints.
+
+use crate::server::Server;
+use crate::shards::{Shard, Shards};
+use engine::keyspace::Db;
+use engine::rdb::{self, ErrorKind, LoadOptions, LoadReport, LoadTarget, RdbError, ShardTarget};
+use engine::table::Prefetch;
+use engine::types::Value;
+use parking_lot::MutexGuard;
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Loads `path` into the server's shards (which must be empty of the file's keys: a key already present is
+/// an error, as in Redis). Expiry and thresholds come from `opts`.
+pub fn load_file(server: &Server, path: &Path, opts: &LoadOptions) -> Result<LoadReport, RdbError> {
+    let io = |source| RdbError::new(ErrorKind::Io { path: path.to_path_buf(), source }, 0);
+    let bytes = FileBytes::open(path).map_err(io)?;
+    let shards: &Shards = &server.shards;
+    let progress = Progress { server, hinted: AtomicU64::new(0), inserted: AtomicU64::new(0) };
+    let delay = crate::bgsave::key_delay(server, "key-load-delay");
+    let mut parts: Vec<ShardLoad> =
+        (0..shards.count()).map(|shard| ShardLoad { shards, shard, progress: &progress, delay, delayed: 0 }).collect();
+    let mut targets: Vec<&mut dyn ShardTarget> = parts.iter_mut().map(|p| p as &mut dyn ShardTarget).collect();
+    let route = |key: &[u8]| shards.shard_of(key);
+    rdb::load_sharded(bytes.as_slice(), opts, &route, &mut targets)
+}
+
+/// Keys announced and inserted over all shards, for `loading_loaded_bytes`.
+struct Progress<'s> {
+    server: &'s Server,
+    hinted: AtomicU64,
+    inserted: AtomicU64,
+}
+
+impl Progress<'_> {
+    fn add(&self, hinted: u64, inserted: u64) {
+        let hinted = self.hinted.fetch_add(hinted, Ordering::Relaxed) + hinted;
+        let inserted = self.inserted.fetch_add(inserted, Ordering::Relaxed) + inserted;
+        let p = &self.server.persist;
+        let total = p.loading_total_bytes.load(Ordering::Relaxed);
+        let loaded = (u128::from(total) * u128::from(inserted) / u128::from(hinted.max(inserted).max(1))) as u64;
+        p.loading_loaded_bytes.store(loaded.min(total.saturating_sub(1)), Ordering::Relaxed);
+        p.rdb_last_load_keys_loaded.store(inserted, Ordering::Relaxed);
+    }
+}
+
+/// One shard's side of the load: locks the shard for each batch.
+struct ShardLoad<'s> {
+    shards: &'s Shards,
+    shard: usize,
+    progress: &'s Progress<'s>,
+    delay: i64,
+    /// Keys seen, for a negative `key-load-delay`.
+    delayed: u64,
+}
+
+impl ShardTarget for ShardLoad<'_> {
+    fn batch(&mut self, f: &mut dyn FnMut(&mut dyn LoadTarget)) {
+        let mut guard = self.shards.lock(self.shard);
+        let mut held = Held {
+            guard: &mut guard,
+            progress: self.progress,
+            hinted: 0,
+            inserted: 0,
+            delay: self.delay,
+            delayed: &mut self.delayed,
+        };
+        f(&mut held);
+        held.report();
+    }
+}
+
+/// Keys between two progress updates (a slowed-down load reports every key).
+const PROGRESS_EVERY: u64 = 256;
+
+/// A shard while its thread holds it.
+struct Held<'g, 's> {
+    guard: &'g mut MutexGuard<'s, Shard>,
+    progress: &'s Progress<'s>,
+    /// Counts not yet added to `progress`.
+    hinted: u64,
+    inserted: u64,
+    delay: i64,
+    delayed: &'g mut u64,
+}
+
+impl Held<'_, '_> {
+    fn report(&mut self) {
+        self.progress.add(std::mem::take(&mut self.hinted), std::mem::take(&mut self.inserted));
+    }
+}
+
+impl LoadTarget for Held<'_, '_> {
+    fn resize(&mut self, db: usize, keys: u64, _expires: u64) {
+        self.hinted += keys;
+        if let Some(d) = self.guard.ks.dbs.get_mut(db) {
+            // A table a snapshot walks can't be replaced (its sink would be dropped).
+            if d.is_empty() && !d.table.snapshot_active() {
+                *d = Db::with_capacity(keys as usize);
+            }
+        }
+    }
+
+    fn prefetch(&mut self, db: usize, key: &[u8], step: Prefetch) {
+        if let Some(d) = self.guard.ks.dbs.get(db) {
+            d.table.prefetch(key, step);
+        }
+    }
+
+    fn insert(&mut self, db: usize, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
+        let databases = self.guard.ks.dbs.len();
+        let Some(d) = self.guard.ks.dbs.get_mut(db) else {
+            return Err(RdbError::new(ErrorKind::DbIndex { db: db as u64, databases }, 0));
+        };
+        // One lookup: a key already there is an error (the loader names it), and the start-up stops.
+        if d.insert_boxed(key, value, expire_at).is_some() {
+            return Err(RdbError::new(ErrorKind::DuplicateKey, 0));
+        }
+        self.inserted += 1;
+        if self.inserted >= PROGRESS_EVERY || self.delay != 0 {
+            self.report();
+        }
+        if self.delay != 0 {
+            let us = if self.delay > 0 {
+                self.delay as u64
+            } else {
+                *self.delayed += 1;
+                u64::from(self.delayed.is_multiple_of(self.delay.unsigned_abs()))
+            };
+            if us > 0 {
+                MutexGuard::unlocked(self.guard, || std::thread::sleep(Duration::from_micros(us)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A file's bytes: a private read-only mapping, or (where mapping fails) a copy in memory.
+enum FileBytes {
+    Mapped { ptr: *mut libc::c_void, len: usize },
+    Read(Vec<u8>),
+}
+
+impl FileBytes {
+    fn open(path: &Path) -> std::io::Result<FileBytes> {
+        use std::os::fd::AsRawFd;
+        let file = File::open(path)?;
+        let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+        if len == 0 {
+            return Ok(FileBytes::Read(Vec::new()));
+        }
+        // SAFETY: mmap(2) with a null hint, a length the file has, and a descriptor open for reading; the
+        // result is checked against MAP_FAILED before use. MAP_POPULATE reads the pages in up front (one call
+        // instead of a fault per page).
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_POPULATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return std::fs::read(path).map(FileBytes::Read);
+        }
+        Ok(FileBytes::Mapped { ptr, len })
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            // SAFETY: `ptr` is a live PROT_READ mapping of `len` bytes (unmapped only in `drop`, which needs
+            // `&mut self`). Moon replaces dump.rdb by renaming a new file over it, which leaves this mapping's
+            // inode untouched; as for any reader of a mapped file, another process truncating the file during
+            // the load would fault.
+            FileBytes::Mapped { ptr, len } => unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), *len) },
+            FileBytes::Read(v) => v,
+        }
+    }
+}
+
+impl Drop for FileBytes {
+    fn drop(&mut self) {
+        if let FileBytes::Mapped { ptr, len } = *self {
+            // SAFETY: unmaps exactly the mapping made in `open`; no slice of it outlives `self`.
+            unsafe { libc::munmap(ptr, len) };
+        }
+    }
+}
