@@ -395,7 +395,10 @@ impl Snapshot {
     /// has this snapshot active any more.
     fn step_shard(&self, shard: &mut crate::shards::Shard, slow: bool) -> bool {
         let started = Instant::now();
-        let (budget, steps) = if slow { (1, 1) } else { (STEP_BUCKETS, STEPS_PER_HOLD) };
+        // Slowed down (`rdb-key-save-delay`): one bucket per step, but keep stepping over empty buckets until
+        // a key is written, so a sparse table does not cost one lock hand-over per empty bucket.
+        let (budget, steps) = if slow { (1, usize::MAX) } else { (STEP_BUCKETS, STEPS_PER_HOLD) };
+        let keys_before = self.keys_processed();
         let mut taken = 0;
         for db in shard.ks.dbs.iter_mut() {
             while db.table.snapshot_active() && taken < steps {
@@ -404,7 +407,7 @@ impl Snapshot {
                     self.shared.ended.fetch_add(1, Ordering::AcqRel);
                     drop(db.table.snapshot_end());
                 }
-                if started.elapsed() >= MAX_HOLD {
+                if started.elapsed() >= MAX_HOLD || (slow && self.keys_processed() > keys_before) {
                     taken = steps;
                 }
             }
