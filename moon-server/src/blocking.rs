@@ -595,8 +595,6 @@ mod tests {
     use super::*;
     use crate::client::Shared;
     use crate::config::Config;
-    use parking_lot::Mutex as PMutex;
-    use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 
     fn b(s: &str) -> Bytes {
         Bytes::copy_from_slice(s.as_bytes())
@@ -607,21 +605,7 @@ mod tests {
     }
 
     fn client(id: u64) -> Client {
-        let shared = Arc::new(Shared {
-            id,
-            addr: "127.0.0.1:1".parse().unwrap(),
-            laddr: "127.0.0.1:2".parse().unwrap(),
-            fd: -1,
-            created_ms: 0,
-            last_cmd_ms: AtomicI64::new(0),
-            name: PMutex::new(None),
-            db: AtomicU64::new(0),
-            last_cmd: PMutex::new(""),
-            killed: AtomicBool::new(false),
-            subs: AtomicU64::new(0),
-            psubs: AtomicU64::new(0),
-            flags: PMutex::new("N".into()),
-        });
+        let shared = Shared::for_test(id);
         Client::new(shared, true)
     }
 

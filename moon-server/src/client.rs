@@ -30,6 +30,26 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// A client with no socket, for in-process tests.
+    #[cfg(test)]
+    pub fn for_test(id: u64) -> Arc<Shared> {
+        Arc::new(Shared {
+            id,
+            addr: "127.0.0.1:1".parse().unwrap(),
+            laddr: "127.0.0.1:2".parse().unwrap(),
+            fd: -1,
+            created_ms: 0,
+            last_cmd_ms: AtomicI64::new(0),
+            name: Mutex::new(None),
+            db: AtomicU64::new(0),
+            last_cmd: Mutex::new(""),
+            killed: AtomicBool::new(false),
+            subs: AtomicU64::new(0),
+            psubs: AtomicU64::new(0),
+            flags: Mutex::new("N".into()),
+        })
+    }
+
     /// Closes the socket from any thread: a read pending on it returns at once.
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);

@@ -227,24 +227,9 @@ pub async fn write_loop(server: Arc<Server>, outbox: Arc<Outbox>, mut w: TcpOwne
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicI64, AtomicU64};
 
     fn shared() -> Arc<Shared> {
-        Arc::new(Shared {
-            id: 1,
-            addr: "127.0.0.1:1".parse().unwrap(),
-            laddr: "127.0.0.1:2".parse().unwrap(),
-            fd: -1,
-            created_ms: 0,
-            last_cmd_ms: AtomicI64::new(0),
-            name: Mutex::new(None),
-            db: AtomicU64::new(0),
-            last_cmd: Mutex::new(""),
-            killed: AtomicBool::new(false),
-            subs: AtomicU64::new(0),
-            psubs: AtomicU64::new(0),
-            flags: Mutex::new("N".into()),
-        })
+        Shared::for_test(1)
     }
 
     #[test]

@@ -431,24 +431,9 @@ mod tests {
     use super::*;
     use crate::client::Shared;
     use crate::config::Config;
-    use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 
     fn client(id: u64) -> Client {
-        let shared = Arc::new(Shared {
-            id,
-            addr: "127.0.0.1:1".parse().unwrap(),
-            laddr: "127.0.0.1:2".parse().unwrap(),
-            fd: -1,
-            created_ms: 0,
-            last_cmd_ms: AtomicI64::new(0),
-            name: Mutex::new(None),
-            db: AtomicU64::new(0),
-            last_cmd: Mutex::new(""),
-            killed: AtomicBool::new(false),
-            subs: AtomicU64::new(0),
-            psubs: AtomicU64::new(0),
-            flags: Mutex::new("N".into()),
-        });
+        let shared = Shared::for_test(id);
         Client::new(shared, true)
     }
 

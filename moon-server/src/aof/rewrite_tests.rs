@@ -15,7 +15,7 @@ use engine::aof::RecoveryPolicy;
 use engine::config::EngineConfig;
 use engine::keyspace::Keyspace;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant};
 
 /// A temporary working directory, removed on drop.
@@ -49,21 +49,7 @@ fn server(shards: usize, dir: &TempDir) -> Arc<Server> {
 }
 
 fn client(id: u64) -> Client {
-    let shared = Arc::new(ClientShared {
-        id,
-        addr: "127.0.0.1:1".parse().unwrap(),
-        laddr: "127.0.0.1:2".parse().unwrap(),
-        fd: -1,
-        created_ms: 0,
-        last_cmd_ms: AtomicI64::new(0),
-        name: Mutex::new(None),
-        db: AtomicU64::new(0),
-        last_cmd: Mutex::new(""),
-        killed: AtomicBool::new(false),
-        subs: AtomicU64::new(0),
-        psubs: AtomicU64::new(0),
-        flags: Mutex::new("N".into()),
-    });
+    let shared = ClientShared::for_test(id);
     Client::new(shared, true)
 }
 
