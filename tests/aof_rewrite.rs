@@ -639,4 +639,46 @@ fn temp_incr_until_first_success(shards: usize) {
     reload_same(&mut c);
 }
 
-shard_tests!(rewrite_under_load_survives_kill9, multi_part_scenarios, temp_incr_until_first_success);
+/// Redis's shutdown rule while the first rewrite after `CONFIG SET appendonly yes` runs (none of the data is
+/// in the AOF yet): SHUTDOWN and SIGTERM are refused and the rewrite goes on; SHUTDOWN FORCE exits anyway.
+/// The same replies and log lines as redis-server 7.0.15, which runs the same steps when installed.
+fn shutdown_refused_while_writing_initial_aof(shards: usize) {
+    let work = Work::new();
+    let moon = work.moon(shards, false, &[]);
+    let mut servers = vec![moon];
+    if have_redis_tools("shutdown_refused_while_writing_initial_aof", &["redis-server"]) {
+        servers.push(ServerOptions::redis().arg("appendonly", "no").start());
+    }
+    for mut server in servers {
+        let mut c = server.conn();
+        fill(&mut c, "k", 100);
+        ok(c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "10000000"]));
+        ok(c.cmd(&["CONFIG", "SET", "appendonly", "yes"]));
+        assert_eq!(info(&mut c, "aof_rewrite_in_progress"), "1");
+        let refused = Value::Error("ERR Errors trying to SHUTDOWN. Check logs.".into());
+        assert_eq!(c.cmd(&["SHUTDOWN"]), refused, "{:?}", server.kind());
+        assert_eq!(c.cmd(&["SHUTDOWN", "NOSAVE"]), refused, "{:?}", server.kind());
+        assert_eq!(count_log(&server, "Writing initial AOF, can't exit."), 2, "{:?}", server.kind());
+        // SIGTERM is refused the same way, and the server stays up with the rewrite still running.
+        // SAFETY: plain kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(server.pid() as libc::pid_t, libc::SIGTERM) }, 0);
+        wait_until(Duration::from_secs(10), "the refused SIGTERM", || {
+            count_log(&server, "Writing initial AOF, can't exit.") == 3
+        });
+        assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(100));
+        assert_eq!(info(&mut c, "aof_rewrite_in_progress"), "1");
+        // FORCE exits without a reply.
+        c.send(b"*2\r\n$8\r\nSHUTDOWN\r\n$5\r\nFORCE\r\n");
+        let status = server.wait_exit(Duration::from_secs(20));
+        assert!(status.success(), "{:?} exited with {status}", server.kind());
+        assert_eq!(count_log(&server, "Writing initial AOF. Exit anyway."), 1, "{:?}", server.kind());
+        assert_eq!(count_log(&server, "There is a child rewriting the AOF. Killing it!"), 1, "{:?}", server.kind());
+    }
+}
+
+shard_tests!(
+    rewrite_under_load_survives_kill9,
+    multi_part_scenarios,
+    temp_incr_until_first_success,
+    shutdown_refused_while_writing_initial_aof
+);

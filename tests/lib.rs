@@ -223,6 +223,14 @@ impl Server {
         status.unwrap_or_else(|| panic!("server did not exit within {limit:?} of SIGTERM:\n{}", self.log_text()))
     }
 
+    /// Waits up to `limit` for the process to exit by itself (after SHUTDOWN); panics if it does not.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let child = self.child.as_mut().expect("server already stopped");
+        let status = wait_deadline(child, limit);
+        self.child = None;
+        status.unwrap_or_else(|| panic!("server did not exit within {limit:?}:\n{}", self.log_text()))
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

@@ -178,10 +178,13 @@ fn run(config: config::Config, file: Option<std::path::PathBuf>) -> Result<()> {
         if term.swap(false, Ordering::Relaxed) {
             notice!("Received SIGTERM scheduling shutdown...");
             notice!("User requested shutdown...");
-            match shutdown::prepare(&server, None) {
+            match shutdown::prepare(&server, None, false) {
                 Ok(()) => break,
                 // As Redis: a signal-initiated shutdown that cannot finish its work leaves the server up.
-                Err(e) => warning!("{e}: SIGTERM received but errors trying to shut down the server, check the logs for more information"),
+                Err(e) => {
+                    warning!("{e}");
+                    warning!("Errors trying to shut down the server. Check the logs for more information.");
+                }
             }
         }
     }

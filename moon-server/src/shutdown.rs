@@ -137,18 +137,28 @@ pub fn client_unpause(server: &Server, a: &[Bytes]) -> Reply {
     Reply::ok()
 }
 
-/// The work before the process exits, run by SHUTDOWN and (once wired) on SIGTERM/SIGINT.
+/// The work before the process exits, run by SHUTDOWN and on SIGTERM/SIGINT.
 ///
 /// `save`: `Some(true)` for SHUTDOWN SAVE, `Some(false)` for NOSAVE, `None` to follow the configuration
-/// (save when `save` points are configured). An `Err` refuses the shutdown unless FORCE was given.
+/// (save when `save` points are configured). `force` (SHUTDOWN FORCE) goes on past the errors that would
+/// otherwise refuse the shutdown, as Redis does. An `Err` (only without `force`) refuses the shutdown and
+/// leaves the server as it was running, with the AOF open.
 ///
-/// Stops a running BGSAVE or AOF rewrite (their temp files are removed), then writes the final RDB when asked (as Redis, also
-/// with `appendonly yes`), never while the dataset is still loading: that would replace the file with part
-/// of itself. Then, whether or not it saved (SHUTDOWN NOSAVE too), flushes, fsyncs and closes the AOF
-/// ([`crate::aof::close_for_exit`], which keeps every shard held until the process exits). Redis flushes
-/// the AOF before the RDB save; Moon does it after, so that a failed save that refuses the shutdown leaves
-/// the AOF running.
-pub fn prepare(server: &Server, save: Option<bool>) -> Result<(), String> {
+/// Refuses first, before stopping anything, while the first rewrite after `CONFIG SET appendonly yes` runs:
+/// none of the dataset is in the AOF yet, so with `appendonly yes` in the config file a restart would come
+/// up empty. Then stops a running BGSAVE or AOF rewrite (their temp files are removed), then writes the
+/// final RDB when asked (as Redis, also with `appendonly yes`), never while the dataset is still loading:
+/// that would replace the file with part of itself. Then, whether or not it saved (SHUTDOWN NOSAVE too, or
+/// a failed save under FORCE), flushes, fsyncs and closes the AOF ([`crate::aof::close_for_exit`], which
+/// keeps every shard held until the process exits). Redis flushes the AOF before the RDB save; Moon does
+/// it after, so that a failed save that refuses the shutdown leaves the AOF running.
+pub fn prepare(server: &Server, save: Option<bool>, force: bool) -> Result<(), String> {
+    if crate::aof::rewrite::writing_initial_aof(server) {
+        if !force {
+            return Err("Writing initial AOF, can't exit.".into());
+        }
+        crate::warning!("Writing initial AOF. Exit anyway.");
+    }
     let save_points = !server.config.read().save.is_empty();
     crate::bgsave::stop_and_wait(server);
     crate::aof::rewrite::stop_and_wait(server);
@@ -156,7 +166,10 @@ pub fn prepare(server: &Server, save: Option<bool>) -> Result<(), String> {
     if save.unwrap_or(save_points) && !loading {
         crate::notice!("Saving the final RDB snapshot before exiting.");
         if crate::persist::save_rdb(server).is_err() {
-            return Err("Error trying to save the DB, can't exit.".into());
+            if !force {
+                return Err("Error trying to save the DB, can't exit.".into());
+            }
+            crate::warning!("Error trying to save the DB. Exit anyway.");
         }
     }
     crate::aof::close_for_exit(server);
@@ -198,14 +211,10 @@ pub fn command(server: &Server, client: &mut Client, a: &[Bytes]) -> Next {
     } else {
         None
     };
-    if let Err(e) = prepare(server, wanted) {
-        if !force {
-            crate::warning!("{e}");
-            crate::warning!("Errors trying to shut down the server. Check the logs for more information.");
-            return Next::Reply(Reply::err("ERR Errors trying to SHUTDOWN. Check logs."));
-        }
-        crate::warning!("{e} (ignored: SHUTDOWN FORCE)");
-        crate::aof::close_for_exit(server);
+    if let Err(e) = prepare(server, wanted, force) {
+        crate::warning!("{e}");
+        crate::warning!("Errors trying to shut down the server. Check the logs for more information.");
+        return Next::Reply(Reply::err("ERR Errors trying to SHUTDOWN. Check logs."));
     }
     server.shutting_down.store(true, Ordering::Relaxed);
     // Redis closes the connection without replying.

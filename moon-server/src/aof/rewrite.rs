@@ -398,7 +398,6 @@ pub fn stop_and_wait(server: &Server) {
 /// dataset is in the AOF, so a shutdown now (with `appendonly yes` in the config file) would restart empty.
 /// Redis refuses SHUTDOWN then ("Writing initial AOF, can't exit."), unless FORCE ("Writing initial AOF.
 /// Exit anyway.").
-#[allow(dead_code)] // for the shutdown path
 pub fn writing_initial_aof(server: &Server) -> bool {
     let ctl = server.aof_rewrite.ctl.lock();
     ctl.job.is_some() && server.aof_dir.lock().as_ref().is_some_and(|d| d.state() == AofState::WaitRewrite)
