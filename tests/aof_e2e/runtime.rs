@@ -82,11 +82,12 @@ fn restart_same_digest(shards: usize) {
     );
 }
 
-/// SIGTERM and `SHUTDOWN NOSAVE` flush the AOF under `appendfsync no` (nothing else would), with no
-/// dump.rdb to fall back on.
+/// SIGTERM, `SHUTDOWN NOSAVE` and a `SHUTDOWN SAVE FORCE` whose final save fails flush the AOF under
+/// `appendfsync no` (nothing else would), with no dump.rdb to fall back on. The save is made to fail as in
+/// Redis's log for it ("Error moving temp DB file ...: Is a directory"): `dump.rdb` is a directory.
 #[test]
 fn shutdown_flushes_the_aof() {
-    for how in ["sigterm", "nosave"] {
+    for how in ["sigterm", "nosave", "failed-save-force"] {
         let w = Work::new();
         let mut s = w.moon(4, &[("appendfsync", "no")]);
         let mut c = s.conn();
@@ -94,10 +95,25 @@ fn shutdown_flushes_the_aof() {
         let bytes: Vec<u8> = (0..n).flat_map(|i| resp(&["SET", &format!("key:{i}"), "x"])).collect();
         assert!(c.pipeline(bytes, n).iter().all(|v| *v == Value::simple("OK")));
         let expected = digest(&mut c);
-        if how == "sigterm" {
-            assert!(s.terminate(Duration::from_secs(20)).success());
-        } else {
-            shutdown(&mut s, &["NOSAVE"]);
+        match how {
+            "sigterm" => assert!(s.terminate(Duration::from_secs(20)).success()),
+            "nosave" => shutdown(&mut s, &["NOSAVE"]),
+            _ => {
+                std::fs::create_dir_all(w.path().join("dump.rdb").join("occupied")).unwrap();
+                let refused = Value::Error("ERR Errors trying to SHUTDOWN. Check logs.".into());
+                assert_eq!(c.cmd(&["SHUTDOWN", "SAVE"]), refused);
+                assert!(s.log_text().contains("Error trying to save the DB, can't exit."), "{}", s.log_text());
+                // Still serving, writes included: the refused shutdown left the AOF open.
+                assert_eq!(c.cmd(&["SET", "after", "refusal"]), Value::simple("OK"));
+                let expected = digest(&mut c);
+                shutdown(&mut s, &["SAVE", "FORCE"]);
+                assert!(s.log_text().contains("Error trying to save the DB. Exit anyway."), "{}", s.log_text());
+                assert!(s.log_text().contains("Calling fsync() on the AOF file."), "{}", s.log_text());
+                std::fs::remove_dir_all(w.path().join("dump.rdb")).unwrap();
+                let s = w.moon(1, &[]);
+                assert_eq!(digest(&mut s.conn()), expected, "{how}");
+                continue;
+            }
         }
         assert!(s.log_text().contains("Calling fsync() on the AOF file."), "{}", s.log_text());
         assert!(!w.path().join("dump.rdb").exists());
