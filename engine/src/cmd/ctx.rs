@@ -126,13 +126,13 @@ impl<'a> Ctx<'a> {
     /// Looks a key up for reading: expires it if due, counts a keyspace hit or miss.
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<&Value> {
         self.expire_if_needed(key);
-        let found = self.db_ref(key).get(key).is_some();
-        if found {
+        let found = self.store.db_for_ref(self.db, key).get(key);
+        if found.is_some() {
             self.stats.keyspace_hits += 1;
         } else {
             self.stats.keyspace_misses += 1;
         }
-        self.db_ref(key).get(key).map(|e| &e.value)
+        found.map(|e| &e.value)
     }
 
     /// Looks a key up for writing: expires it if due; no hit/miss accounting.

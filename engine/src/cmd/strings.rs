@@ -189,9 +189,13 @@ pub fn set(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         };
         let key = &a[1];
         let old = if o.get { Some(get_reply(ctx, key)?) } else { None };
-        let exists = ctx.exists(key);
-        if (o.nx && exists) || (o.xx && !exists) {
-            return Ok(old.unwrap_or(Reply::Nil));
+        // Redis's lookupKeyWrite: a key whose TTL has passed goes first (and is logged as DEL).
+        ctx.expire_if_needed(key);
+        if o.nx || o.xx {
+            let exists = ctx.exists(key);
+            if (o.nx && exists) || (o.xx && !exists) {
+                return Ok(old.unwrap_or(Reply::Nil));
+            }
         }
         let ttl = if o.keepttl { ctx.expire_of(key) } else { expire };
         store(ctx, key, &a[2], ttl);

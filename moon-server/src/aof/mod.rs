@@ -35,6 +35,7 @@ mod capture;
 mod durable;
 mod pipeline;
 mod replay;
+mod replay_par;
 pub mod rewrite;
 mod startup;
 #[cfg(test)]

@@ -15,6 +15,7 @@
 //! commands (connection and admin commands, which Redis never logs) are skipped. Error replies are
 //! counted, not fatal, as in Redis.
 
+use super::replay_par::{self, Errors, Pool, Route};
 use crate::client::{Client, Shared};
 use crate::server::{unix_ms, Server};
 use crate::shards::LockedShards;
@@ -60,6 +61,41 @@ pub fn load_files<'s>(
     let opts = LoadOptions::new(policy, server.engine_cfg.read().clone());
     let parallel = held.is_none();
     let mut replay = Replay::new(server, held);
+    // At start-up with several shards, commands run on one thread per shard (`replay_par`); not under
+    // `key-load-delay`, whose pacing tests watch one command at a time.
+    let torn = std::thread::scope(|scope| {
+        let workers = if parallel && replay.delay == 0 && server.shards.count() > 1 {
+            let (pool, workers) = Pool::start(scope, server);
+            replay.pool = Some(pool);
+            workers
+        } else {
+            Vec::new()
+        };
+        let result = load_each(server, files, &opts, parallel, &mut replay);
+        if let Some(pool) = replay.pool.take() {
+            replay.errors.merge(pool.finish(workers));
+        }
+        result
+    })?;
+    crate::verbose!("AOF replay: {} commands", replay.commands);
+    if replay.errors.count > 0 {
+        crate::verbose!(
+            "{} commands of the AOF replied with an error while loading (the first: {})",
+            replay.errors.count,
+            replay.errors.first.as_ref().map_or("", |(_, e)| e.as_str())
+        );
+    }
+    Ok(Loaded { torn, client: replay.client })
+}
+
+/// [`load_files`]'s loop over the files. Returns the torn tail cut from the last one.
+fn load_each(
+    server: &Server,
+    files: &[PlannedFile],
+    opts: &LoadOptions,
+    parallel: bool,
+    replay: &mut Replay<'_, '_>,
+) -> Result<Option<TornTail>, String> {
     let mut torn = None;
     let mut done_bytes = 0u64;
     let total = server.persist.loading_total_bytes.load(Ordering::Relaxed);
@@ -94,7 +130,7 @@ pub fn load_files<'s>(
         }
         let reader =
             AofReader::open(&f.path).map_err(|source| fatal(&LoadError::Io { file: lf.name.clone(), source }))?;
-        let report = load::load_one(&lf, reader, f.is_last, &opts, &mut replay).map_err(|e| fatal(&e))?;
+        let report = load::load_one(&lf, reader, f.is_last, opts, replay).map_err(|e| fatal(&e))?;
         if let (Some((r, _)), false) = (&report.rdb, replay.skip_rdb) {
             log_rdb(r);
         }
@@ -105,17 +141,13 @@ pub fn load_files<'s>(
         }
         done_bytes += f.size;
         progress(server, done_bytes);
+        if let Some(pool) = replay.pool.as_mut() {
+            // The time logged covers the file's commands, not only their parsing.
+            pool.barrier();
+        }
         crate::notice!("DB loaded from {kind} file {}: {:.3} seconds", lf.name, secs(started));
     }
-    crate::verbose!("AOF replay: {} commands", replay.commands);
-    if replay.error_replies > 0 {
-        crate::verbose!(
-            "{} commands of the AOF replied with an error while loading (the first: {})",
-            replay.error_replies,
-            replay.first_error.as_deref().unwrap_or("")
-        );
-    }
-    Ok(Loaded { torn, client: replay.client })
+    Ok(torn)
 }
 
 /// Whether the file starts like an RDB (what the loader sniffs; `VALKEY` too).
@@ -208,12 +240,13 @@ struct Replay<'v, 's> {
     delay: i64,
     paced: u64,
     commands: u64,
-    error_replies: u64,
-    first_error: Option<String>,
+    errors: Errors,
+    /// The per-shard workers, at start-up with several shards.
+    pool: Option<Pool>,
 }
 
 /// A client with no connection: authenticated, DB 0, RESP2, not in the registry.
-fn replay_client() -> Client {
+pub(super) fn replay_client() -> Client {
     let addr = SocketAddr::from(([0, 0, 0, 0], 0));
     let shared = Arc::new(Shared {
         id: 0,
@@ -246,8 +279,8 @@ impl<'v, 's> Replay<'v, 's> {
             delay: crate::bgsave::key_delay(server, "key-load-delay"),
             paced: 0,
             commands: 0,
-            error_replies: 0,
-            first_error: None,
+            errors: Errors::default(),
+            pool: None,
         }
     }
 
@@ -271,17 +304,13 @@ impl<'v, 's> Replay<'v, 's> {
     }
 
     fn note(&mut self, reply: &Reply) {
-        let err = match reply {
-            Reply::Error(e) => Some(e.clone()),
-            Reply::Array(items) => items.iter().find_map(|r| match r {
-                Reply::Error(e) => Some(e.clone()),
-                _ => None,
-            }),
-            _ => None,
-        };
-        if let Some(e) = err {
-            self.error_replies += 1;
-            self.first_error.get_or_insert(e);
+        self.errors.note(self.commands, reply);
+    }
+
+    /// Waits for the workers (if any) to run everything queued: what comes next may see any shard.
+    fn barrier(&mut self) {
+        if let Some(pool) = self.pool.as_mut() {
+            pool.barrier();
         }
     }
 
@@ -308,6 +337,7 @@ impl<'v, 's> Replay<'v, 's> {
 
 impl LoadTarget for Replay<'_, '_> {
     fn resize(&mut self, db: usize, keys: u64, _expires: u64) {
+        self.barrier();
         match self.held.as_deref_mut() {
             Some(view) => crate::persist::presize(view, db, keys),
             None => crate::persist::presize(&mut self.server.shards.lock_all(), db, keys),
@@ -315,6 +345,7 @@ impl LoadTarget for Replay<'_, '_> {
     }
 
     fn insert(&mut self, db: usize, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
+        self.barrier();
         match self.held.as_deref_mut() {
             Some(view) => crate::persist::insert_loaded(view, db, key, value, expire_at, false),
             None => {
@@ -346,6 +377,18 @@ impl Replayer for Replay<'_, '_> {
         self.pace(resp_len(argv));
         // The loader has checked the name against the command table.
         if let Some(spec) = argv.first().and_then(|n| cmd::lookup(n)) {
+            if let Some(pool) = self.pool.as_mut() {
+                if spec.arity_ok(argv.len()) {
+                    match replay_par::route(self.server, spec, argv) {
+                        Route::Shard(shard) => {
+                            pool.push(shard, self.commands, self.client.db, spec, argv);
+                            return Ok(());
+                        }
+                        Route::Local => {}
+                        Route::Barrier => pool.barrier(),
+                    }
+                }
+            }
             if let Some(reply) = self.run_one(spec, argv) {
                 self.note(&reply);
             }
@@ -357,6 +400,7 @@ impl Replayer for Replay<'_, '_> {
         // MULTI and EXEC: 15 and 14 bytes.
         self.pace(commands.iter().map(|argv| resp_len(argv)).sum::<u64>() + 29);
         self.commands += commands.len().saturating_sub(1) as u64;
+        self.barrier();
         let reply = match self.held.as_deref_mut() {
             None => {
                 // Exactly what EXEC does for a client: every shard the block touches held throughout.

@@ -1,0 +1,225 @@
+//! The start-up replay of an AOF's RESP commands on one worker thread per shard.
+//!
+//! The loader thread reads and parses the files, as in the sequential replay. A command whose keys all live
+//! on one shard goes, in log order, to that shard's worker, which runs it through the dispatcher exactly as
+//! the sequential replay does (`dispatch::run_data_command`, its own replay client, set to the DB the
+//! command was logged in). Everything else is a barrier: commands on keys of several shards, keyless writes
+//! (FLUSHALL, FLUSHDB, SWAPDB), transactions, server-level commands and RDB records. At a barrier the loader
+//! waits until every worker has run everything sent before it, then runs the item itself. SELECT (no key,
+//! no write) runs on the loader's client without a barrier: it only changes the DB the following commands
+//! are tagged with.
+//!
+//! Why the result is the one the sequential replay gives: each shard sees its commands in log order, and
+//! two commands on different shards touch disjoint keys, so they commute; anything that could see or change
+//! more than one shard runs alone, after everything logged before it and before everything logged after.
+//! The keys land on the shard live traffic uses (`Shards::shard_of`), so a restart with another shard count
+//! still rebuilds the same data.
+//!
+//! Error replies are counted as in the sequential replay; "the first" is the first in log order (each
+//! command carries its sequence number).
+
+use crate::client::Client;
+use crate::server::Server;
+use bytes::Bytes;
+use engine::cmd::spec::flags;
+use engine::cmd::{CommandSpec, Handler, KeySpec};
+use engine::resp::Reply;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread::{Scope, ScopedJoinHandle};
+
+/// Commands a worker receives at a time.
+const BATCH: usize = 256;
+/// Batches in flight per worker (bounds the memory the loader can run ahead by).
+const QUEUE: usize = 8;
+
+/// Error replies seen while replaying: how many, and the first in log order.
+#[derive(Default)]
+pub struct Errors {
+    pub count: u64,
+    pub first: Option<(u64, String)>,
+}
+
+impl Errors {
+    /// Counts `reply` if it is an error, or an array (EXEC) holding one.
+    pub fn note(&mut self, seq: u64, reply: &Reply) {
+        let err = match reply {
+            Reply::Error(e) => Some(e),
+            Reply::Array(items) => items.iter().find_map(|r| match r {
+                Reply::Error(e) => Some(e),
+                _ => None,
+            }),
+            _ => None,
+        };
+        if let Some(e) = err {
+            self.count += 1;
+            if self.first.as_ref().is_none_or(|(s, _)| seq < *s) {
+                self.first = Some((seq, e.to_string()));
+            }
+        }
+    }
+
+    pub fn merge(&mut self, other: Errors) {
+        self.count += other.count;
+        if let Some((seq, e)) = other.first {
+            if self.first.as_ref().is_none_or(|(s, _)| seq < *s) {
+                self.first = Some((seq, e));
+            }
+        }
+    }
+}
+
+/// One command for a worker.
+struct Job {
+    seq: u64,
+    db: usize,
+    spec: &'static CommandSpec,
+    argv: Vec<Bytes>,
+}
+
+enum Msg {
+    Batch(Vec<Job>),
+    /// Answer once everything sent before has run.
+    Sync(SyncSender<()>),
+}
+
+/// Where the loader sends a command.
+pub enum Route {
+    /// To this shard's worker.
+    Shard(usize),
+    /// Run it on the loader without waiting (SELECT).
+    Local,
+    /// Wait for every worker, then run it on the loader.
+    Barrier,
+}
+
+/// Where `argv` (a known command with a valid arity) runs.
+pub fn route(server: &Server, spec: &CommandSpec, argv: &[Bytes]) -> Route {
+    if !matches!(spec.handler, Handler::Engine(_)) || spec.has(flags::ALL_SHARDS) {
+        return Route::Barrier;
+    }
+    let shards = &server.shards;
+    if let KeySpec::Range { first: 1, last: 1, .. } = spec.keys {
+        return Route::Shard(shards.shard_of(&argv[1]));
+    }
+    let keys = spec.key_indexes(argv);
+    let Some(&first) = keys.first() else {
+        return if spec.has(flags::WRITE) { Route::Barrier } else { Route::Local };
+    };
+    let shard = shards.shard_of(&argv[first]);
+    if keys[1..].iter().all(|&i| shards.shard_of(&argv[i]) == shard) {
+        Route::Shard(shard)
+    } else {
+        Route::Barrier
+    }
+}
+
+/// The loader's side: a queue per worker.
+pub struct Pool {
+    senders: Vec<SyncSender<Msg>>,
+    batches: Vec<Vec<Job>>,
+    /// Something was sent since the last barrier.
+    pending: bool,
+}
+
+/// The workers' threads, joined by [`Pool::finish`].
+pub type Workers<'scope> = Vec<ScopedJoinHandle<'scope, Errors>>;
+
+impl Pool {
+    /// Starts one worker per shard in `scope`.
+    pub fn start<'scope, 'env>(scope: &'scope Scope<'scope, 'env>, server: &'env Server) -> (Pool, Workers<'scope>) {
+        let n = server.shards.count();
+        let mut senders = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
+        for i in 0..n {
+            let (tx, rx) = sync_channel(QUEUE);
+            senders.push(tx);
+            let handle = std::thread::Builder::new()
+                .name(format!("moon-aof-replay-{i}"))
+                .spawn_scoped(scope, move || work(server, rx))
+                .expect("spawning an AOF replay thread");
+            handles.push(handle);
+        }
+        (Pool { senders, batches: (0..n).map(|_| Vec::with_capacity(BATCH)).collect(), pending: false }, handles)
+    }
+
+    /// Queues `argv` (command number `seq`, logged in `db`) for `shard`'s worker.
+    pub fn push(&mut self, shard: usize, seq: u64, db: usize, spec: &'static CommandSpec, argv: &[Bytes]) {
+        let batch = &mut self.batches[shard];
+        batch.push(Job { seq, db, spec, argv: argv.to_vec() });
+        if batch.len() == BATCH {
+            self.send(shard);
+        }
+    }
+
+    fn send(&mut self, shard: usize) {
+        let batch = std::mem::replace(&mut self.batches[shard], Vec::with_capacity(BATCH));
+        self.pending = true;
+        // A worker only stops when its channel closes, so a send cannot fail while the pool lives; if the
+        // worker died (a panic), the scope re-raises it when the load ends.
+        let _ = self.senders[shard].send(Msg::Batch(batch));
+    }
+
+    /// Returns once every worker has run everything queued so far.
+    pub fn barrier(&mut self) {
+        for shard in 0..self.batches.len() {
+            if !self.batches[shard].is_empty() {
+                self.send(shard);
+            }
+        }
+        if !std::mem::take(&mut self.pending) {
+            return;
+        }
+        let acks: Vec<_> = self
+            .senders
+            .iter()
+            .map(|tx| {
+                let (ack_tx, ack_rx) = sync_channel(1);
+                let _ = tx.send(Msg::Sync(ack_tx));
+                ack_rx
+            })
+            .collect();
+        for ack in acks {
+            let _ = ack.recv();
+        }
+    }
+
+    /// Runs what is queued, stops the workers and returns the errors they saw.
+    pub fn finish(mut self, workers: Workers<'_>) -> Errors {
+        for shard in 0..self.batches.len() {
+            if !self.batches[shard].is_empty() {
+                self.send(shard);
+            }
+        }
+        drop(self.senders);
+        let mut errors = Errors::default();
+        for w in workers {
+            match w.join() {
+                Ok(e) => errors.merge(e),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        errors
+    }
+}
+
+/// A worker: runs its shard's commands in the order received.
+fn work(server: &Server, rx: Receiver<Msg>) -> Errors {
+    let mut client: Client = super::replay::replay_client();
+    let mut errors = Errors::default();
+    for msg in rx {
+        match msg {
+            Msg::Batch(jobs) => {
+                for job in jobs {
+                    client.tick_clock();
+                    client.db = job.db;
+                    let reply = crate::dispatch::run_data_command(server, &mut client, job.spec, &job.argv);
+                    errors.note(job.seq, &reply);
+                }
+            }
+            Msg::Sync(ack) => {
+                let _ = ack.send(());
+            }
+        }
+    }
+    errors
+}
