@@ -89,7 +89,8 @@ fn logged_args(spec: &CommandSpec, args: &[Bytes]) -> Vec<Bytes> {
             s.extend_from_slice(format!("... ({} more bytes)", a.len() - MAX_ARG_LEN).as_bytes());
             out.push(Bytes::from(s));
         } else {
-            out.push(a.clone());
+            // A copy: `a` is a slice of the connection's read buffer, which a clone would keep alive.
+            out.push(Bytes::copy_from_slice(a));
         }
     }
     out
@@ -190,6 +191,17 @@ mod tests {
 
     fn strs(v: &[Bytes]) -> Vec<String> {
         v.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect()
+    }
+
+    #[test]
+    fn kept_arguments_do_not_share_the_read_buffer() {
+        // A connection's arguments are slices of its (large) read buffer.
+        let buffer = Bytes::from(vec![b'x'; 1 << 20]);
+        let args = [Bytes::from_static(b"set"), buffer.slice(0..4), buffer.slice(4..8)];
+        let out = logged_args(spec("set"), &args);
+        assert_eq!(strs(&out), ["set", "xxxx", "xxxx"]);
+        let inside = |b: &Bytes| buffer.as_ptr_range().contains(&b.as_ptr());
+        assert!(!out.iter().any(inside), "a slow log entry pins the connection's read buffer");
     }
 
     #[test]
