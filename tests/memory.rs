@@ -226,3 +226,23 @@ fn memory_per_key_is_no_worse_than_redis() {
     );
     assert!(worse.is_empty(), "Moon uses more memory per key than Redis 7.0.15:\n{}", worse.join("\n"));
 }
+
+/// MEMORY PURGE hands freed pages back to the OS at once. jemalloc runs with a decay time far longer than
+/// the test, so only the purge can bring the heap back down after FLUSHALL.
+#[test]
+fn memory_purge_returns_freed_pages() {
+    let slow = "dirty_decay_ms:600000,muzzy_decay_ms:600000,thp:never";
+    let moon = ServerOptions::moon(1).env("_RJEM_MALLOC_CONF", slow).start();
+    let mut c = moon.conn();
+    let before = rss_anon(moon.pid());
+    load(&mut c, Shape::StrSet, 0..100_000);
+    let full = rss_anon(moon.pid());
+    let grown = full.saturating_sub(before);
+    assert!(grown > 20 << 20, "100k sets grew the heap by only {grown} bytes");
+    assert_eq!(c.cmd(&["FLUSHALL"]), moon_tests::Value::simple("OK"));
+    let flushed = rss_anon(moon.pid());
+    assert!(flushed > before + grown / 2, "the pages went back without MEMORY PURGE: the test proves nothing");
+    assert_eq!(c.cmd(&["MEMORY", "PURGE"]), moon_tests::Value::simple("OK"));
+    let purged = rss_anon(moon.pid());
+    assert!(purged < before + grown / 4, "MEMORY PURGE left {purged} bytes (before {before}, full {full})");
+}
