@@ -29,6 +29,7 @@ mod benchmark;
 mod bgsave;
 mod cli;
 mod client;
+mod debug_cmd;
 mod differential;
 mod memory;
 mod protocol;

@@ -1,4 +1,4 @@
-//! DEBUG: DIGEST, DIGEST-VALUE, SLEEP, OBJECT, SET-ACTIVE-EXPIRE, RELOAD, LOADAOF, HELP. Allowed per
+//! DEBUG: DIGEST, DIGEST-VALUE, SLEEP, OBJECT, POPULATE, SET-ACTIVE-EXPIRE, RELOAD, LOADAOF, HELP. Allowed per
 //! `enable-debug-command` (no / yes / local), with Redis's refusal text.
 //!
 //! RELOAD works on `dbfilename` whether or not the AOF is on, as in Redis 7.0: it saves the RDB, empties the
@@ -50,6 +50,9 @@ pub fn run(server: &Server, client: &mut Client, a: &[Bytes]) -> Reply {
             )),
         };
     }
+    if eq_ic(sub, "populate") && (3..=5).contains(&a.len()) {
+        return populate(server, client, &a[2..]);
+    }
     if eq_ic(sub, "reload") {
         return reload(server, &a[2..]);
     }
@@ -70,6 +73,10 @@ pub fn run(server: &Server, client: &mut Client, a: &[Bytes]) -> Reply {
             "    Output a hex signature of the values of all the specified keys.",
             "OBJECT <key>",
             "    Show low level info about the `key` and associated value.",
+            "POPULATE <count> [<prefix>] [<size>]",
+            "    Create <count> string keys named <prefix>:<num> (prefix `key` by default) holding value:<num>,",
+            "    or that text cut or padded with zero bytes to <size> bytes. Existing keys are left alone.",
+            "    Nothing is written to the AOF.",
             "LOADAOF",
             "    Flush the AOF buffers on disk and reload the AOF in memory.",
             "RELOAD [option ...]",
@@ -85,7 +92,47 @@ pub fn run(server: &Server, client: &mut Client, a: &[Bytes]) -> Reply {
         ];
         return Reply::Array(lines.iter().map(|l| Reply::Simple((*l).into())).collect());
     }
-    Reply::err(format!("ERR unknown subcommand '{}'. Try DEBUG HELP.", String::from_utf8_lossy(sub)))
+    Reply::err(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+        String::from_utf8_lossy(sub)
+    ))
+}
+
+/// POPULATE count [prefix] [size]: Redis's test filler, with every shard held (the server waits, as Redis
+/// does). Not logged to the AOF and not counted as changes, as in Redis.
+fn populate(server: &Server, client: &Client, a: &[Bytes]) -> Reply {
+    let non_negative = |b: &Bytes| engine::util::parse_i64(b).filter(|n| *n >= 0);
+    let Some(count) = non_negative(&a[0]) else {
+        return Reply::err("ERR value is out of range, must be positive");
+    };
+    let prefix = a.get(1).map_or(&b"key"[..], |p| &p[..]);
+    let size = match a.get(2).map(non_negative) {
+        None => 0,
+        // Larger than any value a client could send (`proto-max-bulk-len`'s ceiling): refused, not attempted.
+        Some(Some(n)) if n > 512 << 20 => return Reply::err("ERR value is out of range, must be positive"),
+        Some(Some(n)) => n as usize,
+        Some(None) => return Reply::err("ERR value is out of range, must be positive"),
+    };
+    let mut view = server.shards.lock_all();
+    let mut key = Vec::with_capacity(prefix.len() + 21);
+    let mut value = Vec::new();
+    for j in 0..count as u64 {
+        key.clear();
+        key.extend_from_slice(prefix);
+        key.push(b':');
+        key.extend_from_slice(j.to_string().as_bytes());
+        let db = view.db_for(client.db, &key);
+        if db.get(&key).is_some() {
+            continue;
+        }
+        value.clear();
+        value.extend_from_slice(format!("value:{j}").as_bytes());
+        if size != 0 {
+            value.resize(size, 0);
+        }
+        db.insert(&key, engine::types::Value::Str(engine::types::StrValue::from_bytes(&value)), None);
+    }
+    Reply::ok()
 }
 
 /// RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save, empty the dataset, load the file back, all with every shard held.
