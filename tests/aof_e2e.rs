@@ -125,12 +125,6 @@ pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-pub fn kill9(server: &Server) {
-    // SAFETY: plain kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(server.pid() as libc::pid_t, libc::SIGKILL) }, 0);
-    std::thread::sleep(Duration::from_millis(100));
-}
-
 /// SHUTDOWN (the connection closes without a reply) and wait for the process to go.
 pub fn shutdown(server: &mut Server, args: &[&str]) {
     let mut c = server.conn();
@@ -200,7 +194,7 @@ fn short_read_then_append(shards: usize) {
     assert!(log.contains(&format!("!!! Truncating the AOF appendonly.aof.1.incr.aof at offset {good} !!!")));
     assert_eq!(std::fs::metadata(w.aof_path("appendonly.aof.1.incr.aof")).unwrap().len(), good);
     assert_eq!(c.cmd(&["INCR", "foo"]).int(), 6);
-    kill9(&s);
+    s.kill9();
     let s = w.moon(shards, &[]);
     assert_eq!(s.conn().cmd(&["GET", "foo"]), Value::bulk("6"));
     assert!(!s.log_text().contains("Truncating"), "{}", s.log_text());
@@ -249,6 +243,28 @@ fn torn_middle_file_is_fatal() {
     let text = w.moon_fails(1, &[]);
     assert!(text.contains("the truncated file is not the last file: appendonly.aof.1.incr.aof"), "{text}");
     assert_eq!(std::fs::read(w.aof_path("appendonly.aof.1.incr.aof")).unwrap(), first);
+}
+
+/// A power loss during a rotation: the manifest names a new, empty incr while the previous one's tail never
+/// reached the disk. The torn incr counts as the last file (only empty files follow): its tail is cut with
+/// Redis's log lines (Redis itself refuses to start here).
+#[test]
+fn torn_incr_before_an_empty_one_is_truncated() {
+    let w = Work::new();
+    let good = resp(&["set", "a", "1"]);
+    let first = [good.clone(), b"*3\r\n$3\r\nset\r\n".to_vec()].concat();
+    w.write_aof("appendonly.aof.1.incr.aof", &first);
+    w.write_aof("appendonly.aof.2.incr.aof", b"");
+    w.write_manifest("file appendonly.aof.1.incr.aof seq 1 type i\nfile appendonly.aof.2.incr.aof seq 2 type i\n");
+    let s = w.moon(2, &[]);
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["GET", "a"]), Value::Bulk(b"1".to_vec()));
+    let line = format!("!!! Truncating the AOF appendonly.aof.1.incr.aof at offset {} !!!", good.len());
+    assert!(s.log_text().contains(&line), "{}", s.log_text());
+    assert_eq!(std::fs::read(w.aof_path("appendonly.aof.1.incr.aof")).unwrap(), good);
+    // Writes go on in the last incr.
+    assert_eq!(c.cmd(&["SET", "b", "2"]), Value::simple("OK"));
+    assert!(!std::fs::read(w.aof_path("appendonly.aof.2.incr.aof")).unwrap().is_empty());
 }
 
 /// A damaged RDB base is fatal whatever aof-load-truncated says (the RDB part is never truncated), with the
@@ -358,7 +374,7 @@ fn mpop_replay(shards: usize) {
     c.cmd(&["ZADD", "myzset4", "1", "a", "2", "b", "3", "c"]);
     c.cmd(&["BZMPOP", "0", "1", "myzset4", "MAX", "COUNT", "2"]);
     let expected = digest(&mut c);
-    kill9(&s);
+    s.kill9();
     let s = w.moon(5 - shards.min(4), &[]);
     let mut c = s.conn();
     let keys = ["mylist", "mylist2", "mylist3", "myzset", "myzset2", "myzset3"];

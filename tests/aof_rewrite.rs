@@ -128,12 +128,6 @@ fn count_log(moon: &Server, text: &str) -> usize {
     moon.log_text().matches(text).count()
 }
 
-fn kill9(server: &Server) {
-    // SAFETY: plain kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(server.pid() as libc::pid_t, libc::SIGKILL) }, 0);
-    std::thread::sleep(Duration::from_millis(100));
-}
-
 fn digest(c: &mut RawConn) -> String {
     c.cmd(&["DEBUG", "DIGEST"]).text()
 }
@@ -378,7 +372,7 @@ fn rewrite_under_load_survives_kill9(shards: usize) {
         assert_eq!(info(&mut c, "aof_last_bgrewrite_status"), "err");
         assert_eq!(work.manifest().len(), 3);
         let live = digest(&mut c);
-        kill9(&moon);
+        moon.kill9();
         moon = work.moon(shards, true, &opts);
         c = moon.conn();
         assert_eq!(digest(&mut c), live, "restart after kill -9 lost or duplicated writes");
@@ -387,7 +381,7 @@ fn rewrite_under_load_survives_kill9(shards: usize) {
         }
         assert_eq!(c.cmd(&["GET", "during-failed-rewrite"]), Value::bulk(&round.to_string()));
         assert_eq!(c.cmd(&["DBSIZE"]).int(), 2000 + 4 * 4 + 2);
-        kill9(&moon);
+        moon.kill9();
         redis_agrees(&work, &live, &base);
         moon = work.moon(shards, true, &opts);
         c = moon.conn();

@@ -337,6 +337,16 @@ fn fix_cuts_the_torn_tail_keeps_a_backup_and_asks_first() {
         "{out}"
     );
     assert_eq!(fs::read(aof_dir(w.path()).join("appendonly.aof.1.incr.aof")).unwrap(), before);
+    // ... unless every later file is empty (a power loss during a rotation): then it counts as the last, as
+    // for moon-server's start-up.
+    for later in 2..=4 {
+        fs::write(aof_dir(w.path()).join(format!("appendonly.aof.{later}.incr.aof")), b"").unwrap();
+    }
+    let target = w.path().to_str().unwrap();
+    assert_eq!(json_of(&["check", target]).1["verdict"], "torn-tail");
+    let (code, out, _) = tool(&["check", "--fix", "--yes", target]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(json_of(&["check", target]).1["verdict"], "valid");
     // A legacy single file.
     let w = fixture_copy("legacy-torn");
     let (code, out, _) = tool(&["check", "--fix", "--yes", w.path().join("appendonly.aof").to_str().unwrap()]);
@@ -508,6 +518,9 @@ fn compact_rewrites_and_redis_loads_the_result() {
         ("rdb-base", vec!["compact", "--aof-base"], "appendonly.aof.3.base.aof"),
         ("resp-base", vec!["compact"], "appendonly.aof.3.base.rdb"),
         ("timestamps", vec!["compact"], "appendonly.aof.3.base.rdb"),
+        // Written by moon-server.
+        ("moon-rdb-base", vec!["compact", "--aof-base"], "appendonly.aof.3.base.aof"),
+        ("moon-resp-base", vec!["compact"], "appendonly.aof.3.base.rdb"),
     ] {
         let w = fixture_copy(fixture);
         let want = expected_digest(&format!("aof/{fixture}/appendonlydir/appendonly.aof.manifest"));
@@ -608,4 +621,96 @@ fn inspect_describes_files() {
     assert_eq!(out.lines().skip(1).take_while(|l| l.contains('\t')).count(), 17, "{out}");
     // Damage is reported with exit 1.
     assert_eq!(tool(&["inspect", f.join("bad-format").to_str().unwrap()]).0, 1);
+}
+
+/// Every key of a running server: (db, key) -> (type, size, has a TTL), read with SCAN, TYPE, the type's
+/// length command and PTTL.
+fn server_keys(conn: &mut moon_tests::RawConn) -> BTreeMap<(u64, String), (String, u64, bool)> {
+    let mut out = BTreeMap::new();
+    for db in 0..16u64 {
+        conn.cmd(&["SELECT", &db.to_string()]);
+        let mut cursor = "0".to_string();
+        loop {
+            let r = conn.cmd(&["SCAN", &cursor, "COUNT", "1000"]);
+            cursor = r.array()[0].text();
+            for k in r.array()[1].array() {
+                let key = k.text();
+                let kind = conn.cmd(&["TYPE", &key]).text();
+                let len = match kind.as_str() {
+                    "string" => "STRLEN",
+                    "list" => "LLEN",
+                    "hash" => "HLEN",
+                    "set" => "SCARD",
+                    _ => "ZCARD",
+                };
+                let size = conn.cmd(&[len, &key]).int() as u64;
+                let ttl = conn.cmd(&["PTTL", &key]).int() >= 0;
+                out.insert((db, key), (kind, size, ttl));
+            }
+            if cursor == "0" {
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn inspect_keys_streams_the_base_and_replays_only_touched_keys() {
+    // rdb-base, with an incr that also changes keys of the base: a delete, a push, a write in DB 3, a
+    // FLUSHDB of DB 15 and a key created there after it.
+    let w = fixture_copy("rdb-base");
+    let incr = listed(w.path(), "i");
+    let mut tail = Vec::new();
+    for c in [
+        &["DEL", "a:s"][..],
+        &["RPUSH", "a:list", "zz", "yy"],
+        &["SELECT", "3"],
+        &["SET", "a:db3", "a longer value than before"],
+        &["SELECT", "15"],
+        &["FLUSHDB"],
+        &["SET", "n15", "v"],
+    ] {
+        tail.extend(moon_tests::resp::encode(c));
+    }
+    let mut f = fs::OpenOptions::new().append(true).open(&incr).unwrap();
+    std::io::Write::write_all(&mut f, &tail).unwrap();
+    drop(f);
+
+    let (code, out, err) = tool(&["inspect", "--keys", "--json", w.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (lines, doc): (Vec<&str>, Vec<&str>) = out.lines().partition(|l| l.starts_with("{\"db\""));
+    let doc: serde_json::Value = serde_json::from_str(&doc.join("\n")).unwrap();
+    let mut got = BTreeMap::new();
+    for l in &lines {
+        let k: serde_json::Value = serde_json::from_str(l).unwrap();
+        let id = (k["db"].as_u64().unwrap(), k["key"].as_str().unwrap().to_string());
+        let v = (k["type"].as_str().unwrap().to_string(), k["size"].as_u64().unwrap(), !k["ttl_ms"].is_null());
+        assert!(got.insert(id.clone(), v).is_none(), "{id:?} listed twice");
+    }
+    // Untouched keys of the base were streamed, not held; only keys the incr names (or DB 15, flushed) were.
+    let keys = &doc["keys"];
+    let (streamed, held, touched) =
+        (keys["streamed"].as_u64().unwrap(), keys["held"].as_u64().unwrap(), keys["touched"].as_u64().unwrap());
+    assert_eq!(keys["listed"].as_u64().unwrap(), got.len() as u64, "{doc}");
+    assert_eq!(streamed + held, got.len() as u64, "{doc}");
+    assert!(streamed >= 10 && held <= touched, "{doc}");
+    assert!(!got.contains_key(&(0, "a:s".to_string())) && !got.contains_key(&(15, "a:db15".to_string())), "{got:?}");
+    assert_eq!(got[&(0, "a:list".to_string())].1, 9, "6 + 1 (MULTI) + 2 pushed");
+    assert_eq!(got[&(3, "a:db3".to_string())].1, 26);
+    assert!(got.contains_key(&(15, "n15".to_string())));
+
+    // The same keys, types, sizes and TTLs as redis-server 7.0 loading the directory.
+    if have_redis_tools("inspect --keys", &["redis-server"]) {
+        let mut opts = ServerOptions::redis()
+            .arg("appendonly", "yes")
+            .arg("save", "")
+            .arg("aof-load-truncated", "no")
+            .arg("dir", &w.path().display().to_string());
+        opts.persistence = true;
+        let s = opts.start();
+        let want = server_keys(&mut s.conn());
+        drop(s);
+        assert_eq!(got, want);
+    }
 }

@@ -45,12 +45,6 @@ fn fill(c: &mut RawConn, prefix: &str, n: usize) {
     }
 }
 
-fn kill9(server: &Server) {
-    // SAFETY: plain kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(server.pid() as libc::pid_t, libc::SIGKILL) }, 0);
-    std::thread::sleep(Duration::from_millis(100));
-}
-
 fn moon_on(dir: &Path, shards: usize) -> Server {
     ServerOptions::moon(shards).arg("dir", &dir.display().to_string()).start()
 }
@@ -184,7 +178,7 @@ fn bgsave_is_point_in_time(shards: usize) {
     // The writer overwrote every key many times while the walk ran: pre-images had to be saved.
     assert!(total > hi + 10 * w.slots(), "only {} steps during the save", total - hi);
     let live = c.cmd(&["DEBUG", "DIGEST"]).text();
-    kill9(&moon);
+    moon.kill9();
 
     let again = moon_on(moon.dir(), shards);
     let mut r = again.conn();
@@ -357,7 +351,7 @@ fn flushall_saves_and_shutdown_stops_bgsave(shards: usize) {
     assert_eq!(c.cmd(&["SAVE"]), Value::simple("OK"));
     assert_eq!(c.cmd(&["FLUSHALL"]), Value::simple("OK"));
     assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "0");
-    kill9(&moon);
+    moon.kill9();
     let second =
         ServerOptions::moon(shards).arg("save", "3600 1").arg("dir", &moon.dir().display().to_string()).start();
     let mut c = second.conn();
@@ -398,7 +392,7 @@ fn loading_replies(shards: usize) {
     let mut c = first.conn();
     fill(&mut c, "k", 3000);
     assert_eq!(c.cmd(&["SAVE"]), Value::simple("OK"));
-    kill9(&first);
+    first.kill9();
     let port = free_port();
     let log = first.dir().join("loading.log");
     let child = std::process::Command::new(bin_path("moon-server"))

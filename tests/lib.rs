@@ -231,6 +231,32 @@ impl Server {
         status.unwrap_or_else(|| panic!("server did not exit within {limit:?}:\n{}", self.log_text()))
     }
 
+    /// Sends SIGKILL (a crash: no shutdown work runs) and waits until the process is dead, its files and
+    /// sockets closed, so a restart on the same directory can begin. The process stays a zombie until drop.
+    pub fn kill9(&self) {
+        let pid = self.pid();
+        // SAFETY: plain kill(2) on our own child's pid (not yet reaped, so the pid is still ours).
+        assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0, "kill(SIGKILL) failed");
+        let stat = format!("/proc/{pid}/stat");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            // The state is the field after the parenthesised command name: `Z` once the main thread is gone;
+            // the files close with the last thread, so wait until no other thread is listed either. Without
+            // /proc, fall back to a pause.
+            let Ok(text) = std::fs::read_to_string(&stat) else {
+                std::thread::sleep(Duration::from_millis(100));
+                return;
+            };
+            let state = text.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+            let threads = std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count());
+            if matches!(state, Some("Z" | "X")) && threads <= 1 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "pid {pid} still alive 20 s after SIGKILL: {text}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

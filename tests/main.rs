@@ -21,6 +21,7 @@ macro_rules! shard_tests {
     };
 }
 
+mod abuse;
 mod aof_e2e;
 mod aof_engine;
 mod aof_rewrite;
@@ -29,8 +30,10 @@ mod benchmark;
 mod bgsave;
 mod cli;
 mod client;
+mod crash_loop;
 mod debug_cmd;
 mod differential;
+mod faults;
 mod memory;
 mod protocol;
 mod rdb_e2e;

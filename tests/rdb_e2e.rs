@@ -44,12 +44,6 @@ fn save(server: &Server) -> String {
     digest(&mut c)
 }
 
-fn kill9(server: &Server) {
-    // SAFETY: plain kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(server.pid() as libc::pid_t, libc::SIGKILL) }, 0);
-    std::thread::sleep(std::time::Duration::from_millis(100));
-}
-
 fn moon_on(dir: &std::path::Path, shards: usize) -> Server {
     ServerOptions::moon(shards).arg("dir", &dir.display().to_string()).start()
 }
@@ -61,7 +55,7 @@ fn save_survives_kill9(shards: usize) {
     let before = save(&first);
     // Written after the save: must not come back.
     c.cmd(&["SET", "unsaved", "1"]);
-    kill9(&first);
+    first.kill9();
     let second = moon_on(first.dir(), shards);
     let mut c = second.conn();
     assert_eq!(digest(&mut c), before);
@@ -71,7 +65,7 @@ fn save_survives_kill9(shards: usize) {
     // DEBUG RELOAD keeps the dataset, and a restart with another shard count reads the same file.
     assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), Value::simple("OK"));
     assert_eq!(digest(&mut c), before);
-    kill9(&second);
+    second.kill9();
     let third = moon_on(first.dir(), 5 - shards.min(4));
     assert_eq!(digest(&mut third.conn()), before);
 }
@@ -83,7 +77,7 @@ fn moon_dump_loads_in_redis(shards: usize) {
     let moon = Server::moon(shards);
     write_dataset(&mut moon.conn());
     let expected = save(&moon);
-    kill9(&moon);
+    moon.kill9();
     let redis = ServerOptions::redis().arg("dir", &moon.dir().display().to_string()).start();
     let mut c = redis.conn();
     assert_eq!(c.cmd(&["DBSIZE"]).int(), 14);
@@ -97,7 +91,7 @@ fn redis_dump_loads_in_moon(shards: usize) {
     let redis = Server::redis();
     write_dataset(&mut redis.conn());
     let expected = save(&redis);
-    kill9(&redis);
+    redis.kill9();
     let moon = moon_on(redis.dir(), shards);
     let mut c = moon.conn();
     assert_eq!(c.cmd(&["DBSIZE"]).int(), 14);
@@ -110,7 +104,7 @@ fn corrupt_dump_refuses_to_start() {
     let moon = Server::moon(1);
     write_dataset(&mut moon.conn());
     save(&moon);
-    kill9(&moon);
+    moon.kill9();
     let path = moon.dir().join("dump.rdb");
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
@@ -122,4 +116,53 @@ fn corrupt_dump_refuses_to_start() {
     assert!(text.contains("byte offset") && text.contains("redis-check-rdb"), "{text}");
 }
 
-shard_tests!(save_survives_kill9, moon_dump_loads_in_redis, redis_dump_loads_in_moon);
+/// The databases a dump's keys come in, in file order, one entry per run of keys of the same database.
+fn database_runs(dump: &[u8]) -> Vec<usize> {
+    struct Runs(Vec<usize>);
+    impl engine::rdb::LoadTarget for Runs {
+        fn resize(&mut self, _db: usize, _keys: u64, _expires: u64) {}
+        fn insert(
+            &mut self,
+            db: usize,
+            _key: Box<[u8]>,
+            _value: engine::types::Value,
+            _expire_at: Option<i64>,
+        ) -> Result<(), engine::rdb::RdbError> {
+            if self.0.last() != Some(&db) {
+                self.0.push(db);
+            }
+            Ok(())
+        }
+    }
+    let mut runs = Runs(Vec::new());
+    engine::rdb::load(dump, &engine::rdb::LoadOptions::default(), &mut runs).expect("the dump loads");
+    runs.0
+}
+
+/// SAVE and BGSAVE write each database's keys together (one SELECTDB each, as Redis), whatever the shard
+/// count: the background walk goes database by database across the shards.
+fn dump_selects_each_database_once(shards: usize) {
+    let moon = Server::moon(shards);
+    let mut c = moon.conn();
+    for db in ["0", "3", "5"] {
+        assert_eq!(c.cmd(&["SELECT", db]), Value::simple("OK"));
+        let mut bytes = Vec::new();
+        for i in 0..500 {
+            moon_tests::resp::encode_into(&mut bytes, &["SET", &format!("key:{i}"), "v"]);
+        }
+        c.pipeline(bytes, 500);
+    }
+    let dump = moon.dir().join("dump.rdb");
+    assert_eq!(c.cmd(&["SAVE"]), Value::simple("OK"));
+    assert_eq!(database_runs(&std::fs::read(&dump).unwrap()), [0, 3, 5], "SAVE");
+    std::fs::remove_file(&dump).unwrap();
+    assert!(!c.cmd(&["BGSAVE"]).is_error());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !dump.exists() || c.cmd(&["INFO", "persistence"]).text().contains("rdb_bgsave_in_progress:1") {
+        assert!(std::time::Instant::now() < deadline, "BGSAVE did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(database_runs(&std::fs::read(&dump).unwrap()), [0, 3, 5], "BGSAVE");
+}
+
+shard_tests!(save_survives_kill9, moon_dump_loads_in_redis, redis_dump_loads_in_moon, dump_selects_each_database_once);

@@ -17,3 +17,5 @@ fi
 cargo build --workspace --bins
 "${CARGO_TARGET_DIR:-target}/debug/moon-aof-tool" check --quiet --expect fixtures/expected.json fixtures/ | grep -v '^ok '
 cargo test --workspace
+# Time-boxed fuzzing of the engine's parsers (nightly; skipped with a reason when nightly is missing).
+bash engine/fuzz/run.sh

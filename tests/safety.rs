@@ -124,3 +124,106 @@ fn bad_config(shards: usize) {
 }
 
 shard_tests!(requirepass, maxclients, idle_timeout, sigterm, bad_config);
+
+/// Commands pipelined behind a wrong AUTH (MULTI/EXEC included) never reach the keyspace; wrong passwords
+/// are counted as Redis 7.0 counts them (`errorstat_WRONGPASS`, `total_error_replies`), compared with
+/// redis-server when it is installed.
+#[test]
+fn nothing_before_auth_reaches_the_keyspace() {
+    let mut servers = vec![ServerOptions::moon(2).arg("requirepass", "pw").start()];
+    if moon_tests::have_redis_tools("safety::nothing_before_auth_reaches_the_keyspace", &["redis-server"]) {
+        servers.push(ServerOptions::redis().arg("requirepass", "pw").start());
+    }
+    let mut seen = Vec::new();
+    for server in &servers {
+        let mut c = server.conn();
+        let script: [&[&str]; 9] = [
+            &["AUTH", "wrong"],
+            &["SET", "a", "1"],
+            &["MULTI"],
+            &["SET", "a", "2"],
+            &["EXEC"],
+            &["AUTH", "default", "also-wrong"],
+            &["FLUSHALL"],
+            &["GET", "a"],
+            &["HELLO", "2", "AUTH", "default", "nope"],
+        ];
+        let bytes: Vec<u8> = script.iter().flat_map(|args| moon_tests::resp::encode(args)).collect();
+        let replies = c.pipeline(bytes, script.len());
+        let mut admin = server.conn();
+        assert_eq!(admin.cmd(&["AUTH", "pw"]), Value::simple("OK"));
+        assert_eq!(admin.cmd(&["DBSIZE"]), Value::Int(0), "a command before AUTH changed the keyspace");
+        let errorstats = admin.cmd(&["INFO", "errorstats"]).text();
+        let stats = admin.cmd(&["INFO", "stats"]).text();
+        let total = stats.lines().find(|l| l.starts_with("total_error_replies:")).unwrap_or_default().to_string();
+        seen.push((replies, errorstats.trim().to_string(), total));
+    }
+    let (replies, errorstats, total) = &seen[0];
+    let noauth = Value::Error("NOAUTH Authentication required.".into());
+    let wrongpass = Value::Error("WRONGPASS invalid username-password pair or user is disabled.".into());
+    assert_eq!(replies[0], wrongpass);
+    assert!(replies[1..4].iter().all(|r| *r == noauth), "{replies:?}");
+    // Redis answers a refused EXEC with EXECABORT and the reason.
+    assert_eq!(
+        replies[4],
+        Value::Error("EXECABORT Transaction discarded because of: NOAUTH Authentication required.".into())
+    );
+    assert_eq!(replies[5], wrongpass);
+    assert_eq!(replies[6..8], [noauth.clone(), noauth]);
+    assert!(errorstats.contains("errorstat_WRONGPASS:count=3"), "{errorstats}");
+    assert_eq!(total, "total_error_replies:10", "the nine above and the start-up probe's PING");
+    if let Some(redis) = seen.get(1) {
+        assert_eq!(&seen[0], redis, "moon vs redis-server");
+    }
+}
+
+/// A local address that is not loopback (the source address of a route to a public address; nothing is
+/// sent), if the machine has one.
+fn non_loopback_address() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// protected-mode (no password): clients from a non-loopback address get Redis's DENIED text and are
+/// closed; loopback clients are served; with a password, remote clients may authenticate.
+#[test]
+fn protected_mode_refuses_non_loopback_clients() {
+    let Some(ip) = non_loopback_address() else {
+        eprintln!("safety::protected_mode_refuses_non_loopback_clients: skipped, no non-loopback address here");
+        return;
+    };
+    let talk = |port: u16| {
+        let mut s = std::net::TcpStream::connect((ip, port)).expect("connect to the non-loopback address");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = std::io::Write::write_all(&mut s, b"PING\r\n");
+        let mut reply = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut s, &mut reply);
+        String::from_utf8_lossy(&reply).into_owned()
+    };
+    let mut kinds = vec![ServerOptions::moon(2)];
+    if moon_tests::have_redis_tools("safety::protected_mode_refuses_non_loopback_clients", &["redis-server"]) {
+        kinds.push(ServerOptions::redis());
+    }
+    let mut seen = Vec::new();
+    for opts in kinds {
+        let open = opts.clone().arg("bind", "0.0.0.0").arg("protected-mode", "yes").start();
+        let denied = talk(open.port());
+        assert_eq!(open.conn().cmd(&["PING"]), Value::simple("PONG"), "loopback clients are served");
+        let guarded = opts.arg("bind", "0.0.0.0").arg("protected-mode", "yes").arg("requirepass", "pw").start();
+        let mut s = std::net::TcpStream::connect((ip, guarded.port())).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        std::io::Write::write_all(&mut s, b"AUTH pw\r\nPING\r\n").unwrap();
+        let mut buf = [0u8; 12];
+        std::io::Read::read_exact(&mut s, &mut buf).expect("a remote client with a password is served");
+        seen.push((denied, String::from_utf8_lossy(&buf).into_owned()));
+    }
+    let (denied, authed) = &seen[0];
+    assert!(denied.starts_with("-DENIED Redis is running in protected mode"), "{denied}");
+    assert!(denied.ends_with("\r\n") && denied.matches("\r\n").count() == 1, "one line then close: {denied:?}");
+    assert_eq!(authed, "+OK\r\n+PONG\r\n");
+    if let Some(redis) = seen.get(1) {
+        assert_eq!(&seen[0], redis, "moon vs redis-server");
+    }
+}

@@ -66,14 +66,6 @@ fn mix_str(d: &mut Digest, s: &StrValue) {
     s.with_bytes(|b| mix_digest(d, b));
 }
 
-/// The digest of one key, as Redis's per-key contribution to the dataset digest.
-fn key_digest(e: &Entry<Value>) -> Digest {
-    let mut d = [0u8; 20];
-    mix_digest(&mut d, e.key());
-    mix_value(&mut d, &e.value, e.has_expire());
-    d
-}
-
 /// `DEBUG DIGEST-VALUE` for one entry (no key mixed in); all zeros for a missing key.
 pub fn value_digest(entry: Option<&Entry<Value>>) -> Digest {
     let mut d = [0u8; 20];
@@ -85,19 +77,43 @@ pub fn value_digest(entry: Option<&Entry<Value>>) -> Digest {
 
 /// `DEBUG DIGEST` over every database of every shard in the store.
 pub fn dataset_digest(store: &dyn Store) -> Digest {
-    let mut fin = [0u8; 20];
-    for db in 0..store.num_dbs() {
-        let shards = store.shard_count();
-        let empty = (0..shards).all(|s| store.shard_db_ref(s, db).is_empty());
-        if empty {
-            continue;
-        }
-        mix_digest(&mut fin, &(db as u32).to_be_bytes());
+    let shards = store.shard_count();
+    fold_databases((0..store.num_dbs()).map(|db| {
+        let mut keys = None;
         for s in 0..shards {
             for e in store.shard_db_ref(s, db).table.iter() {
-                // Redis XORs the SHA1 of each key's digest, not the digest itself.
-                xor_digest(&mut fin, &key_digest(e));
+                xor_into(keys.get_or_insert([0u8; 20]), &key_share(e.key(), &e.value, e.has_expire()));
             }
+        }
+        keys
+    }))
+}
+
+/// One key's share of [`dataset_digest`]: the shares of a database's keys are XORed together, in any order
+/// and over any split of the keys, then [`fold_databases`] combines the databases. For callers that digest
+/// a dataset in parallel or as it streams by (moon-aof-tool).
+pub fn key_share(key: &[u8], value: &Value, has_expire: bool) -> Digest {
+    let mut d = [0u8; 20];
+    mix_digest(&mut d, key);
+    mix_value(&mut d, value, has_expire);
+    // Redis XORs the SHA1 of each key's digest, not the digest itself.
+    sha1(&d)
+}
+
+/// `acc ^= share`.
+pub fn xor_into(acc: &mut Digest, share: &Digest) {
+    for (a, b) in acc.iter_mut().zip(share) {
+        *a ^= b;
+    }
+}
+
+/// The dataset digest from each database's XOR of [`key_share`]s, in database order (`None`: no keys).
+pub fn fold_databases(dbs: impl IntoIterator<Item = Option<Digest>>) -> Digest {
+    let mut fin = [0u8; 20];
+    for (db, keys) in dbs.into_iter().enumerate() {
+        if let Some(keys) = keys {
+            mix_digest(&mut fin, &(db as u32).to_be_bytes());
+            xor_into(&mut fin, &keys);
         }
     }
     fin

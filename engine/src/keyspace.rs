@@ -60,8 +60,7 @@ impl Db {
     /// Whether `key` exists and has expired at `now_ms`.
     pub fn is_expired(&self, key: &[u8], now_ms: i64) -> bool {
         // Most databases hold no key with a TTL: no lookup then.
-        self.expires != 0
-            && matches!(self.table.get(key), Some(e) if e.expire_at != NO_EXPIRE && e.expire_at <= now_ms)
+        self.expires != 0 && matches!(self.table.get(key), Some(e) if e.expire_at != NO_EXPIRE && e.expire_at <= now_ms)
     }
 
     /// Deletes `key` if it has expired; returns true when it did.

@@ -1,7 +1,8 @@
 //! `compact`: an offline BGREWRITEAOF. Loads the base and incr files (strictly: a damaged directory is
 //! refused, `check --fix` comes first), writes a new base from the loaded data (RDB with AUX `aof-base=1`,
-//! or RESP commands with `--aof-base`), checks that it loads back to the same DEBUG DIGEST, and switches to
-//! it through `engine::aof::dir::AofDir`'s rewrite transitions, the ones the server uses (`open_on_start`,
+//! or RESP commands with `--aof-base`), checks that it loads back to the same data (a fingerprint of every
+//! key, value and expiry time, `dataset::Fingerprint`; the DEBUG DIGEST reported is the new base's), and
+//! switches to it through `engine::aof::dir::AofDir`'s rewrite transitions, the ones the server uses (`open_on_start`,
 //! `start_rewrite`, `rewrite_done`): a new empty incr and the new base get higher seqs, the manifest is
 //! replaced atomically, the old files become history and are removed unless `--keep-history`. A crash at
 //! any step leaves a directory that loads to the same data (see engine/FORMAT.md, "The commit protocol").
@@ -9,7 +10,7 @@
 //! It refuses a directory whose lock (`engine::aof::lock`) a running moon-server holds, and data it could
 //! not write back (stream or module values, which Moon's keyspace does not hold).
 
-use crate::dataset::{self, Loaded};
+use crate::dataset::{self, Fingerprint, Loaded};
 use crate::input::{self, Input};
 use crate::out::{Crash, Ui};
 use crate::Outcome;
@@ -20,6 +21,7 @@ use engine::aof::lock::{AofLock, LockError};
 use engine::aof::manifest::{AofKind, BaseFormat, Manifest};
 use engine::aof::rewrite::{rewrite_store, RewriteOptions};
 use engine::aof::RecoveryPolicy;
+use engine::keyspace::Store;
 use engine::rdb::{RdbWriter, WriteOptions};
 use serde_json::json;
 use std::fs::File;
@@ -76,12 +78,13 @@ pub fn write_base(path: &Path, data: &Loaded, format: BaseFormat) -> Result<u64>
             for code in data.functions() {
                 rw.write_function(&code)?;
             }
-            for (db, d) in ks.dbs.iter().enumerate() {
-                if d.is_empty() {
+            for db in 0..ks.num_dbs() {
+                let keys = ks.db_len(db);
+                if keys == 0 {
                     continue;
                 }
-                rw.select_db(db, d.len() as u64, d.expires_count() as u64)?;
-                for e in d.table.iter() {
+                rw.select_db(db, keys as u64, ks.db_expires(db) as u64)?;
+                for e in ks.entries(db) {
                     rw.write_entry(&e.key, &e.value, e.has_expire().then_some(e.expire_at))?;
                 }
             }
@@ -92,6 +95,36 @@ pub fn write_base(path: &Path, data: &Loaded, format: BaseFormat) -> Result<u64>
     let mut file = w.into_inner().map_err(|e| e.into_error())?;
     file.flush()?;
     Ok(file.metadata()?.len())
+}
+
+/// What is known of the loaded data once the base is written.
+enum Known {
+    /// Its DEBUG DIGEST (`--no-verify`).
+    Digest(String),
+    /// Its fingerprint, for the check; the digest then comes from the new base.
+    Fingerprint(Fingerprint),
+}
+
+/// Loads the new base back, as a server would: its DEBUG DIGEST and [`Fingerprint`] (`Ok(Err)` when it
+/// does not load). An RDB base is decoded on all cores and checked as it streams by, without building a
+/// keyspace.
+fn verify_base(ui: &Ui, path: &Path, format: BaseFormat) -> Result<Result<(String, Fingerprint), String>> {
+    Ok(match format {
+        BaseFormat::Rdb => {
+            let bytes = std::fs::read(path).with_context(|| format!("can't read {}", path.display()))?;
+            dataset::rdb_digest(&bytes).map_err(|e| e.to_string())
+        }
+        BaseFormat::Resp => {
+            let file = LoadFile { path: path.to_path_buf(), name: "new base".into(), kind: AofKind::Base };
+            dataset::load_aof_files(ui, &[file], RecoveryPolicy::Strict)?.map(|l| {
+                let entries = dataset::entries_by_db(&l.ks);
+                let found = (dataset::digest_entries(&entries), dataset::fingerprint_entries(&entries));
+                drop(entries);
+                std::mem::forget(l);
+                found
+            })
+        }
+    })
 }
 
 pub fn run(ui: &Ui, plan: crate::cli::CompactPlan) -> Result<Outcome> {
@@ -143,10 +176,9 @@ pub fn run(ui: &Ui, plan: crate::cli::CompactPlan) -> Result<Outcome> {
     if plan.aof_base && !data.functions().is_empty() {
         return refuse(ui, &["Can't write a RESP base holding functions: drop --aof-base.".into()], "functions");
     }
-    let digest = data.digest();
-    let keys: usize = data.ks.dbs.iter().map(|d| d.len()).sum();
+    let keys = data.ks.keys();
     ui.line(format!(
-        "Loaded {keys} keys from {} file(s), {} bytes, in {load_secs:.2}s; DEBUG DIGEST {digest}",
+        "Loaded {keys} keys from {} file(s), {} bytes, in {load_secs:.2}s",
         files.len(),
         total_size(&before)
     ));
@@ -160,7 +192,22 @@ pub fn run(ui: &Ui, plan: crate::cli::CompactPlan) -> Result<Outcome> {
     crash.step(dir.steps_taken(), "write the new base");
     let t1 = Instant::now();
     let spin = ui.spinner("writing the new base");
-    let written = write_base(&start.temp_base, &data, format);
+    // While the base is written, the other cores compute what the check compares: the fingerprint of the
+    // loaded data (cheap), or without a check its DEBUG DIGEST (SHA1 of every element, the costliest step),
+    // which the check otherwise computes from the new base as it decodes it.
+    let entries = dataset::entries_by_db(&data.ks);
+    let (written, summary) = std::thread::scope(|s| {
+        let summary = s.spawn(|| {
+            if plan.verify {
+                Known::Fingerprint(dataset::fingerprint_entries(&entries))
+            } else {
+                Known::Digest(dataset::digest_entries(&entries))
+            }
+        });
+        let written = write_base(&start.temp_base, &data, format);
+        (written, summary.join())
+    });
+    drop(entries);
     spin.finish_and_clear();
     let base_size = match written {
         Ok(n) => n,
@@ -169,29 +216,42 @@ pub fn run(ui: &Ui, plan: crate::cli::CompactPlan) -> Result<Outcome> {
             return Err(e.context("can't write the new base"));
         }
     };
+    let Ok(summary) = summary else {
+        let _ = dir.rewrite_failed();
+        anyhow::bail!("the digest thread panicked");
+    };
     let write_secs = t1.elapsed().as_secs_f64();
-    drop(data);
+    // Freeing millions of small allocations one by one takes seconds and the process ends soon: the memory
+    // goes back to the system at exit.
+    std::mem::forget(data);
     let mut verify_secs = 0.0;
-    if plan.verify {
-        let t2 = Instant::now();
-        let temp = LoadFile { path: start.temp_base.clone(), name: "new base".into(), kind: AofKind::Base };
-        let got = dataset::load_aof_files(ui, &[temp], RecoveryPolicy::Strict)?.map(|l| l.digest());
-        verify_secs = t2.elapsed().as_secs_f64();
-        if got.as_ref() != Ok(&digest) {
-            let _ = dir.rewrite_failed();
-            let msg = format!(
-                "The new base does not load to the same data ({got:?}, expected {digest}): nothing was changed."
-            );
-            return refuse(ui, &[msg], "verify");
+    let digest = match summary {
+        Known::Digest(digest) => digest,
+        Known::Fingerprint(want) => {
+            let t2 = Instant::now();
+            let got = verify_base(ui, &start.temp_base, format)?;
+            verify_secs = t2.elapsed().as_secs_f64();
+            match got {
+                Ok((digest, f)) if f == want && f.keys == keys as u64 => digest,
+                got => {
+                    let _ = dir.rewrite_failed();
+                    let msg = format!(
+                        "The new base does not load to the same data ({got:?}, expected {want:?} with {keys} keys): \
+                         nothing was changed."
+                    );
+                    return refuse(ui, &[msg], "verify");
+                }
+            }
         }
-    }
+    };
+    ui.line(format!("DEBUG DIGEST {digest}"));
     crash.arm(&mut dir);
     let done = dir.rewrite_done().map_err(dir_err)?;
     let after = file_list(&dir);
     ui.line(format!(
         "Wrote {} ({base_size} bytes) in {write_secs:.2}s{}",
         done.base.name_lossy(),
-        if plan.verify { format!("; it loads back to the same digest ({verify_secs:.2}s)") } else { String::new() }
+        if plan.verify { format!("; it loads back to the same data ({verify_secs:.2}s)") } else { String::new() }
     ));
     ui.line("New manifest:");
     for l in manifest_text(dir.manifest()) {

@@ -4,9 +4,10 @@
 //! type and per encoding (as `OBJECT ENCODING` reports them once loaded), expiries and the largest keys.
 //!
 //! `--keys` lists keys (`db`, `key`, `type`, `size`: bytes for strings, elements otherwise, `ttl_ms`). From
-//! RDB data they stream as the file is decoded, in bounded memory; keys that RESP files make are only known
-//! after replaying them, so for AOF inputs the whole dataset is loaded first. With `--json` each key is one
-//! JSON object per line, before the summary document.
+//! an RDB file they stream as the file is decoded, in bounded memory; for AOF inputs `keylist` streams the
+//! keys of the RDB base that no later command touches and replays only the touched ones (memory bounded by
+//! what the RESP part writes). With `--json` each key is one JSON object per line, before the summary
+//! document.
 
 use crate::dataset::{self, now_ms};
 use crate::input::{self, Input};
@@ -14,6 +15,7 @@ use crate::out::{println_out, Ui};
 use crate::Outcome;
 use anyhow::{Context, Result};
 use engine::aof::dir::{AofDir, AofOptions};
+use engine::aof::load::LoadFile;
 use engine::aof::manifest::AofKind;
 use engine::aof::stream::{AofReader, CommandKind, Event, RdbSniff, ReadError, Timestamp};
 use engine::rdb::{self, LoadReport, LoadTarget, RdbError};
@@ -25,7 +27,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::path::Path;
 
-fn size_of(v: &Value) -> u64 {
+pub fn size_of(v: &Value) -> u64 {
     (match v {
         Value::Str(s) => s.len(),
         Value::List(l) => l.len(),
@@ -76,7 +78,7 @@ struct RdbStats {
     now: i64,
 }
 
-fn key_line(json: bool, db: usize, key: &[u8], kind: &str, size: u64, ttl_ms: Option<i64>) {
+pub fn key_line(json: bool, db: usize, key: &[u8], kind: &str, size: u64, ttl_ms: Option<i64>) {
     if json {
         let v = json!({ "db": db, "key": String::from_utf8_lossy(key), "type": kind, "size": size, "ttl_ms": ttl_ms });
         println_out(&v.to_string());
@@ -370,17 +372,20 @@ pub fn run(ui: &Ui, plan: crate::cli::InspectPlan) -> Result<Outcome> {
         }
     }
     if replay_keys {
-        let quiet = Ui::new(true, ui.json);
-        match dataset::load_input(&quiet, &input)? {
-            Ok(l) => {
-                let now = now_ms();
-                for (db, d) in l.ks.dbs.iter().enumerate() {
-                    for e in d.table.iter() {
-                        let ttl = e.has_expire().then(|| e.expire_at.saturating_sub(now));
-                        key_line(json_mode, db, &e.key, e.value.type_name(), size_of(&e.value), ttl);
-                    }
-                }
+        let files = match &input {
+            Input::Dir(paths) => dataset::dir_files(paths)?,
+            Input::SingleAof { path, .. } => {
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                Ok(vec![LoadFile { path: path.clone(), name, kind: AofKind::Base }])
             }
+            Input::Rdb(_) => Ok(Vec::new()),
+        };
+        let listed = match files {
+            Ok(files) => crate::keylist::list(&files, json_mode)?,
+            Err(msg) => Err(msg),
+        };
+        match listed {
+            Ok(l) => doc["keys"] = serde_json::to_value(l)?,
             Err(msg) => {
                 problems = true;
                 human.push(format!("Can't list keys: {msg}"));

@@ -6,8 +6,9 @@
 //! - `cli`: the command line (clap), turned into validated plans before any I/O;
 //! - `input`: what a path is (directory, manifest, single AOF, RDB), by content;
 //! - `check`: `check`, `check --fix`, `check --truncate-to-timestamp`, `check --expect`;
-//! - `inspect`, `migrate`, `compact`: the other commands;
-//! - `dataset`: loading a whole input into a keyspace (digest, compact, migrate's verification);
+//! - `inspect`, `migrate`, `compact`: the other commands (`keylist`: `inspect --keys` on AOF inputs);
+//! - `dataset`: loading a whole input into a keyspace (digest, compact, migrate's verification), split over
+//!   `shards` so that an RDB decodes on every core;
 //! - `out`: stdout that tolerates a closed pipe, progress bars, prompts, file helpers, crash hooks.
 //!
 //! Exit codes: 0 valid / done, 1 problems found or refused, 2 usage or I/O error.
@@ -18,8 +19,10 @@ mod compact;
 mod dataset;
 mod input;
 mod inspect;
+mod keylist;
 mod migrate;
 mod out;
+mod shards;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -201,6 +201,7 @@ impl Job {
         let file = out.finish().map_err(write_err)?.file;
         file.sync_all().map_err(write_err)?;
         drop(file);
+        crate::testhook::pause("bgsave-temp-synced");
         let superseded = std::cell::Cell::new(None);
         let committed = crate::persist::commit(server, temp, &self.target, || {
             superseded.set(snap.aborted());

@@ -34,7 +34,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// How long a closing connection in push mode may take to write what it still has queued.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
-const PROTECTED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+const PROTECTED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 fn limits(server: &Server, authenticated: bool) -> ParserLimits {
     let cfg = server.config.read();
@@ -43,6 +43,66 @@ fn limits(server: &Server, authenticated: bool) -> ParserLimits {
         require_auth: !authenticated,
         ..ParserLimits::default()
     }
+}
+
+/// Descriptors Redis keeps for itself beyond `maxclients` (`CONFIG_MIN_RESERVED_FDS`): listeners, files,
+/// the log, persistence.
+const RESERVED_FDS: u64 = 32;
+
+/// Redis's start-up rule for `RLIMIT_NOFILE`: raise the limit to `maxclients + 32`; when the system refuses,
+/// keep the highest limit it allows (trying 16 fewer at a time) and lower `maxclients` to fit, with Redis's
+/// log lines. Called once, before any client is accepted.
+pub fn raise_open_files_limit(server: &Server) {
+    let maxclients = u64::from(server.config.read().maxclients);
+    let wanted = maxclients + RESERVED_FDS;
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        let err = std::io::Error::last_os_error();
+        crate::warning!(
+            "Unable to obtain the current NOFILE limit ({err}), assuming 1024 and setting the max clients configuration accordingly."
+        );
+        server.config.write().maxclients = (1024 - RESERVED_FDS) as u32;
+        return;
+    }
+    let old = lim.rlim_cur;
+    if old >= wanted {
+        return;
+    }
+    let mut best = wanted;
+    let mut last_err = None;
+    while best > old {
+        let try_lim = libc::rlimit { rlim_cur: best, rlim_max: best };
+        // SAFETY: setrlimit reads the struct we own.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &try_lim) } == 0 {
+            break;
+        }
+        last_err = Some(std::io::Error::last_os_error());
+        best = best.saturating_sub(16);
+    }
+    if best < old {
+        best = old;
+    }
+    if best >= wanted {
+        crate::notice!("Increased maximum number of open files to {wanted} (it was originally set to {old}).");
+        return;
+    }
+    let reduced = best.saturating_sub(RESERVED_FDS);
+    if reduced < 1 {
+        crate::warning!(
+            "Your current 'ulimit -n' of {old} is not enough for the server to start. Please increase your open file limit to at least {wanted}. Exiting."
+        );
+        std::process::exit(1);
+    }
+    // strerror's text, as Redis prints it (without Rust's " (os error N)").
+    let err = last_err.map_or_else(String::new, |e| e.to_string());
+    let err = err.split(" (os error").next().unwrap_or_default();
+    crate::warning!("You requested maxclients of {maxclients} requiring at least {wanted} max file descriptors.");
+    crate::warning!("Server can't set maximum open files to {wanted} because of OS error: {err}.");
+    crate::warning!(
+        "Current maximum open files is {best}. maxclients has been reduced to {reduced} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'."
+    );
+    server.config.write().maxclients = u32::try_from(reduced).unwrap_or(u32::MAX);
 }
 
 /// Serves one accepted connection until it closes.
@@ -139,7 +199,15 @@ impl Conn {
         let server = self.server.clone();
         let mut parser = RequestParser::new(limits(&server, client.authenticated));
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        // When this client's pending output first went over the soft limit (None while under it).
+        let mut over_soft_since: Option<std::time::Instant> = None;
         loop {
+            // CONFIG SET proto-max-bulk-len applies to connections already open, as in Redis.
+            let current = limits(&server, client.authenticated);
+            if parser.limits() != &current {
+                parser.set_limits(current);
+            }
+            let obuf = OutputLimit::normal(&server);
             // Handle every complete command already buffered, then write all their replies at once.
             client.clock_budget = 0;
             loop {
@@ -189,6 +257,14 @@ impl Conn {
                                     None => return End::Drop,
                                 }
                             }
+                        }
+                        if self.writer.is_none() && obuf.exceeded(self.out.len(), &mut over_soft_since) {
+                            crate::warning!(
+                                "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                                client.id(),
+                                client.shared.addr
+                            );
+                            return End::Drop;
                         }
                         let target = crate::aof::take_wait_target().max(served);
                         if target > 0 {
@@ -279,6 +355,7 @@ impl Conn {
     async fn wait_durable(&mut self, client: &Client) {
         let server = self.server.clone();
         let target = self.aof_marks.iter().map(|m| m.2).fold(std::mem::take(&mut self.aof_barrier), u64::max);
+        server.aof.write_inline(target);
         if server.aof.durable(target).await.is_err() && !self.aof_marks.is_empty() {
             self.out = replace_failed(&self.out, &self.aof_marks, client.proto, |t| server.aof.outcome(t));
         }
@@ -401,6 +478,54 @@ fn replace_failed(
     patched
 }
 
+/// `client-output-buffer-limit normal <hard> <soft> <soft-seconds>` (all 0, the default, means no limit).
+///
+/// Moon writes a batch's replies before reading more of a client's input, so a client that does not read
+/// is held back rather than buffered; what the limits see is the output of the current batch not yet
+/// written, as Redis sees its reply buffer: a hard limit closes the client as soon as that output passes
+/// it (one large reply is enough, as in Redis); a soft limit closes it when output is added while it has
+/// stayed over the limit for more than `soft-seconds`. Nothing more is sent to a closed client.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct OutputLimit {
+    hard: u64,
+    soft: u64,
+    soft_seconds: u64,
+}
+
+impl OutputLimit {
+    fn normal(server: &Server) -> OutputLimit {
+        let cfg = server.config.read();
+        cfg.compat_value("client-output-buffer-limit").map_or_else(OutputLimit::default, OutputLimit::parse)
+    }
+
+    /// The `normal` class of the CONFIG GET form (`normal 0 0 0 slave ... pubsub ...`).
+    fn parse(value: &str) -> OutputLimit {
+        let words: Vec<&str> = value.split_whitespace().collect();
+        let Some(at) = words.iter().position(|w| *w == "normal") else { return OutputLimit::default() };
+        let num = |i: usize| words.get(at + i).and_then(|w| w.parse().ok()).unwrap_or(0);
+        OutputLimit { hard: num(1), soft: num(2), soft_seconds: num(3) }
+    }
+
+    /// Whether a client with `pending` bytes of output must be closed; keeps the soft-limit clock.
+    fn exceeded(&self, pending: usize, over_soft_since: &mut Option<std::time::Instant>) -> bool {
+        let pending = pending as u64;
+        if self.hard > 0 && pending > self.hard {
+            return true;
+        }
+        if self.soft == 0 || pending <= self.soft {
+            *over_soft_since = None;
+            return false;
+        }
+        match over_soft_since {
+            None => {
+                *over_soft_since = Some(std::time::Instant::now());
+                false
+            }
+            Some(since) => since.elapsed().as_secs() > self.soft_seconds,
+        }
+    }
+}
+
 fn query_buffer_too_big(server: &Server, client: &Client, buf: &BytesMut) -> bool {
     let limit = server.config.read().client_query_buffer_limit as usize;
     if buf.len() > limit {
@@ -427,6 +552,22 @@ fn push_reply(server: &Server, client: &mut Client, reply: &Reply, out: &mut Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_limit_reads_the_normal_class_and_applies_hard_then_soft() {
+        let l = OutputLimit::parse("normal 1048576 1000 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60");
+        assert_eq!(l, OutputLimit { hard: 1048576, soft: 1000, soft_seconds: 0 });
+        assert_eq!(OutputLimit::parse("normal 0 0 0 slave 1 2 3 pubsub 4 5 6"), OutputLimit::default());
+        let mut since = None;
+        assert!(l.exceeded(1048577, &mut since));
+        assert!(!l.exceeded(1000, &mut since) && since.is_none());
+        // Over the soft limit: the first time starts the clock, later output after more than 0 s closes.
+        assert!(!l.exceeded(2000, &mut since) && since.is_some());
+        since = since.map(|t| t - std::time::Duration::from_secs(2));
+        assert!(l.exceeded(2000, &mut since));
+        let none = OutputLimit::default();
+        assert!(!none.exceeded(usize::MAX, &mut None));
+    }
 
     #[test]
     fn failed_writes_get_the_error_instead_of_their_reply() {

@@ -40,6 +40,18 @@ pub const NOAUTH: &str = "NOAUTH Authentication required.";
 /// Refuses a command before it runs: counted as rejected (INFO commandstats/errorstats), and it poisons an
 /// open MULTI as Redis does.
 fn refuse(server: &Server, client: &mut Client, spec: Option<&CommandSpec>, args: &[Bytes], reply: Reply) -> Next {
+    // A refused EXEC ends the transaction, and Redis reports it as EXECABORT with the reason (`ERR ` dropped).
+    let reply = match reply {
+        Reply::Error(msg) if spec.is_some_and(|s| s.name == "exec") && !msg.starts_with("EXECABORT") => {
+            if client.multi.take().is_some() {
+                client.multi_failed = false;
+                unwatch(server, client);
+            }
+            let reason = msg.strip_prefix("ERR ").unwrap_or(&msg);
+            Reply::err(format!("EXECABORT Transaction discarded because of: {reason}"))
+        }
+        other => other,
+    };
     client.multi_failed |= client.multi.is_some();
     crate::stats::rejected(server, spec, args, &reply);
     Next::Reply(reply)

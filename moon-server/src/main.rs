@@ -35,6 +35,7 @@ mod shutdown;
 mod slowlog;
 mod snapshot;
 mod stats;
+mod testhook;
 
 use anyhow::{Context, Result};
 
@@ -67,6 +68,7 @@ fn main() -> ExitCode {
         println!("       moon-server --port 7777 --dir ./moon-data --shards 4");
         return ExitCode::SUCCESS;
     }
+    testhook::init();
     let (config, file) = match config::Config::from_args(&args) {
         Ok(v) => v,
         Err(e) => {
@@ -142,6 +144,7 @@ fn run(config: config::Config, file: Option<std::path::PathBuf>) -> Result<()> {
         if uring { "io_uring" } else { "epoll (io_uring unavailable)" }
     );
     let server = Server::new_shared(config, file, port);
+    conn::raise_open_files_limit(&server);
     // Raised before any client is accepted: until the dataset is in, clients get -LOADING. With appendonly
     // yes the AOF is loaded (dump.rdb is ignored, as in Redis) and the write pipeline started.
     let mut loading = match aof::start_up(&server)? {

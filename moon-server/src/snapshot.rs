@@ -345,38 +345,42 @@ impl Snapshot {
         result
     }
 
+    /// Walks database by database (every shard's table of database 0, then of 1, ...), so the output
+    /// selects each database once, as Redis's does, apart from pre-images that writers hand over out of turn.
     fn walk(&mut self, out: &mut dyn Write, key_delay_us: i64, progress: &dyn Fn(u64)) -> Result<(), SnapshotError> {
         let server = self.server.clone();
         let shards = server.shards.count();
-        let mut done = vec![false; shards];
         let mut delayed_keys = 0u64;
-        while done.iter().any(|d| !d) {
-            for (s, finished) in done.iter_mut().enumerate() {
-                if *finished {
-                    continue;
-                }
-                let before = self.keys_processed();
-                let mut guard = server.shards.lock(s);
-                *finished = if self.shared.is_aborted() {
-                    end_tables(&self.shared, &mut guard.ks.dbs);
-                    true
-                } else {
-                    self.step_shard(&mut guard, key_delay_us != 0)
-                };
-                MutexGuard::unlock_fair(guard);
-                // A shard thread that was waiting for this shard needs a CPU to run now, more than the walk.
-                std::thread::yield_now();
-                if self.shared.is_aborted() {
-                    continue;
-                }
-                let out_len = self.shared.out.lock().bytes.len();
-                if out_len >= DRAIN_AT {
-                    out.write_all(&self.shared.take_output())?;
-                }
-                progress(self.keys_processed());
-                if key_delay_us != 0 {
-                    delayed_keys += self.keys_processed() - before;
-                    delayed_keys = self.delay(key_delay_us, delayed_keys);
+        for db in 0..server.shards.databases() {
+            let mut done = vec![false; shards];
+            while done.iter().any(|d| !d) {
+                for (s, finished) in done.iter_mut().enumerate() {
+                    if *finished {
+                        continue;
+                    }
+                    let before = self.keys_processed();
+                    let mut guard = server.shards.lock(s);
+                    *finished = if self.shared.is_aborted() {
+                        end_tables(&self.shared, &mut guard.ks.dbs);
+                        true
+                    } else {
+                        self.step_table(&mut guard.ks.dbs[db], key_delay_us != 0)
+                    };
+                    MutexGuard::unlock_fair(guard);
+                    // A shard thread that was waiting for this shard needs a CPU to run now, more than the walk.
+                    std::thread::yield_now();
+                    if self.shared.is_aborted() {
+                        continue;
+                    }
+                    let out_len = self.shared.out.lock().bytes.len();
+                    if out_len >= DRAIN_AT {
+                        out.write_all(&self.shared.take_output())?;
+                    }
+                    progress(self.keys_processed());
+                    if key_delay_us != 0 {
+                        delayed_keys += self.keys_processed() - before;
+                        delayed_keys = self.delay(key_delay_us, delayed_keys);
+                    }
                 }
             }
         }
@@ -391,31 +395,26 @@ impl Snapshot {
         Ok(())
     }
 
-    /// One lock hold of one shard: a few steps over its tables. Returns true once no table of the shard
-    /// has this snapshot active any more.
-    fn step_shard(&self, shard: &mut crate::shards::Shard, slow: bool) -> bool {
+    /// One lock hold of one shard: a few steps over one of its tables. Returns true once that table no
+    /// longer has this snapshot active.
+    fn step_table(&self, db: &mut engine::keyspace::Db, slow: bool) -> bool {
         let started = Instant::now();
         // Slowed down (`rdb-key-save-delay`): one bucket per step, but keep stepping over empty buckets until
         // a key is written, so a sparse table does not cost one lock hand-over per empty bucket.
         let (budget, steps) = if slow { (1, usize::MAX) } else { (STEP_BUCKETS, STEPS_PER_HOLD) };
         let keys_before = self.keys_processed();
         let mut taken = 0;
-        for db in shard.ks.dbs.iter_mut() {
-            while db.table.snapshot_active() && taken < steps {
-                taken += 1;
-                if db.table.snapshot_step(budget) {
-                    self.shared.ended.fetch_add(1, Ordering::AcqRel);
-                    drop(db.table.snapshot_end());
-                }
-                if started.elapsed() >= MAX_HOLD || (slow && self.keys_processed() > keys_before) {
-                    taken = steps;
-                }
+        while db.table.snapshot_active() && taken < steps {
+            taken += 1;
+            if db.table.snapshot_step(budget) {
+                self.shared.ended.fetch_add(1, Ordering::AcqRel);
+                drop(db.table.snapshot_end());
             }
-            if taken >= steps {
+            if started.elapsed() >= MAX_HOLD || (slow && self.keys_processed() > keys_before) {
                 break;
             }
         }
-        shard.ks.dbs.iter().all(|db| !db.table.snapshot_active())
+        !db.table.snapshot_active()
     }
 
     /// Sleeps for `keys` keys of `rdb-key-save-delay` in slices, so an abort is noticed quickly; returns

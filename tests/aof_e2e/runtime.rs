@@ -1,7 +1,7 @@
 //! The AOF while Moon runs and restarts: the legacy upgrade cases, the directory lock, SHUTDOWN / SIGTERM /
 //! kill -9 under each fsync policy, DEBUG LOADAOF / RELOAD, and restarts with another shard count.
 
-use super::{aof_commands, digest, info_field, kill9, resp, resp_all, shutdown, wait_until, Work};
+use super::{aof_commands, digest, info_field, resp, resp_all, shutdown, wait_until, Work};
 use moon_tests::{keys_on_distinct_shards, RawConn, ServerOptions, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -174,7 +174,7 @@ fn kill9_keeps_acknowledged_writes(shards: usize) {
         }));
     }
     std::thread::sleep(Duration::from_millis(700));
-    kill9(&s);
+    s.kill9();
     stop.store(true, Ordering::Relaxed);
     let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     let s = w.moon(5 - shards.min(4), &[]);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `moon-aof-tool check` and `compact` on a 1M-key AOF directory written by redis-server 7.0.15, next to
 # `redis-check-aof` on the same directory and a BGREWRITEAOF of the same data by that redis-server.
-# Not run by CI.
+# Not run by CI. Wall times are noisy while other work runs: the CPU time (user + sys, from /usr/bin/time)
+# is the steadier figure to compare builds with.
 #
 # For each base format (RDB preamble, then RESP with aof-use-rdb-preamble no): start redis-server with
 # appendonly yes in a temp dir, DEBUG POPULATE the keys (strings), BGREWRITEAOF (the base holds them), then
@@ -34,12 +35,13 @@ wait_rewrite() {
 }
 now() { date +%s.%N; }
 elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
-timed() { # timed LABEL CMD...: runs CMD, prints the wall time and exit status
-    local t0 t1 rc=0
+timed() { # timed LABEL CMD...: runs CMD, prints the wall time, the CPU time (user + sys) and exit status
+    local t0 t1 rc=0 cpu
     t0=$(now)
-    "${@:2}" >"$tmp/out.txt" 2>&1 || rc=$?
+    /usr/bin/time -f '%U %S' -o "$tmp/time.txt" "${@:2}" >"$tmp/out.txt" 2>&1 || rc=$?
     t1=$(now)
-    printf '  %-42s %6ss  (exit %s)\n' "$1" "$(elapsed "$t0" "$t1")" "$rc"
+    cpu=$(awk '{printf "%.2f", $1 + $2}' "$tmp/time.txt")
+    printf '  %-42s %6ss  cpu %6ss  (exit %s)\n' "$1" "$(elapsed "$t0" "$t1")" "$cpu" "$rc"
 }
 
 for preamble in yes no; do
@@ -78,7 +80,8 @@ for preamble in yes no; do
     timed "moon-aof-tool check --digest (full load)" "$tool" check --quiet --digest "$tmp/c1"
     tail -1 "$tmp/out.txt" | sed 's/^/    /'
     timed "moon-aof-tool compact" "$tool" compact --quiet "$tmp/c1"
-    grep -E '^(Loaded|Wrote|Size)' "$tmp/out.txt" | sed 's/^/    /'
+    grep -E '^(Loaded|DEBUG DIGEST|Wrote|Size)' "$tmp/out.txt" | sed 's/^/    /'
     timed "moon-aof-tool compact --no-verify" "$tool" compact --quiet --no-verify "$tmp/c1"
+    timed "moon-aof-tool inspect --keys" "$tool" inspect --quiet --keys "$d/appendonlydir"
     rm -rf "$tmp/c1" "$d"
 done

@@ -254,6 +254,10 @@ impl AofDir {
             }
             files.push(PlannedFile { info: info.clone(), path, size: meta.len(), is_last: i + 1 == count });
         }
+        for i in 0..files.len() {
+            let later = files[i + 1..].iter().map(|f| Some(f.size));
+            files[i].is_last = crate::aof::load::counts_as_last(files[i].info.kind, later);
+        }
         Ok(LoadPlan { files })
     }
 

@@ -159,7 +159,8 @@ pub struct PlannedFile {
     pub info: AofInfo,
     pub path: PathBuf,
     pub size: u64,
-    /// The last file of the set: the only one whose torn tail may be truncated.
+    /// The last file of the set, or an incr file followed only by empty ones: the only one whose torn tail
+    /// may be truncated ([`crate::aof::load::counts_as_last`]).
     pub is_last: bool,
 }
 

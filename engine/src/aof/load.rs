@@ -8,7 +8,8 @@
 //! and handed over whole when its EXEC is read, so a transaction cut by a crash is never half applied.
 //!
 //! Damage:
-//! - a torn tail of the **last** file under [`RecoveryPolicy::TruncateTornTail`] is dropped: the load
+//! - a torn tail of the **last** file under [`RecoveryPolicy::TruncateTornTail`] is dropped (an incr file
+//!   followed only by empty incr files counts as the last, see [`counts_as_last`]): the load
 //!   succeeds and reports a [`TornTail`] (file, offset, bytes dropped) so the server can log it and cut the
 //!   file with [`truncate_file`] before appending to it. This module never modifies a file by itself.
 //! - a torn tail under [`RecoveryPolicy::Strict`], a torn file that is not the last, any format error, a
@@ -123,9 +124,9 @@ pub struct LoadSummary {
 }
 
 impl LoadSummary {
-    /// The torn tail dropped from the last file, if any.
+    /// The torn tail dropped, if any: from the last file, or from the incr file before empty ones.
     pub fn torn(&self) -> Option<&TornTail> {
-        self.files.last().and_then(|f| f.torn.as_ref())
+        self.files.iter().rev().find_map(|f| f.torn.as_ref())
     }
 
     pub fn total_bytes(&self) -> u64 {
@@ -241,6 +242,19 @@ impl LoadError {
     }
 }
 
+/// Whether a torn tail of a file of `kind` may be dropped as the last file's: it is the last, or an incr
+/// file after which every file is empty (`later_sizes`; `None` for a file that cannot be `stat`ed).
+///
+/// Redis allows only the last file. But a power loss during a rotation can leave the new, empty incr in
+/// the manifest while the previous incr's tail never reached the disk: the writer fsyncs the old file
+/// before it writes anything to the new one, so every file after the torn one is then empty. Dropping
+/// that tail loses nothing that was acknowledged as fsynced, and what remains is valid for Redis too.
+/// A base never counts: it is fsynced before the manifest names it, so a torn base is damage.
+pub fn counts_as_last(kind: AofKind, later_sizes: impl IntoIterator<Item = Option<u64>>) -> bool {
+    let mut later = later_sizes.into_iter().peekable();
+    later.peek().is_none() || (kind == AofKind::Incr && later.all(|s| s == Some(0)))
+}
+
 /// Loads `files` in order (the base first if there is one, then the incr files) into `replayer`.
 pub fn load_files(
     files: &[LoadFile],
@@ -249,8 +263,9 @@ pub fn load_files(
 ) -> Result<LoadSummary, LoadError> {
     let start = Instant::now();
     let mut summary = LoadSummary::default();
+    let sizes: Vec<Option<u64>> = files.iter().map(|f| std::fs::metadata(&f.path).ok().map(|m| m.len())).collect();
     for (i, file) in files.iter().enumerate() {
-        let last = i + 1 == files.len();
+        let last = counts_as_last(file.kind, sizes[i + 1..].iter().copied());
         let reader = AofReader::open(&file.path).map_err(|source| LoadError::Io { file: file.name.clone(), source })?;
         summary.files.push(load_one(file, reader, last, opts, replayer)?);
     }

@@ -226,6 +226,40 @@ fn torn_middle_file_is_fatal_and_untouched() {
     assert_eq!(std::fs::metadata(&files[0].path).unwrap().len(), torn.len() as u64);
 }
 
+/// A torn incr followed only by empty incr files (a power loss during a rotation) counts as the last file:
+/// its tail is dropped under TruncateTornTail. A torn base, or a torn incr with data after it, stays fatal.
+#[test]
+fn torn_incr_before_empty_files_counts_as_last() {
+    let dir = TempDir::new("load-rotated");
+    let base = cmd(&["SET", "a", "1"]);
+    let good = cmd(&["SET", "b", "2"]);
+    let torn = [good.clone(), b"*2\r\n$3\r\nDE".to_vec()].concat();
+    let files = write_files(&dir, &[&base, &torn, b"", b""]);
+    let (ks, r) = load(&files, RecoveryPolicy::TruncateTornTail);
+    let report = r.unwrap();
+    let cut = report.torn().expect("the torn tail is reported");
+    assert_eq!((cut.name.as_str(), cut.offset), ("appendonly.aof.2.incr.aof", good.len() as u64));
+    assert_eq!(digest(&ks), digest(&kit(&["SET a 1", "SET b 2"]).ks));
+    let (_, r) = load(&files, RecoveryPolicy::Strict);
+    assert!(matches!(r.unwrap_err(), LoadError::Torn { .. }));
+
+    // Data after the torn file: fatal, as in Redis.
+    let dir = TempDir::new("load-rotated-data");
+    let files = write_files(&dir, &[&base, &torn, b"", &good]);
+    let (_, r) = load(&files, RecoveryPolicy::TruncateTornTail);
+    assert!(matches!(r.unwrap_err(), LoadError::Torn { last: false, .. }));
+    // A torn base before empty incr files: fatal.
+    let dir = TempDir::new("load-rotated-base");
+    let files = write_files(&dir, &[&torn, b""]);
+    let (_, r) = load(&files, RecoveryPolicy::TruncateTornTail);
+    assert!(matches!(r.unwrap_err(), LoadError::Torn { last: false, .. }));
+
+    assert!(counts_as_last(AofKind::Base, []));
+    assert!(counts_as_last(AofKind::Incr, [Some(0), Some(0)]));
+    assert!(!counts_as_last(AofKind::Incr, [Some(0), None]));
+    assert!(!counts_as_last(AofKind::Base, [Some(0)]));
+}
+
 #[test]
 fn format_errors_unknown_and_empty_commands_are_fatal() {
     let set = cmd(&["SET", "foo", "hello"]);

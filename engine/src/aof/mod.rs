@@ -29,6 +29,8 @@ pub mod dir;
 pub mod load;
 pub mod lock;
 pub mod manifest;
+#[cfg(test)]
+mod powerloss_tests;
 pub mod rewrite;
 pub mod stream;
 #[cfg(test)]

@@ -202,7 +202,8 @@ fn commit(sh: &Shared, s: &mut Scratch, reply_waits: bool) {
     if wake {
         sh.notify_writer();
     }
-    if reply_waits && sh.policy() == Policy::Always {
+    if reply_waits {
+        // The reply waits for the fsync (`always`) or the write (`everysec`, `no`) of this record.
         WAIT_TARGET.with(|t| t.set(t.get().max(end)));
     }
     s.clear();

@@ -14,14 +14,16 @@
 //! **Writing** ([`pipeline`]): a writer thread (std, not monoio) takes the whole buffer, writes it with
 //! [`engine::aof::writer::IncrWriter`] and fsyncs per [`Policy`]; `everysec` fsyncs on a second, background
 //! thread. Under `always`, connections hold their replies until the fsync that covers their records
-//! ([`durable`]): one fsync serves every record appended meanwhile, by any client (group commit).
+//! ([`durable`]): one fsync serves every record appended meanwhile, by any client (group commit). Under
+//! `everysec` and `no` they hold them until the write(2) that covers them, the same way.
 //!
 //! **Failures** (FORMATS.md §1.8): a failed write sets `aof_last_write_status:err` (the shared
 //! `PersistState` cells), so `dispatch` refuses write commands (and PING) with `MISCONF Errors writing to
 //! the AOF file: <strerror>` (`bgsave::refusal`) until a retry succeeds; reads keep working. A failed fsync,
 //! or under `always` any write failure, poisons the file: writes are refused until a rewrite installs a
-//! fresh incr file ([`rotate`]), and replies waiting for records that never became durable become that
-//! error, never `+OK`.
+//! fresh incr file ([`rotate`]) and completes ([`Aof::rewrite_done`]: until then the files on disk miss
+//! records only the new base holds), and replies waiting for records that never became durable become that
+//! error, never `+OK`. The same holds when a rotation retires a file whose last write failed.
 //!
 //! Entry points for start-up / rewrite / CONFIG SET appendonly: [`start`], [`stop`], [`rotate`]; call them
 //! while holding every shard (`lock_all`) when clients may be running, so that no command straddles them.
@@ -33,6 +35,7 @@
 
 mod capture;
 mod durable;
+mod fault;
 mod pipeline;
 mod replay;
 mod replay_par;
@@ -64,15 +67,19 @@ pub enum Policy {
     /// commit); a pipelined batch waits once. If the write or the fsync fails, the replies of the writes
     /// waiting for it are errors, never `+OK`.
     Always = 0,
-    /// Replies do not wait. The writer thread hands new records to the kernel within about a millisecond
-    /// of their execution, and a background thread fsyncs once a second. A process crash loses at most the
-    /// records not yet handed to the kernel: those of the last millisecond or so, or up to 2 s of them
-    /// while an fsync is stuck (writes are then postponed as Redis does, counted in `aof_delayed_fsync`). A
-    /// machine crash loses at most about the last 1-2 seconds.
+    /// A write command's reply is sent once its record has been handed to the kernel (write(2), no fsync),
+    /// as Redis writes its AOF buffer before it sends the replies of an event-loop turn; a background
+    /// thread fsyncs once a second. So a crash of the process (kill -9, OOM killer, panic) loses no
+    /// acknowledged write, and a crash of the machine loses at most about the last 1-2 seconds. Unlike
+    /// Redis, writes are not postponed while the background fsync runs (`aof_delayed_fsync` stays 0): the
+    /// writer thread writes alongside it, and only it would block. One exception, Redis's too: while
+    /// writing fails (MISCONF), the replies of commands that already ran are not held (their records stay
+    /// buffered and are retried). Reads do not wait.
     Everysec = 1,
-    /// Replies do not wait and Moon never fsyncs (except when the file is closed or rotated): the kernel
-    /// writes back when it likes (typically within 30 s). A process crash loses what `everysec` loses; a
-    /// machine crash may lose everything not yet written back.
+    /// As `everysec` for replies (sent once the record is handed to the kernel, so a process crash loses
+    /// no acknowledged write), but Moon never fsyncs (except when the file is closed or rotated): the
+    /// kernel writes back when it likes (typically within 30 s), and a machine crash may lose everything
+    /// not yet written back.
     No = 2,
 }
 
@@ -230,9 +237,21 @@ impl Aof {
         self.shared.set_other_size(bytes);
     }
 
+    /// A rewrite finished with success: writes refused because a rotation retired an incomplete file are
+    /// accepted again (the new base holds what that file missed).
+    pub fn rewrite_done(&self) {
+        self.shared.rewrite_done();
+    }
+
     /// Applies changed settings (CONFIG SET appendfsync / aof-timestamp-enabled / lazyfree-lazy-expire).
     pub fn apply(&self, settings: Settings) {
         self.shared.apply(settings);
+    }
+
+    /// `everysec` / `no`: writes the records up to `target` now, on this thread, if the writer thread is not
+    /// already at it (see `Shared::write_inline`); then [`Aof::durable`] is usually ready at once.
+    pub fn write_inline(&self, target: u64) {
+        self.shared.write_inline(target);
     }
 
     /// Waits (without blocking the thread) until the record ending at stream offset `target` is durable:

@@ -23,8 +23,6 @@ const TICK: Duration = Duration::from_millis(100);
 const LINGER: Duration = Duration::from_millis(1);
 /// A failed write is retried this often (Redis retries on every event-loop turn and every second).
 const RETRY_EVERY: Duration = Duration::from_millis(100);
-/// Under `everysec`, writes wait at most this long for a pending background fsync (Redis's 2 seconds).
-const MAX_POSTPONE: Duration = Duration::from_secs(2);
 /// Write failures are logged at most this often (Redis's AOF_WRITE_LOG_ERROR_RATE).
 const LOG_ERROR_EVERY: Duration = Duration::from_secs(30);
 /// A buffer that grew beyond this is given back to the allocator once written.
@@ -99,6 +97,11 @@ struct Failure {
     write_error: Option<String>,
     /// The current file is poisoned: refused until a new file is installed.
     poison: Option<String>,
+    /// A rotation retired a file that misses records (its write or fsync failed): the files on disk lack
+    /// writes that only the rewrite's new base holds, so writes are refused until a rewrite succeeds
+    /// ([`Shared::rewrite_done`]). Accepting them into the new incr would let them outlive a restart that
+    /// loses the earlier ones.
+    gap: Option<String>,
     last_logged: Option<Instant>,
 }
 
@@ -222,7 +225,7 @@ impl Shared {
             return Err("the AOF is already being written".into());
         }
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
-        *io = Some(Io { writer: IncrWriter::new(file, size), pending: Vec::new(), generation });
+        *io = Some(Io { writer: IncrWriter::new(super::fault::wrap(file), size), pending: Vec::new(), generation });
         self.apply(s);
         self.clear_failure();
         self.other_size.store(other_size, Ordering::Relaxed);
@@ -311,11 +314,22 @@ impl Shared {
         // writer, which our fsync then reports. (No new one can start: the caller holds `io`.)
         self.wait_bio_idle();
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
-        let fresh = Io { writer: IncrWriter::new(sw.file, sw.size), pending: Vec::new(), generation };
+        let fresh =
+            Io { writer: IncrWriter::new(super::fault::wrap(sw.file), sw.size), pending: Vec::new(), generation };
         let mut old = std::mem::replace(cur, fresh);
         let res = self.finish_file(&mut old, sw.tail, sw.end);
         drop(old);
+        let gap = match &res {
+            Ok(_) => self.failure.lock().gap.take(),
+            Err(e) => Some(e.reason.clone()),
+        };
         self.clear_failure();
+        if let Some(reason) = gap {
+            crate::warning!("Writes are refused until an AOF rewrite succeeds: the AOF files miss writes ({reason})");
+            let mut f = self.failure.lock();
+            f.gap = Some(reason);
+            self.publish(&f);
+        }
         self.set_file_size(sw.size);
         self.wake_waiters();
         sw.done.set(res);
@@ -388,9 +402,18 @@ impl Shared {
         self.publish(&f);
     }
 
+    /// A rewrite succeeded: its base holds every write a retired file missed (see [`Failure::gap`]).
+    pub fn rewrite_done(&self) {
+        let mut f = self.failure.lock();
+        if f.gap.take().is_some() {
+            crate::notice!("AOF rewrite done: the AOF holds every write again, Moon can write again.");
+            self.publish(&f);
+        }
+    }
+
     /// Mirrors the failure state into INFO / the MISCONF refusal (`aof_last_write_status`).
     fn publish(&self, f: &Failure) {
-        match f.poison.as_ref().or(f.write_error.as_ref()) {
+        match f.poison.as_ref().or(f.gap.as_ref()).or(f.write_error.as_ref()) {
             Some(reason) => {
                 *self.cells.last_write_error.lock() = reason.clone();
                 self.cells.last_write_ok.store(false, Ordering::Release);
@@ -406,10 +429,12 @@ impl Shared {
 
     fn refusal(&self) -> Option<String> {
         let f = self.failure.lock();
-        f.poison.as_deref().or(f.write_error.as_deref()).map(misconf)
+        f.poison.as_deref().or(f.gap.as_deref()).or(f.write_error.as_deref()).map(misconf)
     }
 
-    /// Whether the record ending at `target` is durable (`Ok`), never will be (`Err`), or not yet.
+    /// Whether the record ending at `target` is safe to acknowledge (`Ok`), never will be (`Err`), or not
+    /// yet: under `always` once fsynced; under `everysec` / `no` once written to the kernel, or at once while
+    /// writing fails (see [`Policy::Everysec`]).
     pub fn outcome(&self, target: u64) -> Poll<Result<(), String>> {
         if target <= self.resolved.load(Ordering::Acquire) {
             if self.has_lost.load(Ordering::Acquire) {
@@ -422,13 +447,55 @@ impl Shared {
         if self.poisoned.load(Ordering::Acquire) {
             return Poll::Ready(Err(self.refusal().unwrap_or_else(|| misconf("fsync failed"))));
         }
+        if self.policy() != Policy::Always
+            && (target <= self.written.load(Ordering::Acquire) || self.failing() || !self.on.load(Ordering::Acquire))
+        {
+            return Poll::Ready(Ok(()));
+        }
         Poll::Pending
+    }
+
+    /// `everysec` / `no`: writes the buffered records up to at least `target` on the calling thread (a
+    /// connection's, about to wait for its replies), as Redis writes its AOF buffer before it sends the
+    /// replies of an event-loop turn: no hand-over to the writer thread and back. Everything else stays the
+    /// writer thread's: nothing is done when it holds the file (it will write these records next), when a
+    /// rotation is pending, or while writing fails (its retries).
+    pub fn write_inline(&self, target: u64) {
+        let policy = self.policy();
+        if policy == Policy::Always
+            || target <= self.written.load(Ordering::Acquire)
+            || self.failing()
+            || self.poisoned.load(Ordering::Acquire)
+        {
+            return;
+        }
+        let Some(mut guard) = self.io.try_lock() else { return };
+        let Some(io) = guard.as_mut() else { return };
+        {
+            let mut log = self.log.lock();
+            if !log.switches.is_empty() {
+                return;
+            }
+            if io.pending.is_empty() {
+                std::mem::swap(&mut io.pending, &mut log.buf);
+            } else {
+                let buf = std::mem::take(&mut log.buf);
+                io.pending.extend_from_slice(&buf);
+            }
+        }
+        if io.pending.is_empty() {
+            return;
+        }
+        // A failure is recorded for everyone (`write_failed`); the writer thread retries on its own clock.
+        let mut st = WriterState::new(self);
+        write_pending(self, io, policy, &mut st);
+        self.cells.buffer_length.store(io.pending.len() as u64, Ordering::Relaxed);
     }
 
     pub fn add_waiter(&self, target: u64, waker: &Waker) {
         self.waiters.lock().push((target, waker.clone()));
-        // Under `always` the append already woke the writer, which fsyncs whatever it wrote. Otherwise
-        // (the policy changed meanwhile) it may sleep through `everysec`/`no`: it must fsync for the waiter.
+        // Under `always` the append already woke the writer, which fsyncs whatever it wrote. Otherwise it may
+        // be lingering to gather more records: a waiting reply wants the write now.
         if self.policy() != Policy::Always {
             let _log = self.log.lock();
             self.wake.notify_one();
@@ -479,9 +546,13 @@ impl Shared {
     }
 
     fn write_failed(&self, reason: String) {
-        let mut f = self.failure.lock();
-        f.write_error = Some(reason);
-        self.publish(&f);
+        {
+            let mut f = self.failure.lock();
+            f.write_error = Some(reason);
+            self.publish(&f);
+        }
+        // `everysec` / `no`: replies are not held while writing fails.
+        self.wake_waiters();
     }
 
     fn write_succeeded(&self) {
@@ -513,8 +584,6 @@ struct WriterState {
     last_fsync_sec: i64,
     /// Stream offset the last background fsync covers.
     asked: u64,
-    /// Everysec: writes wait for a pending background fsync since then.
-    postponed_since: Option<Instant>,
     /// A write failed: the next attempt is not before this.
     retry_at: Option<Instant>,
     /// The last round wrote something (see [`LINGER`]).
@@ -526,7 +595,6 @@ impl WriterState {
         WriterState {
             last_fsync_sec: unix_secs(),
             asked: sh.written.load(Ordering::Acquire),
-            postponed_since: None,
             retry_at: None,
             wrote: false,
         }
@@ -543,8 +611,8 @@ pub(super) fn writer_main(sh: Arc<Shared>) {
 /// Sleeps until there is data to write (or a tick passes). False when asked to quit.
 fn wait_for_work(sh: &Shared, st: &WriterState) -> bool {
     let mut log = sh.log.lock();
-    if st.wrote && sh.policy() != Policy::Always {
-        // `writer_idle` stays false: appenders do not wake us.
+    if st.wrote && sh.policy() != Policy::Always && !sh.has_waiters() {
+        // `writer_idle` stays false: appenders do not wake us (a waiting reply does, see `add_waiter`).
         sh.wake.wait_for(&mut log, LINGER);
     }
     loop {
@@ -553,9 +621,7 @@ fn wait_for_work(sh: &Shared, st: &WriterState) -> bool {
         }
         let now = Instant::now();
         // Data that can't be written now must not make every appender wake us.
-        let held = st.retry_at.is_some_and(|t| now < t)
-            || (st.postponed_since.is_some() && sh.bio_busy())
-            || sh.poisoned.load(Ordering::Acquire);
+        let held = st.retry_at.is_some_and(|t| now < t) || sh.poisoned.load(Ordering::Acquire);
         if (!log.buf.is_empty() && !held) || !log.switches.is_empty() {
             return true;
         }
@@ -604,15 +670,9 @@ fn round(sh: &Shared, st: &mut WriterState) {
     let now = Instant::now();
     st.wrote = false;
     if !io.pending.is_empty() && st.retry_at.is_none_or(|t| now >= t) {
-        if policy == Policy::Everysec && sh.bio_busy() {
-            let since = *st.postponed_since.get_or_insert(now);
-            if now.duration_since(since) < MAX_POSTPONE {
-                return;
-            }
-            sh.cells.delayed_fsync.fetch_add(1, Ordering::Relaxed);
-            crate::notice!("Asynchronous AOF fsync is taking too long (disk is busy?). Writing the AOF buffer without waiting for fsync to complete, this may slow down Moon.");
-        }
-        st.postponed_since = None;
+        // Unlike Redis, `everysec` does not postpone writes while the background fsync runs: Redis does so
+        // that write(2) cannot block its event loop behind the fsync, but here only this thread would wait,
+        // and replies wait for the write anyway (so `aof_delayed_fsync` stays 0).
         st.wrote = true;
         write_pending(sh, io, policy, st);
         sh.cells.buffer_length.store(io.pending.len() as u64, Ordering::Relaxed);
@@ -621,7 +681,7 @@ fn round(sh: &Shared, st: &mut WriterState) {
         return;
     }
     let written = sh.written.load(Ordering::Acquire);
-    if written > sh.resolved.load(Ordering::Acquire) && (policy == Policy::Always || sh.has_waiters()) {
+    if written > sh.resolved.load(Ordering::Acquire) && policy == Policy::Always {
         match io.writer.fsync() {
             Ok(_) => {
                 st.asked = st.asked.max(written);
@@ -668,6 +728,10 @@ fn write_pending(sh: &Shared, io: &mut Io, policy: Policy, st: &mut WriterState)
             sh.set_file_size(io.writer.size());
             st.retry_at = None;
             sh.write_succeeded();
+            if policy != Policy::Always {
+                // Replies waiting for these records to reach the kernel can go.
+                sh.wake_waiters();
+            }
         }
         Err(WriteError::Failed { error, kept, truncate_error }) => {
             io.pending.drain(..kept);

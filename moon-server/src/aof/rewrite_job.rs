@@ -88,6 +88,7 @@ fn begin(server: &Arc<Server>, running: &Arc<Running>, settings: Settings) -> Op
         let mut guard = server.aof_dir.lock();
         let opened = open_dir(server, &mut guard).and_then(|dir| {
             let state = dir.state();
+            crate::testhook::arm(dir, crate::testhook::Transition::StartRewrite);
             let begun = dir.start_rewrite(std::process::id(), settings.format)?;
             Ok((begun, state, settled_size(dir), dir.paths().file_name().to_vec()))
         });
@@ -97,6 +98,7 @@ fn begin(server: &Arc<Server>, running: &Arc<Running>, settings: Settings) -> Op
                 let (state, name) =
                     guard.as_ref().map_or((AofState::Off, Vec::new()), |d| (d.state(), d.paths().file_name().to_vec()));
                 drop(guard);
+                crate::testhook::crashed(&e);
                 not_begun(&mut ctl);
                 count_failure(server, state, &name, Some(format!("Can't rewrite append only file in background: {e}")));
                 return None;
@@ -259,6 +261,7 @@ impl Job {
             };
             server.aof.set_other_files_size(self.settled + size);
         }
+        crate::testhook::pause("aofrw-incr-opened");
         let result = self.write(server, &mut snap);
         self.finish(server, snap, result, started);
     }
@@ -304,6 +307,7 @@ impl Job {
         file.sync_all().map_err(|e| {
             Failure::Error(format!("Fail to fsync the temporary AOF base file {name}: {}", crate::aof::strerror(&e)))
         })?;
+        crate::testhook::pause("aofrw-temp-synced");
         crate::notice!("Successfully created the temporary AOF base file {name}");
         Ok(())
     }
@@ -352,7 +356,10 @@ impl Job {
 
     fn done(&self, server: &Server) {
         let result = match server.aof_dir.lock().as_mut() {
-            Some(dir) => dir.rewrite_done().map(|done| (done, dir.state())),
+            Some(dir) => {
+                crate::testhook::arm(dir, crate::testhook::Transition::RewriteDone);
+                dir.rewrite_done().map(|done| (done, dir.state()))
+            }
             None => {
                 self.failed(server, "Background AOF rewrite: the AOF directory is gone".into());
                 return;
@@ -361,6 +368,7 @@ impl Job {
         let (done, state) = match result {
             Ok(v) => v,
             Err(e) => {
+                crate::testhook::crashed(&e);
                 self.failed(server, e.to_string());
                 return;
             }
@@ -391,6 +399,7 @@ impl Job {
         }
         p.aof_last_bgrewrite_ok.store(true, Ordering::Relaxed);
         p.aof_rewrites_consecutive_failures.store(0, Ordering::Relaxed);
+        server.aof.rewrite_done();
         crate::notice!("Background AOF rewrite finished successfully");
     }
 
