@@ -8,12 +8,12 @@
 //! Expiry follows Redis: a key is deleted lazily when a command touches it after its deadline, and an
 //! active cycle ([`Db::active_expire_step`]) that the server drives samples keys with a TTL.
 
-use crate::table::{Entry, Table, NO_EXPIRE};
+use crate::table::{hash_of, Entry, Table, NO_EXPIRE};
 use crate::types::Value;
 
 /// Stores an optional deadline in the table's sentinel form. `i64::MIN` is the sentinel, so a real deadline
 /// that low (long past anyway) is nudged up by one millisecond.
-fn encode_expire(expire_at: Option<i64>) -> i64 {
+pub fn encode_expire(expire_at: Option<i64>) -> i64 {
     match expire_at {
         None => NO_EXPIRE,
         Some(t) => t.max(NO_EXPIRE + 1),
@@ -108,8 +108,13 @@ impl Db {
 
     /// [`Db::insert`] taking an owned key (the loaders already hold one: no second copy).
     pub fn insert_boxed(&mut self, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Option<Value> {
+        self.insert_hashed(hash_of(&key), key, value, expire_at)
+    }
+
+    /// [`Db::insert_boxed`] of a key whose [`hash_of`] is `hash`.
+    pub fn insert_hashed(&mut self, hash: u64, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Option<Value> {
         let exp = encode_expire(expire_at);
-        let old = self.table.insert(key, value, exp);
+        let old = self.table.insert_hashed(hash, key, value, exp);
         if let Some((_, old_exp)) = &old {
             if *old_exp != NO_EXPIRE {
                 self.expires -= 1;
@@ -119,6 +124,15 @@ impl Db {
             self.expires += 1;
         }
         old.map(|(v, _)| v)
+    }
+
+    /// Adds an entry made by [`Entry::detached`] whose key's hash is `hash`, unless the key is already present
+    /// (then the entry comes back and nothing changes).
+    pub fn insert_entry(&mut self, hash: u64, e: Box<Entry<Value>>) -> Result<(), Box<Entry<Value>>> {
+        let has_expire = e.has_expire();
+        self.table.insert_entry(hash, e)?;
+        self.expires += usize::from(has_expire);
+        Ok(())
     }
 
     /// Replaces the value of `key` keeping its TTL (or inserts with no TTL).

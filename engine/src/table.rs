@@ -29,9 +29,9 @@
 //! SCAN and random sampling below.
 //!
 //! Memory: a keyspace entry is two allocations, `Entry<V>` (key pointer and length, value, expiry, version,
-//! chain link: 40 bytes + `V`) and its key's bytes; a member is one (24-byte key, value, chain link) while
-//! its key fits [`INLINE_KEY`]. Plus 8 to 16 bytes of bucket array per entry, and a 64-byte (members) or
-//! 80-byte (keyspace) header.
+//! the low 32 bits of the key's hash, chain link: 40 bytes + `V`) and its key's bytes; a member is one
+//! (24-byte key, value, chain link) while its key fits [`INLINE_KEY`]. Plus 8 to 16 bytes of bucket array per
+//! entry, and a 64-byte (members) or 80-byte (keyspace) header.
 
 use std::alloc::{self, Layout};
 use std::fmt;
@@ -68,6 +68,9 @@ pub struct Entry<V> {
     pub expire_at: i64,
     /// The table epoch of the last write (see the snapshot rule in the module docs).
     version: u32,
+    /// The low 32 bits of the key's hash (in what was padding): a chain walk compares it before it reads
+    /// the key's bytes (a cache miss each), and a rehash takes the bucket index from it without hashing.
+    hash: u32,
     next: Link<Entry<V>>,
 }
 
@@ -83,6 +86,13 @@ impl<V> Entry<V> {
     /// The key, value and expiry, by value.
     pub fn into_parts(self) -> (Box<[u8]>, V, i64) {
         (self.key, self.value, self.expire_at)
+    }
+
+    /// An entry for [`Table::insert_entry`], built ahead of the insert (a bulk loader builds entries on one
+    /// thread and links them into the table on another). `hash` is the key's [`hash_of`].
+    pub fn detached(hash: u64, key: Box<[u8]>, value: V, expire_at: i64) -> Box<Entry<V>> {
+        debug_assert_eq!(hash, hash_of(&key));
+        Box::new(Entry { key, value, expire_at, version: 0, hash: hash as u32, next: None })
     }
 }
 
@@ -137,6 +147,17 @@ impl<E: Node> Buckets<E> {
 
     fn mask(&self) -> usize {
         self.slots.len().wrapping_sub(1)
+    }
+
+    /// Writes one slot of each page of the array (a no-op to the contents: every slot is `None`).
+    fn touch_pages(&mut self) {
+        const PAGE_SLOTS: usize = 4096 / mem::size_of::<usize>();
+        debug_assert_eq!(self.used, 0);
+        for i in (0..self.slots.len()).step_by(PAGE_SLOTS) {
+            // SAFETY: `i` is in bounds and the slot is `None`, so overwriting it drops nothing. Volatile: the
+            // compiler knows the memory came zeroed and would drop a plain store of `None`.
+            unsafe { std::ptr::write_volatile(&mut self.slots[i], None) };
+        }
     }
 
     /// Frees the array without running drop code for each slot. Only for arrays whose entries have all been
@@ -221,11 +242,14 @@ impl<V, K: Kind> Table<V, K> {
         }
     }
 
-    /// A table that holds `n` entries without resizing (RDB `RESIZEDB`).
+    /// A table that holds `n` entries without resizing (RDB `RESIZEDB`). The caller is about to fill it, so
+    /// the bucket array's pages are written now: a first read of a fresh page maps the shared zero page, and
+    /// the first insert into it would then fault again and flush every CPU's TLB to replace it.
     pub fn with_capacity(n: usize) -> Self {
         let mut t = Self::new();
         if n > 0 {
             t.ht[0] = Buckets::with_size(Self::size_for(n));
+            t.ht[0].touch_pages();
         }
         t
     }
@@ -263,14 +287,14 @@ impl<V, K: Kind> Table<V, K> {
 
     /// Read access. Reads never interact with a snapshot.
     pub fn get(&self, key: &[u8]) -> Option<&K::Entry<V>> {
-        let h = self.hash(key) as usize;
+        let h = self.hash(key);
         for b in &self.ht[..self.tables()] {
-            let Some(slot) = b.slots.get(h & b.mask()) else {
+            let Some(slot) = b.slots.get(h as usize & b.mask()) else {
                 continue;
             };
             let mut cur = slot.as_deref();
             while let Some(e) = cur {
-                if e.key() == key {
+                if e.is(h, key) {
                     return Some(e);
                 }
                 cur = e.link().as_deref();
@@ -307,9 +331,20 @@ impl<V, K: Kind> Table<V, K> {
         self.insert_key(key, value, expire_at)
     }
 
+    /// [`Table::insert`] of a key whose [`hash_of`] the caller already has (a bulk loader computes it once
+    /// for routing, prefetching and the insert).
+    pub fn insert_hashed(&mut self, h: u64, key: Box<[u8]>, value: V, expire_at: i64) -> Option<(V, i64)> {
+        debug_assert_eq!(h, self.hash(&key));
+        self.insert_at(h, key, value, expire_at)
+    }
+
     fn insert_key(&mut self, key: impl IntoKey, value: V, expire_at: i64) -> Option<(V, i64)> {
-        self.rehash(1);
         let h = self.hash(key.bytes());
+        self.insert_at(h, key, value, expire_at)
+    }
+
+    fn insert_at(&mut self, h: u64, key: impl IntoKey, value: V, expire_at: i64) -> Option<(V, i64)> {
+        self.rehash(1);
         let tables = self.tables();
         if let Some((_, link)) = find_link(&mut self.ht[..tables], h, key.bytes()) {
             let e = link.as_deref_mut().expect("find_link returns an occupied link");
@@ -321,7 +356,7 @@ impl<V, K: Kind> Table<V, K> {
         let b = &mut self.ht[usize::from(self.rehash_idx != NOT_REHASHING)];
         let i = h as usize & b.mask();
         let next = b.slots[i].take();
-        let e = Box::new(K::make(&self.state, key, value, expire_at, next));
+        let e = Box::new(K::make(&self.state, h, key, value, expire_at, next));
         self.key_bytes += e.key_heap_bytes();
         b.slots[i] = Some(e);
         b.used += 1;
@@ -332,15 +367,23 @@ impl<V, K: Kind> Table<V, K> {
     /// memory misses of several keys. Called at each [`Prefetch`] step in turn, a few keys apart, each step
     /// fetches what the next one reads. Changes nothing; a wrong guess only costs the fetch.
     pub fn prefetch(&self, key: &[u8], step: Prefetch) {
+        self.prefetch_hashed(self.hash(key), step)
+    }
+
+    /// [`Table::prefetch`] of a key whose [`hash_of`] is `h`.
+    pub fn prefetch_hashed(&self, h: u64, step: Prefetch) {
         let b = &self.ht[usize::from(self.rehash_idx != NOT_REHASHING)];
-        let Some(slot) = b.slots.get(self.hash(key) as usize & b.mask()) else {
+        let Some(slot) = b.slots.get(h as usize & b.mask()) else {
             return;
         };
         match (step, slot) {
             (Prefetch::Slot, _) => prefetch_line(slot),
             (Prefetch::Entry, Some(e)) => prefetch_line(&**e),
             (Prefetch::Key, Some(e)) => {
-                prefetch_line(&e.key()[0..0]);
+                // A keyspace entry's stored hash rules out most keys without reading their bytes.
+                if !e.has_hash() {
+                    prefetch_line(&e.key()[0..0]);
+                }
                 if let Some(next) = e.link() {
                     prefetch_line(&**next);
                 }
@@ -463,7 +506,7 @@ impl<V, K: Kind> Table<V, K> {
             };
             loop {
                 let next = chain.link_mut().take();
-                let j = hash_key(seed, chain.key()) as usize & new_mask;
+                let j = chain.rehash_index(seed, new_mask);
                 *chain.link_mut() = new.slots[j].take();
                 new.slots[j] = Some(chain);
                 old.used -= 1;
@@ -533,6 +576,25 @@ impl<V, K: Kind> Table<V, K> {
 
 /// The snapshot API: keyspace tables only.
 impl<V> Table<V, Keys> {
+    /// Links an entry made by [`Entry::detached`] (with the same `hash`) into the table, unless its key is
+    /// already present: then the table is unchanged and the entry comes back.
+    pub fn insert_entry(&mut self, hash: u64, mut e: Box<Entry<V>>) -> Result<(), Box<Entry<V>>> {
+        self.rehash(1);
+        let tables = self.tables();
+        if find_link(&mut self.ht[..tables], hash, &e.key).is_some() {
+            return Err(e);
+        }
+        self.expand_if_needed();
+        let b = &mut self.ht[usize::from(self.rehash_idx != NOT_REHASHING)];
+        let i = hash as usize & b.mask();
+        e.version = self.state.epoch;
+        e.next = b.slots[i].take();
+        self.key_bytes += e.key.len();
+        b.slots[i] = Some(e);
+        b.used += 1;
+        Ok(())
+    }
+
     /// Starts a point-in-time snapshot in O(1): `sink` will receive every entry present now, as it is now,
     /// exactly once, through [`Table::snapshot_step`] and through writes to entries not yet emitted. Gives
     /// the sink back if a snapshot is already active (a finished one must be ended first).
@@ -611,7 +673,7 @@ fn find_link<'a, E: Node>(ht: &'a mut [Buckets<E>], h: u64, key: &[u8]) -> Optio
         let Some(mut link) = b.slots.get_mut(h as usize & mask) else {
             continue;
         };
-        while link.as_ref().is_some_and(|e| e.key() != key) {
+        while link.as_ref().is_some_and(|e| !e.is(h, key)) {
             link = link.as_mut()?.link_mut();
         }
         if link.is_some() {
@@ -634,7 +696,7 @@ pub enum Prefetch {
 
 /// Asks the CPU to bring the cache line at `p` in (a hint: nothing happens on other architectures).
 #[inline(always)]
-fn prefetch_line<T: ?Sized>(p: &T) {
+pub(crate) fn prefetch_line<T: ?Sized>(p: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch only hints the cache; it reads nothing the program sees and cannot fault.
     unsafe {
@@ -716,6 +778,12 @@ impl<'a, V, K: Kind> Iterator for Iter<'a, V, K> {
 
 impl<V, K: Kind> ExactSizeIterator for Iter<'_, V, K> {}
 
+/// The hash every table of this process uses for `key` (for [`Table::insert_hashed`] and
+/// [`Table::prefetch_hashed`]).
+pub fn hash_of(key: &[u8]) -> u64 {
+    hash_key(process_seed(), key)
+}
+
 /// The hash seed, random per process so clients cannot aim keys at one bucket.
 fn process_seed() -> u64 {
     static SEED: OnceLock<u64> = OnceLock::new();
@@ -746,7 +814,7 @@ fn read4(b: &[u8], i: usize) -> u64 {
 
 /// wyhash (final version 4, Wang Yi, public domain): fast on short binary keys, well mixed in the low bits
 /// the bucket index uses.
-fn hash_key(seed: u64, key: &[u8]) -> u64 {
+pub(crate) fn hash_key(seed: u64, key: &[u8]) -> u64 {
     let len = key.len();
     let mut seed = seed ^ mum(seed ^ P0, P1);
     let (a, b);

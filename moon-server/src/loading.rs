@@ -14,13 +14,54 @@
 use crate::server::Server;
 use engine::rdb::{LoadReport, RdbError};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// A start-up load's thread (of `dbfilename` here, of the AOF in `aof::startup`), which the main thread
+/// can wait for with a timeout: the server stops answering -LOADING as soon as the data is in, not at the
+/// next tick of a poll.
+pub struct LoaderThread<T> {
+    thread: JoinHandle<T>,
+    /// Closed when the thread ends (its sender is dropped).
+    done: Receiver<()>,
+}
+
+impl<T: Send + 'static> LoaderThread<T> {
+    pub fn spawn(name: &str, f: impl FnOnce() -> T + Send + 'static) -> std::io::Result<Self> {
+        let (tx, done) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new().name(name.into()).spawn(move || {
+            let _ended = tx;
+            f()
+        })?;
+        Ok(LoaderThread { thread, done })
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// Waits up to `timeout` for the thread to end.
+    pub fn wait(&self, timeout: Duration) {
+        if let Err(RecvTimeoutError::Disconnected) = self.done.recv_timeout(timeout) {
+            // The closure has returned; the thread ends a moment later.
+            while !self.thread.is_finished() {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// The thread's result; `Err` if it panicked.
+    pub fn join(self) -> std::thread::Result<T> {
+        self.thread.join()
+    }
+}
 
 /// A start-up load in progress.
 pub struct Loading {
     path: PathBuf,
-    thread: JoinHandle<Result<LoadReport, RdbError>>,
+    thread: LoaderThread<Result<LoadReport, RdbError>>,
 }
 
 /// With `appendonly no` and `dbfilename` present, raises the `loading` flag and starts loading it. Call
@@ -35,13 +76,18 @@ pub fn start(server: &Arc<Server>) -> anyhow::Result<Option<Loading>> {
     }
     crate::persist::set_loading(server, Some(&path));
     let (srv, p) = (server.clone(), path.clone());
-    let thread = std::thread::Builder::new().name("moon-loader".into()).spawn(move || load_dataset(&srv, &p))?;
+    let thread = LoaderThread::spawn("moon-loader", move || load_dataset(&srv, &p))?;
     Ok(Some(Loading { path, thread }))
 }
 
 impl Loading {
     pub fn is_finished(&self) -> bool {
         self.thread.is_finished()
+    }
+
+    /// Waits up to `timeout` for the load to end.
+    pub fn wait(&self, timeout: Duration) {
+        self.thread.wait(timeout);
     }
 
     /// Waits for the load. On success lowers the `loading` flag; on failure leaves it up (the server exits:

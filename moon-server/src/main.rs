@@ -169,7 +169,10 @@ fn run(config: config::Config, file: Option<std::path::PathBuf>) -> Result<()> {
         notice!("Ready to accept connections tcp");
     }
     loop {
-        std::thread::sleep(Duration::from_millis(50));
+        match &loading {
+            Some(l) => l.wait(Duration::from_millis(50)),
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
         if loading.as_ref().is_some_and(|l| l.is_finished()) {
             loading.take().map_or(Ok(()), |l| l.finish(&server)).map_err(anyhow::Error::msg)?;
             notice!("Ready to accept connections tcp");
@@ -203,6 +206,14 @@ enum Loader {
 }
 
 impl Loader {
+    /// Waits up to `timeout` for the load to end.
+    fn wait(&self, timeout: Duration) {
+        match self {
+            Loader::Rdb(l) => l.wait(timeout),
+            Loader::Aof(l) => l.wait(timeout),
+        }
+    }
+
     fn is_finished(&self) -> bool {
         match self {
             Loader::Rdb(l) => l.is_finished(),

@@ -12,7 +12,7 @@ use crate::server::Server;
 use crate::shards::{Shard, Shards};
 use engine::keyspace::Db;
 use engine::rdb::{self, ErrorKind, LoadOptions, LoadReport, LoadTarget, RdbError, ShardTarget};
-use engine::table::Prefetch;
+use engine::table::{hash_of, Entry, Prefetch};
 use engine::types::Value;
 use parking_lot::MutexGuard;
 use std::fs::File;
@@ -111,21 +111,53 @@ impl LoadTarget for Held<'_, '_> {
         }
     }
 
-    fn prefetch(&mut self, db: usize, key: &[u8], step: Prefetch) {
+    fn prefetch(&mut self, db: usize, hash: u64, step: Prefetch) {
         if let Some(d) = self.guard.ks.dbs.get(db) {
-            d.table.prefetch(key, step);
+            d.table.prefetch_hashed(hash, step);
         }
     }
 
     fn insert(&mut self, db: usize, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
+        self.insert_hashed(db, hash_of(&key), key, value, expire_at)
+    }
+
+    fn insert_entry(&mut self, db: usize, hash: u64, entry: Box<Entry<Value>>) -> Result<(), RdbError> {
+        let databases = self.guard.ks.dbs.len();
+        let Some(d) = self.guard.ks.dbs.get_mut(db) else {
+            return Err(RdbError::new(ErrorKind::DbIndex { db: db as u64, databases }, 0));
+        };
+        // A key already there is an error (the loader names it), and the start-up stops.
+        if d.insert_entry(hash, entry).is_err() {
+            return Err(RdbError::new(ErrorKind::DuplicateKey, 0));
+        }
+        self.inserted_one();
+        Ok(())
+    }
+
+    fn insert_hashed(
+        &mut self,
+        db: usize,
+        hash: u64,
+        key: Box<[u8]>,
+        value: Value,
+        expire_at: Option<i64>,
+    ) -> Result<(), RdbError> {
         let databases = self.guard.ks.dbs.len();
         let Some(d) = self.guard.ks.dbs.get_mut(db) else {
             return Err(RdbError::new(ErrorKind::DbIndex { db: db as u64, databases }, 0));
         };
         // One lookup: a key already there is an error (the loader names it), and the start-up stops.
-        if d.insert_boxed(key, value, expire_at).is_some() {
+        if d.insert_hashed(hash, key, value, expire_at).is_some() {
             return Err(RdbError::new(ErrorKind::DuplicateKey, 0));
         }
+        self.inserted_one();
+        Ok(())
+    }
+}
+
+impl Held<'_, '_> {
+    /// Counts an inserted key: progress, and the `key-load-delay` sleep.
+    fn inserted_one(&mut self) {
         self.inserted += 1;
         if self.inserted >= PROGRESS_EVERY || self.delay != 0 {
             self.report();
@@ -141,7 +173,6 @@ impl LoadTarget for Held<'_, '_> {
                 MutexGuard::unlocked(self.guard, || std::thread::sleep(Duration::from_micros(us)));
             }
         }
-        Ok(())
     }
 }
 

@@ -119,6 +119,20 @@ pub(crate) fn push_backlen(out: &mut Vec<u8>, len: usize) {
     }
 }
 
+/// Checks that `b` starts with the back-length of an entry of `len` bytes (as [`push_backlen`] writes it);
+/// returns the back-length's size.
+#[inline]
+fn backlen_at(b: &[u8], len: usize) -> Option<usize> {
+    let n = backlen_size(len);
+    let stored = b.get(..n)?;
+    let ok = stored.iter().enumerate().all(|(j, &byte)| {
+        let i = n - 1 - j;
+        let group = ((len >> (7 * i)) & 127) as u8;
+        byte == if i == n - 1 { group } else { group | 128 }
+    });
+    ok.then_some(n)
+}
+
 /// Decodes a listpack, appending its entries to `out`.
 pub(crate) fn listpack<'a>(lp: &'a [u8], out: &mut Vec<Elem<'a>>) -> BlobResult<()> {
     const NAME: &str = "Listpack";
@@ -128,8 +142,9 @@ pub(crate) fn listpack<'a>(lp: &'a [u8], out: &mut Vec<Elem<'a>>) -> BlobResult<
     let declared = le_uint(&lp[4..6]) as usize;
     let start = out.len();
     let end = lp.len() - 1;
+    // Each entry takes at least two bytes.
+    out.reserve(if declared == 65535 { 0 } else { declared.min(lp.len() / 2) });
     let mut p = 6;
-    let mut backlen = Vec::with_capacity(5);
     while p < end {
         let b = lp[p];
         let rest = &lp[p..end];
@@ -159,13 +174,9 @@ pub(crate) fn listpack<'a>(lp: &'a [u8], out: &mut Vec<Elem<'a>>) -> BlobResult<
             }
             _ => return Err(NAME),
         };
-        backlen.clear();
-        push_backlen(&mut backlen, size);
-        if rest.get(size..size + backlen.len()) != Some(&backlen[..]) {
-            return Err(NAME);
-        }
+        let backlen = backlen_at(rest.get(size..).unwrap_or_default(), size).ok_or(NAME)?;
         out.push(elem);
-        p += size + backlen.len();
+        p += size + backlen;
     }
     if p != end || (declared != 65535 && declared != out.len() - start) {
         return Err(NAME);
@@ -348,6 +359,15 @@ mod tests {
             assert_eq!(v, bytes, "{len}");
         }
         assert_eq!(backlen_size(16383), 3);
+        // The reader accepts exactly what the writer writes, for every size class.
+        for len in [1usize, 127, 128, 300, 16_382, 16_383, 2_097_150, 2_097_151, 268_435_455] {
+            let mut v = Vec::new();
+            push_backlen(&mut v, len);
+            v.push(0xaa);
+            assert_eq!(backlen_at(&v, len), Some(v.len() - 1), "{len}");
+            assert_eq!(backlen_at(&v, len + 1), None, "{len}");
+            assert_eq!(backlen_at(&v[..v.len() - 2], len), None, "{len}");
+        }
     }
 
     /// The ZSET_LISTPACK of FORMATS.md §4.7: "a", "1.5", "b", 2.

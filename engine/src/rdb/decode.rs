@@ -203,8 +203,10 @@ fn list_nodes(inp: &mut Input, ty: u8) -> Result<Decoded> {
         let parsed =
             if ty == LIST_QUICKLIST_2 { blobs::listpack(&blob, &mut elems) } else { blobs::ziplist(&blob, &mut elems) };
         parsed.map_err(blob_err(at))?;
+        let mut rest: usize = elems.iter().map(|e| ListValue::entry_bytes(e.len())).sum();
         for e in elems {
-            e.with_bytes(|b| l.push_back(b));
+            e.with_bytes(|b| l.push_back_sized(b, rest));
+            rest -= ListValue::entry_bytes(e.len());
         }
     }
     Ok(list_value(l))

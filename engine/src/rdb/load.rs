@@ -14,6 +14,8 @@ use super::input::Input;
 use super::opcodes::*;
 use super::{skip, ChecksumStatus, LoadOptions, LoadReport, LoadTarget, SkippedKey, KNOWN_AUX, SKIPPED_SAMPLES};
 use super::{MAX_REDIS_VERSION, VALKEY_VERSIONS};
+use crate::table::Entry;
+use crate::types::Value;
 use std::borrow::Cow;
 
 /// Smallest encoding of one key: type byte, key length, value (at least one byte). Bounds RESIZEDB hints.
@@ -50,7 +52,7 @@ impl<'a> Sink<'a> for Direct<'_, '_> {
 
     fn key_value(&mut self, inp: &mut Input<'a>, head: KeyHead<'a>, report: &mut LoadReport) -> Result<()> {
         let value = decode_at(inp, &head, self.opts, report.valkey)?;
-        store(value, head, self.opts, self.target, report)
+        store(value, head, None, self.opts, self.target, report)
     }
 }
 
@@ -205,10 +207,11 @@ fn aux(inp: &mut Input, report: &mut LoadReport) -> Result<()> {
 }
 
 /// What happens to a decoded key: counted when empty or skipped, dropped when expired, else inserted into
-/// `target` and counted in `report`.
+/// `target` (with the key's hash when the caller has it) and counted in `report`.
 pub(crate) fn store(
     value: Decoded,
     head: KeyHead,
+    hash: Option<u64>,
     opts: &LoadOptions,
     target: &mut dyn LoadTarget,
     report: &mut LoadReport,
@@ -226,11 +229,9 @@ pub(crate) fn store(
             }
         }
         Decoded::Value(v) => {
-            if let (Some(t), Some(now)) = (expire_at, opts.drop_expired_before_ms) {
-                if t < now {
-                    report.expired_dropped += 1;
-                    return Ok(());
-                }
+            if expired(expire_at, opts) {
+                report.expired_dropped += 1;
+                return Ok(());
             }
             // The target takes the key; the error message still names it (a decoded key is copied for that,
             // a key read in place is still in the file).
@@ -238,17 +239,50 @@ pub(crate) fn store(
                 Cow::Borrowed(b) => (Box::from(b), Cow::Borrowed(b)),
                 Cow::Owned(v) => (Box::from(&v[..]), Cow::Owned(v)),
             };
-            target
-                .insert(db, owned, v, expire_at)
-                .map_err(|e| e.with_offset(at).with_doing(Doing::ReadObjectValue).with_key(&shown))?;
-            let stats = report.dbs.entry(db).or_default();
-            stats.keys += 1;
-            report.keys_loaded += 1;
-            if expire_at.is_some() {
-                stats.expires += 1;
-                report.expires_loaded += 1;
-            }
+            let inserted = match hash {
+                Some(h) => target.insert_hashed(db, h, owned, v, expire_at),
+                None => target.insert(db, owned, v, expire_at),
+            };
+            counted(inserted, at, db, expire_at, &shown, report)?;
         }
+    }
+    Ok(())
+}
+
+/// Whether a key with this expiry is dropped rather than loaded.
+pub(crate) fn expired(expire_at: Option<i64>, opts: &LoadOptions) -> bool {
+    matches!((expire_at, opts.drop_expired_before_ms), (Some(t), Some(now)) if t < now)
+}
+
+/// [`store`] for a value the parallel scan decoded into an entry ([`Entry::detached`], not expired): links it
+/// into `target`, with the same errors and counts.
+pub(crate) fn store_entry(
+    head: KeyHead,
+    hash: u64,
+    entry: Box<Entry<Value>>,
+    target: &mut dyn LoadTarget,
+    report: &mut LoadReport,
+) -> Result<()> {
+    let inserted = target.insert_entry(head.db, hash, entry);
+    counted(inserted, head.at, head.db, head.expire_at, &head.key, report)
+}
+
+/// Counts a key the target took, or names it in the target's error.
+fn counted(
+    inserted: Result<()>,
+    at: usize,
+    db: usize,
+    expire_at: Option<i64>,
+    key: &[u8],
+    report: &mut LoadReport,
+) -> Result<()> {
+    inserted.map_err(|e| e.with_offset(at).with_doing(Doing::ReadObjectValue).with_key(key))?;
+    let stats = report.dbs.entry(db).or_default();
+    stats.keys += 1;
+    report.keys_loaded += 1;
+    if expire_at.is_some() {
+        stats.expires += 1;
+        report.expires_loaded += 1;
     }
     Ok(())
 }

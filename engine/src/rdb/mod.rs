@@ -39,7 +39,7 @@ pub use writer::{save_keyspace, save_store, RdbEncoder, RdbStream, RdbWriter};
 
 use crate::config::EngineConfig;
 use crate::keyspace::Keyspace;
-use crate::table::Prefetch;
+use crate::table::{hash_of, Entry, Prefetch, NO_EXPIRE};
 use crate::types::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -124,10 +124,29 @@ pub trait LoadTarget {
     fn resize(&mut self, db: usize, keys: u64, expires: u64);
     /// Adds a key. A key that already exists is an error ([`RdbError::duplicate_key`]), as in Redis.
     fn insert(&mut self, db: usize, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Result<(), RdbError>;
-    /// `key` will be inserted into `db` soon: a target with a hash table can warm its cache (see
-    /// [`crate::table::Table::prefetch`]). The parallel loader calls this for each step, a few keys ahead, so
-    /// that the memory misses of several inserts overlap.
-    fn prefetch(&mut self, _db: usize, _key: &[u8], _step: Prefetch) {}
+    /// [`LoadTarget::insert`] of a key whose [`hash_of`] is `hash` (the parallel loader computes it once).
+    fn insert_hashed(
+        &mut self,
+        db: usize,
+        _hash: u64,
+        key: Box<[u8]>,
+        value: Value,
+        expire_at: Option<i64>,
+    ) -> Result<(), RdbError> {
+        self.insert(db, key, value, expire_at)
+    }
+    /// Adds an entry made by [`Entry::detached`] (whose key's [`hash_of`] is `hash`), with the errors of
+    /// [`LoadTarget::insert`].
+    // Boxed because a keyspace links the allocation as it is; this fallback only unpacks it.
+    #[allow(clippy::boxed_local)]
+    fn insert_entry(&mut self, db: usize, hash: u64, entry: Box<Entry<Value>>) -> Result<(), RdbError> {
+        let (key, value, expire_at) = entry.into_parts();
+        self.insert_hashed(db, hash, key, value, (expire_at != NO_EXPIRE).then_some(expire_at))
+    }
+    /// A key whose [`hash_of`] is `hash` will be inserted into `db` soon: a target with a hash table can warm
+    /// its cache (see [`crate::table::Table::prefetch`]). The parallel loader calls this for each step, a few
+    /// keys ahead, so that the memory misses of several inserts overlap.
+    fn prefetch(&mut self, _db: usize, _hash: u64, _step: Prefetch) {}
 }
 
 /// One shard's target in [`load_sharded`], used from that shard's loader thread. The loader hands over keys
@@ -153,20 +172,39 @@ impl LoadTarget for Keyspace {
         }
     }
 
-    fn prefetch(&mut self, db: usize, key: &[u8], step: Prefetch) {
+    fn prefetch(&mut self, db: usize, hash: u64, step: Prefetch) {
         if let Some(d) = self.dbs.get(db) {
-            d.table.prefetch(key, step);
+            d.table.prefetch_hashed(hash, step);
         }
     }
 
     fn insert(&mut self, db: usize, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
+        self.insert_hashed(db, hash_of(&key), key, value, expire_at)
+    }
+
+    fn insert_entry(&mut self, db: usize, hash: u64, entry: Box<Entry<Value>>) -> Result<(), RdbError> {
+        let databases = self.dbs.len();
+        let Some(d) = self.dbs.get_mut(db) else {
+            return Err(RdbError::new(ErrorKind::DbIndex { db: db as u64, databases }, 0));
+        };
+        d.insert_entry(hash, entry).map_err(|_| RdbError::new(ErrorKind::DuplicateKey, 0))
+    }
+
+    fn insert_hashed(
+        &mut self,
+        db: usize,
+        hash: u64,
+        key: Box<[u8]>,
+        value: Value,
+        expire_at: Option<i64>,
+    ) -> Result<(), RdbError> {
         let databases = self.dbs.len();
         let Some(d) = self.dbs.get_mut(db) else {
             return Err(RdbError::new(ErrorKind::DbIndex { db: db as u64, databases }, 0));
         };
         // One lookup instead of a check then an insert: a key that was already there is an error (the loader
         // adds the key's name), and a failed load is abandoned anyway.
-        match d.insert_boxed(key, value, expire_at) {
+        match d.insert_hashed(hash, key, value, expire_at) {
             None => Ok(()),
             Some(_) => Err(RdbError::new(ErrorKind::DuplicateKey, 0)),
         }

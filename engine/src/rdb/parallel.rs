@@ -6,11 +6,13 @@
 //! the caller's function and appends (key, value extent, expiry, db) to that shard's batch. One thread per
 //! shard receives its batches in file order, decodes each value from the shared file bytes and inserts it
 //! into its own target: every table is filled by exactly one thread, with no lock per key. While a shard
-//! thread's queue is full the scan decodes that shard's values itself rather than wait, so with one shard
-//! (or few) decoding and inserting still overlap. RESIZEDB hints travel in the same batches, split evenly
-//! over the shards. The CRC is computed by the scanning thread once it reaches EOF, while the shard threads
-//! finish. Shard threads warm their table a few keys ahead (`LoadTarget::prefetch`), so the cache misses of
-//! consecutive inserts overlap instead of adding up.
+//! thread's queue is full the scan decodes that shard's values itself rather than wait, and builds their
+//! table entries too (allocating and first touching their memory, the larger part of an insert), so the
+//! shard thread only links them in: with one shard (or few) the two threads share the work. The scan also
+//! computes each key's table hash once, for the shard thread's prefetches and its insert. RESIZEDB hints
+//! travel in the same batches, split evenly over the shards. The CRC is computed by the scanning thread once
+//! it reaches EOF, while the shard threads finish. Shard threads warm their table a few keys ahead
+//! (`LoadTarget::prefetch`), so the cache misses of consecutive inserts overlap instead of adding up.
 //!
 //! **Same result, same errors as [`super::load`].** The scan stops at its first error; a shard thread stops at
 //! its first error and the scan stops soon after, first sending every key it already routed. Each shard
@@ -25,7 +27,8 @@ use super::error::{ErrorKind, RdbError, Result};
 use super::input::Input;
 use super::load::{self, KeyHead, Sink};
 use super::{skip, Discard, LoadOptions, LoadReport, LoadTarget, ShardTarget};
-use crate::table::Prefetch;
+use crate::keyspace::encode_expire;
+use crate::table::{hash_of, prefetch_line, Entry, Prefetch};
 use crate::types::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
@@ -35,19 +38,20 @@ use std::thread;
 const BATCH: usize = 1024;
 /// While a shard thread's queue is full, its pending batch grows (the scan decoding the values) up to this,
 /// offered again every `RETRY` keys; at this size the scan waits.
-const BATCH_MAX: usize = 4 * BATCH;
+const BATCH_MAX: usize = 8 * BATCH;
 const RETRY: usize = 64;
 /// Batches queued per shard thread before the scan waits (bounds memory when a shard falls behind).
 const IN_FLIGHT: usize = 8;
 /// How many keys ahead a shard thread warms the table, for each step of `Table::prefetch`.
-const PREFETCH: [(usize, Prefetch); 3] = [(12, Prefetch::Slot), (8, Prefetch::Entry), (4, Prefetch::Key)];
+const PREFETCH: [(usize, Prefetch); 3] = [(24, Prefetch::Slot), (16, Prefetch::Entry), (8, Prefetch::Key)];
 
 /// A value as the scan hands it over.
 enum Payload {
     /// Still encoded, at `start..end` of the file.
     Extent { start: usize, end: usize },
-    /// Decoded by the scan (a value it could not pass over by lengths).
-    Decoded(Value),
+    /// Decoded by the scan into an entry ready to link (a value it could not pass over by lengths, or any
+    /// value while the shard's thread is behind).
+    Entry(Box<Entry<Value>>),
 }
 
 /// One message item for a shard thread, in file order.
@@ -57,7 +61,8 @@ enum Item<'a> {
         keys: u64,
         expires: u64,
     },
-    Key(KeyHead<'a>, Payload),
+    /// The key, its [`hash_of`] and its value.
+    Key(KeyHead<'a>, u64, Payload),
     /// A slot whose item the shard thread already took.
     Done,
 }
@@ -267,8 +272,10 @@ impl<'a> Sink<'a> for Scan<'a, '_> {
 
     fn key_value(&mut self, inp: &mut Input<'a>, head: KeyHead<'a>, report: &mut LoadReport) -> Result<()> {
         let shard = (self.route)(&head.key) % self.lanes.len();
+        let hash = hash_of(&head.key);
         let start = inp.pos();
-        // While the shard thread is behind, the scan decodes values itself instead of waiting.
+        // While the shard thread is behind, the scan decodes values and builds their entries (allocating
+        // and first touching their memory) instead of waiting.
         let extent = if self.lanes[shard].busy { Ok(false) } else { skip::value_extent(inp, head.ty) };
         let payload = match extent {
             Ok(true) => Payload::Extent { start, end: inp.pos() },
@@ -276,12 +283,15 @@ impl<'a> Sink<'a> for Scan<'a, '_> {
             _ => {
                 inp.rewind(start);
                 match load::decode_at(inp, &head, self.opts, report.valkey)? {
-                    Decoded::Value(v) => Payload::Decoded(v),
-                    other => return load::store(other, head, self.opts, &mut Discard, report),
+                    Decoded::Value(v) if !load::expired(head.expire_at, self.opts) => {
+                        let exp = encode_expire(head.expire_at);
+                        Payload::Entry(Entry::detached(hash, Box::from(&*head.key), v, exp))
+                    }
+                    other => return load::store(other, head, None, self.opts, &mut Discard, report),
                 }
             }
         };
-        self.push(shard, Item::Key(head, payload))
+        self.push(shard, Item::Key(head, hash, payload))
     }
 }
 
@@ -317,29 +327,34 @@ fn shard_thread<'a>(
             for i in 0..batch.len() {
                 // Warm the table for the keys a few places ahead (see `LoadTarget::prefetch`).
                 for (ahead, step) in PREFETCH {
-                    if let Some(Item::Key(h, _)) = batch.get(i + ahead) {
-                        t.prefetch(h.db, &h.key, step);
+                    if let Some(Item::Key(h, hash, payload)) = batch.get(i + ahead) {
+                        t.prefetch(h.db, *hash, step);
+                        // An entry the scan built sits in the other CPU's cache.
+                        if let (Prefetch::Entry, Payload::Entry(e)) = (step, payload) {
+                            prefetch_line(&**e);
+                        }
                     }
                 }
-                let (head, payload) = match std::mem::replace(&mut batch[i], Item::Done) {
+                let (head, hash, payload) = match std::mem::replace(&mut batch[i], Item::Done) {
                     Item::Resize { db, keys, expires } => {
                         t.resize(db, keys, expires);
                         continue;
                     }
-                    Item::Key(head, payload) => (head, payload),
+                    Item::Key(head, hash, payload) => (head, hash, payload),
                     Item::Done => continue,
                 };
                 let at = head.at;
                 if at >= limit {
                     return;
                 }
-                let value = match payload {
+                let stored = match payload {
                     Payload::Extent { start, end } => {
                         load::decode_at(&mut Input::at(&bytes[..end], start), &head, opts, valkey)
+                            .and_then(|v| load::store(v, head, Some(hash), opts, t, &mut report))
                     }
-                    Payload::Decoded(v) => Ok(Decoded::Value(v)),
+                    Payload::Entry(e) => load::store_entry(head, hash, e, t, &mut report),
                 };
-                if let Err(e) = value.and_then(|v| load::store(v, head, opts, t, &mut report)) {
+                if let Err(e) = stored {
                     error = Some((at, e));
                     return;
                 }

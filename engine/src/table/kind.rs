@@ -28,6 +28,15 @@ pub trait Node: Sized {
     /// Heap bytes the stored key owns (for `heap_bytes`).
     #[doc(hidden)]
     fn key_heap_bytes(&self) -> usize;
+    /// Whether this entry holds `key`, whose hash is `h`.
+    #[doc(hidden)]
+    fn is(&self, h: u64, key: &[u8]) -> bool;
+    /// Whether the entry stores its key's hash (so `is` rarely reads the key's bytes).
+    #[doc(hidden)]
+    fn has_hash(&self) -> bool;
+    /// The entry's bucket in an array of `mask + 1` buckets.
+    #[doc(hidden)]
+    fn rehash_index(&self, seed: u64, mask: usize) -> usize;
 }
 
 /// A key for [`Table::insert`](super::Table): an owned key (what the loaders hold) or a borrowed one (what
@@ -74,8 +83,10 @@ pub trait Kind: Sized {
     const SMALL_MAX: usize;
 
     fn state<V>() -> Self::State<V>;
+    /// A new entry; `h` is the key's hash.
     fn make<V>(
         state: &Self::State<V>,
+        h: u64,
         key: impl IntoKey,
         value: V,
         expire_at: i64,
@@ -113,8 +124,15 @@ impl Kind for Keys {
         KeyState { epoch: 1, snapshot: None }
     }
 
-    fn make<V>(state: &KeyState<V>, key: impl IntoKey, value: V, expire_at: i64, next: Link<Entry<V>>) -> Entry<V> {
-        Entry { key: key.into_boxed(), value, expire_at, version: state.epoch, next }
+    fn make<V>(
+        state: &KeyState<V>,
+        h: u64,
+        key: impl IntoKey,
+        value: V,
+        expire_at: i64,
+        next: Link<Entry<V>>,
+    ) -> Entry<V> {
+        Entry { key: key.into_boxed(), value, expire_at, version: state.epoch, hash: h as u32, next }
     }
 
     /// Hands a pending entry's current contents to the snapshot sink, then marks the entry as written in the
@@ -160,6 +178,22 @@ impl<V> Node for Entry<V> {
     fn key_heap_bytes(&self) -> usize {
         self.key.len()
     }
+    #[inline]
+    fn is(&self, h: u64, key: &[u8]) -> bool {
+        self.hash == h as u32 && *self.key == *key
+    }
+    fn has_hash(&self) -> bool {
+        true
+    }
+    #[inline]
+    fn rehash_index(&self, seed: u64, mask: usize) -> usize {
+        // The stored low 32 bits give the index of any array of up to 2^32 buckets.
+        if mask <= u32::MAX as usize {
+            self.hash as usize & mask
+        } else {
+            super::hash_key(seed, &self.key) as usize & mask
+        }
+    }
 }
 
 impl Kind for Members {
@@ -172,7 +206,7 @@ impl Kind for Members {
 
     fn state<V>() {}
 
-    fn make<V>(_: &(), key: impl IntoKey, value: V, expire_at: i64, next: Link<Member<V>>) -> Member<V> {
+    fn make<V>(_: &(), _h: u64, key: impl IntoKey, value: V, expire_at: i64, next: Link<Member<V>>) -> Member<V> {
         debug_assert_eq!(expire_at, NO_EXPIRE, "collection elements do not expire");
         Member { key: key.into_member_key(), value, next }
     }
@@ -221,6 +255,16 @@ impl<V> Node for Member<V> {
     }
     fn key_heap_bytes(&self) -> usize {
         self.key.heap_bytes()
+    }
+    #[inline]
+    fn is(&self, _h: u64, key: &[u8]) -> bool {
+        *self.key == *key
+    }
+    fn has_hash(&self) -> bool {
+        false
+    }
+    fn rehash_index(&self, seed: u64, mask: usize) -> usize {
+        super::hash_key(seed, &self.key) as usize & mask
     }
 }
 

@@ -531,3 +531,27 @@ fn memory_per_entry_for_a_million_short_keys() {
     println!("heap bytes per entry (10-byte keys, u64 values): {per_entry:.1}");
     assert!(per_entry < 80.0, "{per_entry}");
 }
+
+#[test]
+fn detached_entries_link_in_and_duplicates_come_back() {
+    let mut t: Table<u64> = Table::with_capacity(100);
+    for i in 0..100u64 {
+        let key = format!("k{i}").into_bytes().into_boxed_slice();
+        let h = hash_of(&key);
+        assert!(t.insert_entry(h, Entry::detached(h, key, i, 1_000 + i as i64)).is_ok());
+    }
+    // A key already present: the table is unchanged and the entry is handed back whole.
+    let h = hash_of(b"k7");
+    let back = t.insert_entry(h, Entry::detached(h, b"k7"[..].into(), 99, NO_EXPIRE)).unwrap_err();
+    assert_eq!(back.into_parts(), (b"k7"[..].into(), 99, NO_EXPIRE));
+    assert_eq!(t.len(), 100);
+    for i in 0..100u64 {
+        let e = t.get(format!("k{i}").as_bytes()).expect("linked");
+        assert_eq!((e.value, e.expire_at), (i, 1_000 + i as i64));
+    }
+    // Linked entries take part in growth like inserted ones.
+    for i in 100..1000u64 {
+        t.insert(format!("k{i}").into_bytes().into(), i, NO_EXPIRE);
+    }
+    assert!((0..1000u64).all(|i| t.get(format!("k{i}").as_bytes()).map(|e| e.value) == Some(i)));
+}

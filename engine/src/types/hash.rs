@@ -156,11 +156,11 @@ impl<'a> IntoIterator for &'a PackedPairs {
 impl<F: AsRef<[u8]>, V: AsRef<[u8]>> FromIterator<(F, V)> for PackedPairs {
     /// Packs the pairs as given (the caller keeps fields distinct).
     fn from_iter<I: IntoIterator<Item = (F, V)>>(iter: I) -> Self {
-        let mut out = Vec::new();
-        for (f, v) in iter {
-            encode_pair(&mut out, f.as_ref(), v.as_ref());
-        }
-        PackedPairs(SmallBuf::new(&out))
+        PackedPairs(SmallBuf::build(|out| {
+            for (f, v) in iter {
+                encode_pair(out, f.as_ref(), v.as_ref());
+            }
+        }))
     }
 }
 

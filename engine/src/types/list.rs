@@ -284,6 +284,37 @@ impl ListValue {
         self.len += 1;
     }
 
+    /// Bytes an element of `len` bytes takes in a chunk (for [`ListValue::push_back_sized`]).
+    pub fn entry_bytes(len: usize) -> usize {
+        entry_size(len)
+    }
+
+    /// [`ListValue::push_back`] when `rest` bytes of entries ([`ListValue::entry_bytes`] each, this one
+    /// included) are about to be pushed, as when a list is loaded: a chunk is allocated once at its final
+    /// size instead of doubling (and keeping the slack of its last doubling).
+    pub fn push_back_sized(&mut self, v: &[u8], rest: usize) {
+        let need = entry_size(v.len());
+        match self.chunks.back_mut() {
+            Some(c) if c.buf.len() + need <= CHUNK_BYTES => {
+                if c.buf.capacity() - c.buf.len() < need {
+                    c.buf.reserve_exact(rest.max(need).min(CHUNK_BYTES - c.buf.len()));
+                }
+                write_entry(&mut c.buf, v);
+                c.count += 1;
+            }
+            last => {
+                if let Some(c) = last {
+                    c.buf.shrink_to_fit();
+                }
+                self.new_chunk_room();
+                let mut buf = Vec::with_capacity(rest.min(CHUNK_BYTES).max(need));
+                write_entry(&mut buf, v);
+                self.chunks.push_back(Chunk { buf, count: 1 });
+            }
+        }
+        self.len += 1;
+    }
+
     pub fn push_front(&mut self, v: &[u8]) {
         let need = entry_size(v.len());
         match self.chunks.front_mut() {
@@ -629,6 +660,22 @@ mod tests {
             assert_eq!(read_fwd(&buf, 0), (varint_size(len), len, buf.len()));
             assert_eq!(read_back(&buf, buf.len()), (0, varint_size(len), len));
         }
+    }
+
+    /// Sized pushes build the same list as plain ones, with no spare capacity in any chunk.
+    #[test]
+    fn sized_pushes_allocate_exactly() {
+        let items: Vec<Vec<u8>> = (0..40usize).map(|i| vec![b'a' + (i % 26) as u8; i % 7 + (i / 13) * 30]).collect();
+        let (mut plain, mut sized) = (ListValue::new(), ListValue::new());
+        let mut rest: usize = items.iter().map(|v| ListValue::entry_bytes(v.len())).sum();
+        for v in &items {
+            plain.push_back(v);
+            sized.push_back_sized(v, rest);
+            rest -= ListValue::entry_bytes(v.len());
+        }
+        assert_eq!(elems(&plain), elems(&sized));
+        assert_eq!(plain, sized);
+        assert!(sized.chunks.iter().all(|c| c.buf.capacity() == c.buf.len()), "slack in a sized chunk");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! inside the value removes their allocation altogether.
 
 use std::alloc::{self, Layout};
+use std::cell::RefCell;
 use std::fmt;
 use std::ops::{Deref, Range};
 use std::ptr::{self, NonNull};
@@ -85,6 +86,34 @@ impl SmallBuf {
             at += p.len();
         }
         SmallBuf(Repr::Inline(LENS[n], buf))
+    }
+
+    /// The bytes `fill` appends to an empty vector, in one allocation of their exact size: `fill` writes into
+    /// a buffer this thread reuses, so building a value (a loader builds millions) costs no growth and no
+    /// free of a temporary.
+    pub fn build(fill: impl FnOnce(&mut Vec<u8>)) -> SmallBuf {
+        /// Largest scratch buffer kept between calls.
+        const KEEP: usize = 1 << 16;
+        thread_local! {
+            static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+        }
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut buf) => {
+                buf.clear();
+                fill(&mut buf);
+                let out = SmallBuf::new(&buf);
+                if buf.capacity() > KEEP {
+                    *buf = Vec::new();
+                }
+                out
+            }
+            // Only if `fill` itself builds a SmallBuf.
+            Err(_) => {
+                let mut buf = Vec::new();
+                fill(&mut buf);
+                SmallBuf::new(&buf)
+            }
+        })
     }
 
     /// A copy with the bytes in `range` replaced by `with`.
@@ -237,6 +266,22 @@ mod tests {
             _Big(Box<u64>),
         }
         assert_eq!(size_of::<Outer>(), 16);
+    }
+
+    #[test]
+    fn build_gives_what_fill_wrote_even_when_nested() {
+        for n in [0usize, 15, 16, 300, 70_000] {
+            let want: Vec<u8> = (0..n).map(|i| i as u8).collect();
+            let got = SmallBuf::build(|out| out.extend_from_slice(&want));
+            assert_eq!(&*got, &want[..]);
+        }
+        // A fill that builds another buffer gets a scratch of its own.
+        let outer = SmallBuf::build(|out| {
+            let inner = SmallBuf::build(|o| o.extend_from_slice(b"inner"));
+            out.extend_from_slice(b"outer+");
+            out.extend_from_slice(&inner);
+        });
+        assert_eq!(&*outer, b"outer+inner");
     }
 
     #[test]

@@ -26,17 +26,21 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 /// A start-up load of the AOF in progress (see [`start`]).
 pub struct AofLoading {
-    thread: JoinHandle<Result<(), String>>,
+    thread: crate::loading::LoaderThread<Result<(), String>>,
 }
 
 impl AofLoading {
     pub fn is_finished(&self) -> bool {
         self.thread.is_finished()
+    }
+
+    /// Waits up to `timeout` for the load to end.
+    pub fn wait(&self, timeout: std::time::Duration) {
+        self.thread.wait(timeout);
     }
 
     /// Waits for the load. On success the pipeline is on and the `loading` flag drops; on failure the flag
@@ -105,9 +109,8 @@ pub fn start(server: &Arc<Server>) -> anyhow::Result<Option<AofLoading>> {
     raise_loading(server, plan.total_size());
     let srv = server.clone();
     let started = Instant::now();
-    let thread = std::thread::Builder::new()
-        .name("moon-aof-loader".into())
-        .spawn(move || load_and_open(&srv, dir, plan, started))?;
+    let thread =
+        crate::loading::LoaderThread::spawn("moon-aof-loader", move || load_and_open(&srv, dir, plan, started))?;
     Ok(Some(AofLoading { thread }))
 }
 

@@ -348,3 +348,34 @@ fn values_decoded_by_the_scan_while_a_shard_is_behind_load_the_same() {
         assert_eq!(got.code(), if dup { "duplicate-key" } else { "bad-blob" });
     }
 }
+
+/// Entries the scan builds for a stalled shard keep their expiry, drop expired keys and count both exactly
+/// as a sequential load does.
+#[test]
+fn entries_built_by_the_scan_keep_expiry_and_counts() {
+    let mut body = Vec::new();
+    for i in 0..30_000u64 {
+        if i % 3 != 0 {
+            // Every third key has no TTL; of the others, half expired long ago.
+            let at: i64 = if i % 2 == 0 { 1_000 + i as i64 } else { 4_102_444_800_000 + i as i64 };
+            body.push(0xfc);
+            body.extend_from_slice(&at.to_le_bytes());
+        }
+        string_key(&mut body, format!("key:{i}").as_bytes(), format!("v{i}").as_bytes());
+    }
+    let file = rdb(&body);
+    let opts = LoadOptions { drop_expired_before_ms: Some(1_700_000_000_000), ..LoadOptions::default() };
+    let mut seq = Keyspace::new(16);
+    let want = load(&file, &opts, &mut seq).unwrap();
+    let mut shards: Vec<Slow> = (0..2).map(|_| Slow { ks: Keyspace::new(16), stalled: false }).collect();
+    let mut targets: Vec<&mut dyn ShardTarget> = shards.iter_mut().map(|k| k as &mut dyn ShardTarget).collect();
+    let got = load_on_threads(&file, &opts, &route_for(2), &mut targets, 2).unwrap();
+    same_report(&want, &got, "stalled shards with expiry");
+    assert!(want.expired_dropped > 0 && want.expires_loaded > 0);
+    let shards: Vec<Keyspace> = shards.into_iter().map(|s| s.ks).collect();
+    assert_eq!(shards.iter().map(|s| s.dbs[0].expires_count()).sum::<usize>(), seq.dbs[0].expires_count());
+    for e in seq.dbs[0].table.iter() {
+        let found = shards[route_for(2)(e.key())].dbs[0].get(e.key()).expect("key in its shard");
+        assert_eq!((found.expire_at, &found.value), (e.expire_at, &e.value));
+    }
+}

@@ -259,11 +259,11 @@ impl<'a> IntoIterator for &'a PackedEntries {
 impl<M: AsRef<[u8]>> FromIterator<(M, f64)> for PackedEntries {
     /// Packs entries given in (score, member) order with distinct members.
     fn from_iter<I: IntoIterator<Item = (M, f64)>>(iter: I) -> Self {
-        let mut out = Vec::new();
-        for (m, s) in iter {
-            put_entry(&mut out, m.as_ref(), s);
-        }
-        PackedEntries(SmallBuf::new(&out))
+        PackedEntries(SmallBuf::build(|out| {
+            for (m, s) in iter {
+                put_entry(out, m.as_ref(), s);
+            }
+        }))
     }
 }
 
