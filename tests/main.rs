@@ -39,3 +39,4 @@ mod protocol;
 mod rdb_e2e;
 mod redis_cli;
 mod safety;
+mod soak;
