@@ -355,7 +355,12 @@ impl Conn {
     async fn wait_durable(&mut self, client: &Client) {
         let server = self.server.clone();
         let target = self.aof_marks.iter().map(|m| m.2).fold(std::mem::take(&mut self.aof_barrier), u64::max);
-        server.aof.write_inline(target);
+        if server.aof.outcome_pending(target) {
+            // Group commit on this thread: let the other ready connections run their batches first, so one
+            // write(2) covers them all (as Redis writes once per event-loop turn).
+            YieldOnce(false).await;
+            server.aof.write_inline(target);
+        }
         if server.aof.durable(target).await.is_err() && !self.aof_marks.is_empty() {
             self.out = replace_failed(&self.out, &self.aof_marks, client.proto, |t| server.aof.outcome(t));
         }
@@ -547,6 +552,23 @@ fn push_reply(server: &Server, client: &mut Client, reply: &Reply, out: &mut Vec
         return;
     }
     encode(reply, client.proto, out);
+}
+
+/// A future that is pending once (after asking to be polled again), so other ready tasks of this thread run
+/// first.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
 }
 
 #[cfg(test)]

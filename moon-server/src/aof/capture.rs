@@ -197,7 +197,11 @@ fn commit(sh: &Shared, s: &mut Scratch, reply_waits: bool) {
     log.end += (log.buf.len() - before) as u64;
     let end = log.end;
     sh.appended.store(end, Ordering::Relaxed);
-    let wake = sh.wake_writer(log);
+    // Under `always` the writer thread fsyncs for the waiting replies: wake it. Under `everysec` / `no` the
+    // replying connection writes its records itself (`Shared::write_inline`), and a reply that cannot asks
+    // the writer (`add_waiter`); records nobody waits for (expired keys' DELs) go at the writer's next tick.
+    // Not waking it per append spares a context switch per command on a busy CPU.
+    let wake = sh.policy() == Policy::Always && sh.wake_writer(log);
     drop(guard);
     if wake {
         sh.notify_writer();

@@ -248,6 +248,11 @@ impl Aof {
         self.shared.apply(settings);
     }
 
+    /// Whether the reply waiting for `target` must still wait (see [`Aof::durable`]).
+    pub fn outcome_pending(&self, target: u64) -> bool {
+        self.shared.outcome(target).is_pending()
+    }
+
     /// `everysec` / `no`: writes the records up to `target` now, on this thread, if the writer thread is not
     /// already at it (see `Shared::write_inline`); then [`Aof::durable`] is usually ready at once.
     pub fn write_inline(&self, target: u64) {

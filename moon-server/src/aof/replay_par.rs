@@ -68,16 +68,26 @@ impl Errors {
     }
 }
 
-/// One command for a worker.
+/// One command for a worker; its arguments are `Batch::spans[first..first + argc]`.
 struct Job {
     seq: u64,
     db: usize,
     spec: &'static CommandSpec,
-    argv: Vec<Bytes>,
+    first: usize,
+    argc: usize,
+}
+
+/// Commands for one worker. The arguments are copied into one buffer of the batch's own: slices of the
+/// loader's read buffer would make every thread bump and drop one shared reference count per argument.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+    jobs: Vec<Job>,
 }
 
 enum Msg {
-    Batch(Vec<Job>),
+    Batch(Batch),
     /// Answer once everything sent before has run.
     Sync(SyncSender<()>),
 }
@@ -116,7 +126,7 @@ pub fn route(server: &Server, spec: &CommandSpec, argv: &[Bytes]) -> Route {
 /// The loader's side: a queue per worker.
 pub struct Pool {
     senders: Vec<SyncSender<Msg>>,
-    batches: Vec<Vec<Job>>,
+    batches: Vec<Batch>,
     /// Something was sent since the last barrier.
     pending: bool,
 }
@@ -139,20 +149,25 @@ impl Pool {
                 .expect("spawning an AOF replay thread");
             handles.push(handle);
         }
-        (Pool { senders, batches: (0..n).map(|_| Vec::with_capacity(BATCH)).collect(), pending: false }, handles)
+        (Pool { senders, batches: (0..n).map(|_| Batch::default()).collect(), pending: false }, handles)
     }
 
     /// Queues `argv` (command number `seq`, logged in `db`) for `shard`'s worker.
     pub fn push(&mut self, shard: usize, seq: u64, db: usize, spec: &'static CommandSpec, argv: &[Bytes]) {
         let batch = &mut self.batches[shard];
-        batch.push(Job { seq, db, spec, argv: argv.to_vec() });
-        if batch.len() == BATCH {
+        let first = batch.spans.len();
+        for a in argv {
+            batch.spans.push((batch.bytes.len(), a.len()));
+            batch.bytes.extend_from_slice(a);
+        }
+        batch.jobs.push(Job { seq, db, spec, first, argc: argv.len() });
+        if batch.jobs.len() == BATCH {
             self.send(shard);
         }
     }
 
     fn send(&mut self, shard: usize) {
-        let batch = std::mem::replace(&mut self.batches[shard], Vec::with_capacity(BATCH));
+        let batch = std::mem::take(&mut self.batches[shard]);
         self.pending = true;
         // A worker only stops when its channel closes, so a send cannot fail while the pool lives; if the
         // worker died (a panic), the scope re-raises it when the load ends.
@@ -162,7 +177,7 @@ impl Pool {
     /// Returns once every worker has run everything queued so far.
     pub fn barrier(&mut self) {
         for shard in 0..self.batches.len() {
-            if !self.batches[shard].is_empty() {
+            if !self.batches[shard].jobs.is_empty() {
                 self.send(shard);
             }
         }
@@ -186,7 +201,7 @@ impl Pool {
     /// Runs what is queued, stops the workers and returns the errors they saw.
     pub fn finish(mut self, workers: Workers<'_>) -> Errors {
         for shard in 0..self.batches.len() {
-            if !self.batches[shard].is_empty() {
+            if !self.batches[shard].jobs.is_empty() {
                 self.send(shard);
             }
         }
@@ -206,13 +221,19 @@ impl Pool {
 fn work(server: &Server, rx: Receiver<Msg>) -> Errors {
     let mut client: Client = super::replay::replay_client();
     let mut errors = Errors::default();
+    let mut argv: Vec<Bytes> = Vec::new();
     for msg in rx {
         match msg {
-            Msg::Batch(jobs) => {
-                for job in jobs {
+            Msg::Batch(batch) => {
+                let bytes = Bytes::from(batch.bytes);
+                for job in batch.jobs {
+                    argv.clear();
+                    argv.extend(
+                        batch.spans[job.first..job.first + job.argc].iter().map(|&(at, len)| bytes.slice(at..at + len)),
+                    );
                     client.tick_clock();
                     client.db = job.db;
-                    let reply = crate::dispatch::run_data_command(server, &mut client, job.spec, &job.argv);
+                    let reply = crate::dispatch::run_data_command(server, &mut client, job.spec, &argv);
                     errors.note(job.seq, &reply);
                 }
             }
