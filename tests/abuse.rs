@@ -7,31 +7,14 @@
 
 use moon_tests::resp::encode;
 use moon_tests::{have_redis_tools, RawConn, Server, ServerOptions, Value};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// Everything a server wrote back to `input` on a fresh connection, and whether it closed the connection.
 fn exchange(port: u16, input: &[u8]) -> (String, bool) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-    s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
-    // A server that closes mid-write makes write fail; what it replied is still readable.
-    let _ = s.write_all(input);
-    let mut reply = Vec::new();
-    let mut buf = [0u8; 4096];
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let closed = loop {
-        match s.read(&mut buf) {
-            Ok(0) => break true,
-            Ok(n) => reply.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => break true,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break false,
-            Err(e) => panic!("read: {e}"),
-        }
-        assert!(Instant::now() < deadline, "server keeps talking");
-    };
-    (String::from_utf8_lossy(&reply).into_owned(), closed)
+    let e = crate::protocol::exchange(port, input, Duration::from_millis(500));
+    (e.reply, e.closed)
 }
 
 /// Resident memory of a process, in bytes.

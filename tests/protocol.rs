@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 /// What a server did with some bytes sent on a fresh connection: everything it wrote back within `quiet` of
 /// silence, and whether it closed the connection.
 #[derive(Debug, PartialEq, Eq)]
-struct Exchange {
-    reply: String,
-    closed: bool,
+pub struct Exchange {
+    pub reply: String,
+    pub closed: bool,
 }
 
-fn exchange(port: u16, input: &[u8], quiet: Duration) -> Exchange {
+pub fn exchange(port: u16, input: &[u8], quiet: Duration) -> Exchange {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(quiet)).unwrap();
     s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
