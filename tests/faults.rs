@@ -234,6 +234,22 @@ fn kill9_restart(srv: Server, restart: impl FnOnce() -> Server) -> Server {
     restart()
 }
 
+/// kill -9, restart with `restart`, and the dataset must be the one whose digest is `want`. Returns the new
+/// server and a connection to it.
+fn restart_with_digest(
+    srv: Server,
+    c: RawConn,
+    restart: impl FnOnce() -> Server,
+    want: &str,
+    what: &str,
+) -> (Server, RawConn) {
+    drop(c);
+    let srv = kill9_restart(srv, restart);
+    let mut c = srv.conn();
+    assert_eq!(digest(&mut c), want, "{what}");
+    (srv, c)
+}
+
 /// Files in `dir` whose name starts with `temp-`.
 fn temp_files(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
@@ -343,12 +359,9 @@ fn bgsave_on_full_disk_keeps_the_old_rdb() {
     assert!(r.is_error() && r.text().starts_with(RDB_MISCONF), "{r:?}");
     assert_eq!(c.cmd(&["GET", "k:399"]), Value::bulk(&value), "reads must go on");
     let live = digest(&mut c);
-    drop(c);
 
     // A crash now, the disk still full: the old file loads.
-    let srv = kill9_restart(srv, start);
-    let mut c = srv.conn();
-    assert_eq!(digest(&mut c), saved);
+    let (srv, mut c) = restart_with_digest(srv, c, start, &saved, "after kill -9 and restart");
     // Space back: BGSAVE works, writes resume, the new file loads.
     for n in 300..400 {
         let r = c.cmd(&["SET", &format!("k:{n}"), &value]);
@@ -359,10 +372,7 @@ fn bgsave_on_full_disk_keeps_the_old_rdb() {
     disk.unfill();
     assert_eq!(bgsave(&mut c), "ok");
     assert!(is_ok(&c.cmd(&["SET", "x", "1"])), "writes must resume after a good BGSAVE");
-    drop(c);
-    let srv = kill9_restart(srv, start);
-    let mut c = srv.conn();
-    assert_eq!(digest(&mut c), live);
+    restart_with_digest(srv, c, start, &live, "after kill -9 and restart");
 }
 
 /// BGREWRITEAOF on a full disk fails and says so; the AOF stays valid and complete (the tool agrees, a
@@ -388,18 +398,12 @@ fn bgrewriteaof_on_full_disk_keeps_the_aof_valid() {
     }
     let before = digest(&mut c);
     assert_aof_valid(&dir, "after the failed rewrite");
-    drop(c);
-    let srv = kill9_restart(srv, start);
-    let mut c = srv.conn();
-    assert_eq!(digest(&mut c), before, "restart on the full disk lost data");
+    let (srv, mut c) = restart_with_digest(srv, c, start, &before, "restart on the full disk lost data");
     disk.unfill();
     assert_eq!(bgrewriteaof(&mut c), "ok");
     assert!(is_ok(&c.cmd(&["SET", "after", "rewrite"])));
     let before = digest(&mut c);
-    drop(c);
-    let srv = kill9_restart(srv, start);
-    let mut c = srv.conn();
-    assert_eq!(digest(&mut c), before);
+    restart_with_digest(srv, c, start, &before, "after kill -9 and restart");
 }
 
 // ---- Read-only and removed directories ----
@@ -428,10 +432,7 @@ fn read_only_filesystem_fails_bgsave_until_writable() {
     assert!(is_ok(&c.cmd(&["SET", "x", "1"])));
     let before = digest(&mut c);
     assert!(is_ok(&c.cmd(&["SAVE"])));
-    drop(c);
-    let srv = kill9_restart(srv, start);
-    let mut c = srv.conn();
-    assert_eq!(digest(&mut c), before);
+    restart_with_digest(srv, c, start, &before, "after kill -9 and restart");
 }
 
 /// Start-up with `appendonly yes` on a read-only file system is refused with the error, not half done.
@@ -492,10 +493,7 @@ fn read_only_directory_fails_rewrite_and_bgsave() {
     assert_eq!(bgsave(&mut c), "ok");
     assert!(is_ok(&c.cmd(&["SET", "after", "rw"])));
     let before = digest(&mut c);
-    drop(c);
-    let srv = kill9_restart(srv, start);
-    let mut c = srv.conn();
-    assert_eq!(digest(&mut c), before);
+    let (_srv, mut c) = restart_with_digest(srv, c, start, &before, "after kill -9 and restart");
     assert_eq!(c.cmd(&["GET", "during"]), Value::bulk("ro"));
 }
 
@@ -539,10 +537,7 @@ fn removed_directory_recovers_with_a_rewrite() {
     assert!(is_ok(&c.cmd(&["SET", "after", "back"])));
     let before = digest(&mut c);
     assert_aof_valid(&dir, "after the directory came back");
-    drop(c);
-    let srv = kill9_restart(srv, start);
-    let mut c = srv.conn();
-    assert_eq!(digest(&mut c), before);
+    let (_srv, mut c) = restart_with_digest(srv, c, start, &before, "after kill -9 and restart");
     assert_eq!(c.cmd(&["GET", "while"]), Value::bulk("gone"));
 }
 
@@ -569,10 +564,8 @@ fn failed_fsync_always_poisons_until_rewrite() {
     assert_eq!(bgrewriteaof(&mut c), "ok");
     assert!(is_ok(&c.cmd(&["SET", "k:7", "v"])));
     let before = digest(&mut c);
-    drop(c);
-    let srv = kill9_restart(srv, || moon(&dir, true, "always", &[], &[]));
-    let mut c = srv.conn();
-    assert_eq!(digest(&mut c), before);
+    let (_srv, mut c) =
+        restart_with_digest(srv, c, || moon(&dir, true, "always", &[], &[]), &before, "after kill -9 and restart");
     let keys: Vec<String> = [0, 1, 2, 3, 4, 7].iter().map(|n| format!("k:{n}")).collect();
     assert_all(&mut c, &keys, "v", "after kill -9");
     assert_eq!(c.cmd(&["EXISTS", "k:6"]), Value::Int(0), "a refused write ran");
@@ -655,10 +648,8 @@ fn short_write_always_is_refused_and_cut_back() {
     assert_eq!(bgrewriteaof(&mut c), "ok");
     assert!(is_ok(&c.cmd(&["SET", "k:5", "v"])));
     let before = digest(&mut c);
-    drop(c);
-    let srv = kill9_restart(srv, || moon(&dir, true, "always", &[], &[]));
-    let mut c = srv.conn();
-    assert_eq!(digest(&mut c), before);
+    let (_srv, mut c) =
+        restart_with_digest(srv, c, || moon(&dir, true, "always", &[], &[]), &before, "after kill -9 and restart");
     let keys: Vec<String> = [0, 1, 2, 5].iter().map(|n| format!("k:{n}")).collect();
     assert_all(&mut c, &keys, "v", "after kill -9");
 }
