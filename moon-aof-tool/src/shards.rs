@@ -3,10 +3,6 @@
 //! executor as on the server's sharded store (commands reach each key's shard through [`Store`]).
 
 use crate::dataset::key_hash;
-use bytes::Bytes;
-use engine::aof::load::{LoadFile, ReplayError, Replayer};
-use engine::cmd::{self, Ctx};
-use engine::config::EngineConfig;
 use engine::keyspace::{Db, Keyspace, Store};
 use engine::rdb::{self, LoadOptions, LoadReport, LoadTarget, RdbError, ShardTarget};
 use engine::table::Entry;
@@ -97,43 +93,5 @@ impl LoadTarget for Shards {
     }
 }
 
-/// Replays into [`Shards`] through the engine's executor (`loading`: no lazy expiry, as Redis while loading;
-/// error replies are ignored, as Redis does), like `engine::aof::load::KeyspaceReplayer` on one keyspace.
-pub struct ShardsReplayer<'a> {
-    pub shards: &'a mut Shards,
-    cfg: &'a EngineConfig,
-    db: usize,
-}
-
-impl<'a> ShardsReplayer<'a> {
-    pub fn new(shards: &'a mut Shards, cfg: &'a EngineConfig) -> Self {
-        ShardsReplayer { shards, cfg, db: 0 }
-    }
-
-    fn run(&mut self, argv: &[Bytes]) {
-        let mut ctx = Ctx::new(self.shards, self.cfg, crate::dataset::now_ms());
-        ctx.db = self.db;
-        ctx.loading = true;
-        cmd::execute(&mut ctx, argv);
-        self.db = ctx.db;
-    }
-}
-
-impl Replayer for ShardsReplayer<'_> {
-    fn start_file(&mut self, _file: &LoadFile) {
-        self.db = 0;
-    }
-    fn rdb_target(&mut self) -> &mut dyn LoadTarget {
-        self.shards
-    }
-    fn command(&mut self, argv: &[Bytes]) -> Result<(), ReplayError> {
-        self.run(argv);
-        Ok(())
-    }
-    fn transaction(&mut self, commands: &[Vec<Bytes>]) -> Result<(), ReplayError> {
-        for argv in commands {
-            self.run(argv);
-        }
-        Ok(())
-    }
-}
+/// Replays into [`Shards`] through the engine's executor, as into one keyspace (`ks` is the shards).
+pub type ShardsReplayer<'a> = engine::aof::load::KeyspaceReplayer<'a, Shards>;

@@ -25,7 +25,7 @@ use super::stream::{AofReader, CommandKind, Damage, Event, ReadError};
 use super::RecoveryPolicy;
 use crate::cmd::{self, Ctx};
 use crate::config::EngineConfig;
-use crate::keyspace::Keyspace;
+use crate::keyspace::{Keyspace, Store};
 use crate::rdb::{self, LoadReport, LoadTarget, RdbError};
 use bytes::Bytes;
 use std::fmt;
@@ -385,11 +385,12 @@ pub fn truncate_file(path: &Path, offset: u64) -> io::Result<()> {
     f.sync_all()
 }
 
-/// Replays into one [`Keyspace`] through the engine's executor (`ctx.loading = true`: no lazy expiry, as
-/// Redis while loading). For `moon-aof-tool`'s offline compact and for tests; the server has its own
-/// replayer that routes through its dispatcher.
-pub struct KeyspaceReplayer<'a> {
-    pub ks: &'a mut Keyspace,
+/// Replays into one [`Keyspace`] (or any other store that RDB records load into, such as `moon-aof-tool`'s
+/// set of per-core keyspaces) through the engine's executor (`ctx.loading = true`: no lazy expiry, as
+/// Redis while loading). For `moon-aof-tool` and for tests; the server has its own replayer that routes
+/// through its dispatcher.
+pub struct KeyspaceReplayer<'a, S: Store + LoadTarget = Keyspace> {
+    pub ks: &'a mut S,
     cfg: &'a EngineConfig,
     db: usize,
     /// Commands that answered with an error (Redis ignores those replies while loading).
@@ -398,8 +399,8 @@ pub struct KeyspaceReplayer<'a> {
     pub first_error_reply: Option<String>,
 }
 
-impl<'a> KeyspaceReplayer<'a> {
-    pub fn new(ks: &'a mut Keyspace, cfg: &'a EngineConfig) -> Self {
+impl<'a, S: Store + LoadTarget> KeyspaceReplayer<'a, S> {
+    pub fn new(ks: &'a mut S, cfg: &'a EngineConfig) -> Self {
         KeyspaceReplayer { ks, cfg, db: 0, error_replies: 0, first_error_reply: None }
     }
 
@@ -419,7 +420,7 @@ impl<'a> KeyspaceReplayer<'a> {
     }
 }
 
-impl Replayer for KeyspaceReplayer<'_> {
+impl<S: Store + LoadTarget> Replayer for KeyspaceReplayer<'_, S> {
     fn start_file(&mut self, _file: &LoadFile) {
         self.db = 0;
     }
