@@ -53,6 +53,8 @@ pub const NO_EXPIRE: i64 = i64::MIN;
 const EMPTY_VISITS: usize = 10;
 /// Random probes `random_entry` makes before it falls back to a linear search of the buckets.
 const RANDOM_PROBES: usize = 1000;
+/// How many buckets ahead a rehash step prefetches the entries it will move.
+const REHASH_AHEAD: usize = 8;
 /// `rehash_idx` while no resize is in progress.
 const NOT_REHASHING: usize = usize::MAX;
 
@@ -496,6 +498,15 @@ impl<V, K: Kind> Table<V, K> {
         let [old, new] = &mut self.ht;
         let new_mask = new.mask();
         while moved < n && old.used > 0 {
+            // Each call moves about one bucket, and its entries are cache misses (a growing keyspace spends
+            // most of its rehash time waiting on them): fetch the entries a few buckets ahead, and the new
+            // slot of an entry fetched earlier, so that later calls find them in the cache.
+            if let Some(Some(e)) = old.slots.get(idx + REHASH_AHEAD) {
+                prefetch_line(&**e);
+            }
+            if let Some(Some(e)) = old.slots.get(idx + REHASH_AHEAD / 2) {
+                prefetch_line(&new.slots[e.rehash_index(seed, new_mask)]);
+            }
             let Some(mut chain) = old.slots[idx].take() else {
                 idx += 1;
                 empty_visits -= 1;
