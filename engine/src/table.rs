@@ -374,23 +374,29 @@ impl<V, K: Kind> Table<V, K> {
 
     /// [`Table::prefetch`] of a key whose [`hash_of`] is `h`.
     pub fn prefetch_hashed(&self, h: u64, step: Prefetch) {
-        let b = &self.ht[usize::from(self.rehash_idx != NOT_REHASHING)];
-        let Some(slot) = b.slots.get(h as usize & b.mask()) else {
-            return;
-        };
-        match (step, slot) {
-            (Prefetch::Slot, _) => prefetch_line(slot),
-            (Prefetch::Entry, Some(e)) => prefetch_line(&**e),
-            (Prefetch::Key, Some(e)) => {
-                // A keyspace entry's stored hash rules out most keys without reading their bytes.
-                if !e.has_hash() {
-                    prefetch_line(&e.key()[0..0]);
-                }
-                if let Some(next) = e.link() {
-                    prefetch_line(&**next);
-                }
+        // While rehashing, a lookup walks the key's bucket in both arrays (unless it has already moved).
+        for (t, b) in self.ht[..self.tables()].iter().enumerate() {
+            let i = h as usize & b.mask();
+            if t == 0 && self.is_rehashing() && i < self.rehash_idx {
+                continue;
             }
-            (_, None) => {}
+            let Some(slot) = b.slots.get(i) else {
+                continue;
+            };
+            match (step, slot) {
+                (Prefetch::Slot, _) => prefetch_line(slot),
+                (Prefetch::Entry, Some(e)) => prefetch_line(&**e),
+                (Prefetch::Key, Some(e)) => {
+                    // A keyspace entry's stored hash rules out most keys without reading their bytes.
+                    if !e.has_hash() {
+                        prefetch_line(&e.key()[0..0]);
+                    }
+                    if let Some(next) = e.link() {
+                        prefetch_line(&**next);
+                    }
+                }
+                (_, None) => {}
+            }
         }
     }
 

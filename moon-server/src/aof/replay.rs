@@ -61,10 +61,11 @@ pub fn load_files<'s>(
     let opts = LoadOptions::new(policy, server.engine_cfg.read().clone());
     let parallel = held.is_none();
     let mut replay = Replay::new(server, held);
-    // At start-up with several shards, commands run on one thread per shard (`replay_par`); not under
+    // At start-up, commands run on one thread per shard (`replay_par`; with one shard, parsing and running
+    // still overlap on two threads); not under
     // `key-load-delay`, whose pacing tests watch one command at a time.
     let torn = std::thread::scope(|scope| {
-        let workers = if parallel && replay.delay == 0 && server.shards.count() > 1 {
+        let workers = if parallel && replay.delay == 0 {
             let (pool, workers) = Pool::start(scope, server);
             replay.pool = Some(pool);
             workers
@@ -241,7 +242,7 @@ struct Replay<'v, 's> {
     paced: u64,
     commands: u64,
     errors: Errors,
-    /// The per-shard workers, at start-up with several shards.
+    /// The per-shard workers, at start-up.
     pool: Option<Pool>,
 }
 
