@@ -21,7 +21,7 @@
 //! `lookupCommand`), including those queued inside MULTI.
 
 use super::manifest::AofKind;
-use super::stream::{AofReader, CommandKind, Damage, Event, ReadError};
+use super::stream::{AofReader, CommandKind, Damage, RawArgs, RawEvent, ReadError};
 use super::RecoveryPolicy;
 use crate::cmd::{self, Ctx};
 use crate::config::EngineConfig;
@@ -70,6 +70,14 @@ pub trait Replayer {
     /// One command outside MULTI (SELECT included). Error replies are the replayer's business (Redis
     /// ignores them); an `Err` stops the load.
     fn command(&mut self, argv: &[Bytes]) -> Result<(), ReplayError>;
+    /// [`Replayer::command`] as the loader reads it: `spec` is the command (looked up once, by the loader)
+    /// and the arguments borrow the read buffer. The default hands [`Bytes`] to `command`; a replayer that
+    /// copies the arguments anyway (the server's per-shard queues) takes them from here without reference
+    /// counts.
+    fn command_raw(&mut self, spec: &'static cmd::CommandSpec, args: RawArgs<'_>) -> Result<(), ReplayError> {
+        let _ = spec;
+        self.command(&args.to_bytes())
+    }
     /// The commands between a MULTI and its EXEC, run as one transaction.
     fn transaction(&mut self, commands: &[Vec<Bytes>]) -> Result<(), ReplayError>;
     /// Called every [`PROGRESS_EVERY`] items with the offset reached in `file` (a progress bar, the
@@ -312,13 +320,13 @@ pub fn load_one(
         if items.is_multiple_of(PROGRESS_EVERY) {
             replayer.progress(file, reader.offset());
         }
-        match reader.next_event() {
+        match reader.next_raw() {
             Ok(None) => break,
-            Ok(Some(Event::Annotation(_))) => report.annotations += 1,
-            Ok(Some(Event::Command(c))) => {
-                let Some(cmd_name) = c.argv.first() else {
+            Ok(Some(RawEvent::Annotation(_))) => report.annotations += 1,
+            Ok(Some(RawEvent::Command(c))) => {
+                if c.args.is_empty() {
                     return Err(LoadError::EmptyCommand { file: name(), offset: c.offset });
-                };
+                }
                 let replay_err = |error| LoadError::Replay { file: name(), offset: c.offset, error };
                 match c.kind {
                     CommandKind::Multi => queue = Some(Vec::new()),
@@ -328,17 +336,18 @@ pub fn load_one(
                         report.transactions += 1;
                     }
                     CommandKind::Plain => {
-                        if cmd::lookup(cmd_name).is_none() {
+                        let cmd_name = c.args.get(0);
+                        let Some(spec) = cmd::lookup(cmd_name) else {
                             return Err(LoadError::UnknownCommand {
                                 file: name(),
                                 offset: c.offset,
                                 name: cmd_name.to_vec(),
                             });
-                        }
+                        };
                         report.commands += 1;
                         match queue.as_mut() {
-                            Some(q) => q.push(c.argv),
-                            None => replayer.command(&c.argv).map_err(replay_err)?,
+                            Some(q) => q.push(c.args.to_bytes()),
+                            None => replayer.command_raw(spec, c.args).map_err(replay_err)?,
                         }
                     }
                 }

@@ -246,6 +246,59 @@ pub enum Event {
     Annotation(Annotation),
 }
 
+/// One item of the stream, borrowed from the reader ([`AofReader::next_raw`]): a command's arguments are
+/// slices of the read buffer, with no per-argument reference count or vector.
+#[derive(Debug)]
+pub enum RawEvent<'a> {
+    Command(RawCommand<'a>),
+    Annotation(Annotation),
+}
+
+/// [`Command`], borrowed.
+#[derive(Debug)]
+pub struct RawCommand<'a> {
+    pub offset: u64,
+    pub end: u64,
+    pub argc: i64,
+    pub args: RawArgs<'a>,
+    pub kind: CommandKind,
+}
+
+/// A command's arguments as ranges of a buffer (only the first when the reader was built with
+/// `keep_args(false)`).
+#[derive(Debug, Clone, Copy)]
+pub struct RawArgs<'a> {
+    buf: &'a Bytes,
+    base: usize,
+    ranges: &'a [(usize, usize)],
+}
+
+impl<'a> RawArgs<'a> {
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// Argument `i` (panics when out of range, like slice indexing).
+    pub fn get(&self, i: usize) -> &'a [u8] {
+        let (s, e) = self.ranges[i];
+        &self.buf[self.base + s..self.base + e]
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a [u8]> + 'a {
+        let (buf, base) = (self.buf, self.base);
+        self.ranges.iter().map(move |&(s, e)| &buf[base + s..base + e])
+    }
+
+    /// The arguments as [`Bytes`] sharing the read buffer.
+    pub fn to_bytes(&self) -> Vec<Bytes> {
+        self.ranges.iter().map(|&(s, e)| self.buf.slice(self.base + s..self.base + e)).collect()
+    }
+}
+
 /// Whether to look for an RDB preamble.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RdbSniff {
@@ -455,6 +508,21 @@ impl AofReader {
 
     /// The next item. `Ok(None)` at the end; after an error the reader is finished.
     pub fn next_event(&mut self) -> Result<Option<Event>, ReadError> {
+        Ok(self.next_raw()?.map(|e| match e {
+            RawEvent::Annotation(a) => Event::Annotation(a),
+            RawEvent::Command(c) => Event::Command(Command {
+                offset: c.offset,
+                end: c.end,
+                argc: c.argc,
+                argv: c.args.to_bytes(),
+                kind: c.kind,
+            }),
+        }))
+    }
+
+    /// [`AofReader::next_event`] without copies: the command's arguments borrow the reader until the next
+    /// call (what a replay that copies or parses the arguments anyway wants).
+    pub fn next_raw(&mut self) -> Result<Option<RawEvent<'_>>, ReadError> {
         if self.finished {
             return Ok(None);
         }
@@ -536,7 +604,7 @@ impl AofReader {
                     let end = self.offset();
                     return Ok(Some(match parsed {
                         Parsed::Annotation(n) => {
-                            Event::Annotation(Annotation { offset: at, line: self.buf.slice(start..start + n) })
+                            RawEvent::Annotation(Annotation { offset: at, line: self.buf.slice(start..start + n) })
                         }
                         Parsed::Command { argc, kind } => {
                             match kind {
@@ -548,8 +616,8 @@ impl AofReader {
                                 CommandKind::Plain => {}
                             }
                             self.last_cmd_end = end;
-                            let argv = self.ranges.iter().map(|&(s, e)| self.buf.slice(start + s..start + e)).collect();
-                            Event::Command(Command { offset: at, end, argc, argv, kind })
+                            let args = RawArgs { buf: &self.buf, base: start, ranges: &self.ranges };
+                            RawEvent::Command(RawCommand { offset: at, end, argc, args, kind })
                         }
                     }));
                 }

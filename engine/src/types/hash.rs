@@ -122,14 +122,27 @@ impl PackedPairs {
 
     /// Sets `field` to `value` (in place of the old pair, or appended); true when the field is new.
     pub fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
-        let (range, created) = match self.find(field) {
-            Some((_, r)) => (r, false),
+        self.set_counting(field, value).0
+    }
+
+    /// [`PackedPairs::set`] that also returns the number of pairs afterwards, counted by the walk that looks
+    /// for `field`.
+    fn set_counting(&mut self, field: &[u8], value: &[u8]) -> (bool, usize) {
+        let (mut pairs, mut found) = (0, None);
+        for (f, _, r) in self.spans() {
+            pairs += 1;
+            if found.is_none() && f == field {
+                found = Some(r);
+            }
+        }
+        let (range, created) = match found {
+            Some(r) => (r, false),
             None => (self.0.len()..self.0.len(), true),
         };
         let mut pair = Vec::with_capacity(pair_len(field, value));
         encode_pair(&mut pair, field, value);
         self.0 = self.0.spliced(range, &pair);
-        created
+        (created, pairs + usize::from(created))
     }
 
     /// Removes `field`; true when it existed. The other pairs keep their order.
@@ -283,7 +296,13 @@ impl HashValue {
             self.convert_to_table();
         }
         let created = match self {
-            HashValue::Listpack(v) => v.set(field, value),
+            HashValue::Listpack(v) => {
+                let (created, len) = v.set_counting(field, value);
+                if len > cfg.hash_max_listpack_entries {
+                    self.convert_to_table();
+                }
+                return created;
+            }
             HashValue::Table(t) => match t.get_mut(field) {
                 Some(e) => {
                     e.value = value.into();

@@ -113,8 +113,15 @@ impl IntSet {
         let Err(at) = self.search(v) else {
             return false;
         };
+        let w = self.width();
+        if !self.is_empty() && width_for(v) <= w {
+            // Same width: one splice of `v`'s bytes (little-endian, so its low `w` bytes are `v` at width `w`).
+            let at = 1 + at * w;
+            self.buf = self.buf.spliced(at..at, &v.to_le_bytes()[..w]);
+            return true;
+        }
         let n = self.len();
-        let width = self.width().max(width_for(v));
+        let width = w.max(width_for(v));
         let members = self.iter().take(at).chain(std::iter::once(v)).chain(self.iter().skip(at));
         *self = Self::build(width, n + 1, members);
         true

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use engine::aof::dir::PlannedFile;
 use engine::aof::load::{self, LoadError, LoadFile, LoadOptions, ReplayError, Replayer, TornTail};
 use engine::aof::manifest::AofKind;
-use engine::aof::stream::{AofReader, DamageKind};
+use engine::aof::stream::{AofReader, DamageKind, RawArgs};
 use engine::aof::RecoveryPolicy;
 use engine::cmd::{self, CommandSpec, Handler};
 use engine::rdb::{self, Discard, LoadReport, LoadTarget, RdbError};
@@ -214,9 +214,15 @@ const PROGRESS_EVERY: u64 = 256;
 
 /// The size of `argv` as one RESP multibulk.
 fn resp_len(argv: &[Bytes]) -> u64 {
+    resp_len_of(argv.iter().map(|a| a.len()))
+}
+
+/// The size as one RESP multibulk of arguments of these lengths.
+fn resp_len_of(lens: impl ExactSizeIterator<Item = usize>) -> u64 {
     let digits = |n: usize| n.checked_ilog10().unwrap_or(0) as u64 + 1;
-    let args: u64 = argv.iter().map(|a| 1 + digits(a.len()) + 2 + a.len() as u64 + 2).sum();
-    1 + digits(argv.len()) + 2 + args
+    let argc = lens.len();
+    let args: u64 = lens.map(|n| 1 + digits(n) + 2 + n as u64 + 2).sum();
+    1 + digits(argc) + 2 + args
 }
 
 /// Blocking pops: replayed in their non-blocking form. Redis logs them as LPOP/ZPOPMIN ..., so these
@@ -315,6 +321,25 @@ impl<'v, 's> Replay<'v, 's> {
         }
     }
 
+    /// One command (already paced) on its shard's worker, or here after a barrier when it needs one.
+    fn command_spec(&mut self, spec: &'static CommandSpec, argv: &[Bytes]) {
+        if let Some(pool) = self.pool.as_mut() {
+            if spec.arity_ok(argv.len()) {
+                match replay_par::route(self.server, spec, argv) {
+                    Route::Shard(shard) => {
+                        pool.push(shard, self.commands, self.client.db, spec, argv.iter().map(|a| &a[..]));
+                        return;
+                    }
+                    Route::Local => {}
+                    Route::Barrier => pool.barrier(),
+                }
+            }
+        }
+        if let Some(reply) = self.run_one(spec, argv) {
+            self.note(&reply);
+        }
+    }
+
     /// One command, in the held view or with its own locks. `None` when it is not replayed.
     fn run_one(&mut self, spec: &'static CommandSpec, argv: &[Bytes]) -> Option<Reply> {
         if !spec.arity_ok(argv.len()) {
@@ -375,25 +400,24 @@ impl Replayer for Replay<'_, '_> {
     }
 
     fn command(&mut self, argv: &[Bytes]) -> Result<(), ReplayError> {
-        self.pace(resp_len(argv));
         // The loader has checked the name against the command table.
         if let Some(spec) = argv.first().and_then(|n| cmd::lookup(n)) {
-            if let Some(pool) = self.pool.as_mut() {
-                if spec.arity_ok(argv.len()) {
-                    match replay_par::route(self.server, spec, argv) {
-                        Route::Shard(shard) => {
-                            pool.push(shard, self.commands, self.client.db, spec, argv);
-                            return Ok(());
-                        }
-                        Route::Local => {}
-                        Route::Barrier => pool.barrier(),
-                    }
-                }
-            }
-            if let Some(reply) = self.run_one(spec, argv) {
-                self.note(&reply);
+            self.pace(resp_len(argv));
+            self.command_spec(spec, argv);
+        }
+        Ok(())
+    }
+
+    fn command_raw(&mut self, spec: &'static CommandSpec, args: RawArgs<'_>) -> Result<(), ReplayError> {
+        self.pace(resp_len_of(args.iter().map(<[u8]>::len)));
+        // Most commands of a log name one key: straight to its shard's queue, which copies the arguments.
+        if let Some(pool) = self.pool.as_mut() {
+            if let Some(shard) = replay_par::route_single_key(self.server, spec, args) {
+                pool.push(shard, self.commands, self.client.db, spec, args.iter());
+                return Ok(());
             }
         }
+        self.command_spec(spec, &args.to_bytes());
         Ok(())
     }
 

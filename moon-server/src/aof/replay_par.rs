@@ -22,6 +22,7 @@ use crate::client::Client;
 use crate::server::Server;
 use crate::shards::LockedShards;
 use bytes::Bytes;
+use engine::aof::stream::RawArgs;
 use engine::cmd::spec::flags;
 use engine::cmd::{CommandSpec, Handler, KeySpec};
 use engine::keyspace::Store;
@@ -128,6 +129,14 @@ pub fn route(server: &Server, spec: &CommandSpec, argv: &[Bytes]) -> Route {
     }
 }
 
+/// [`route`]'s common case without [`Bytes`]: a command with one key (at argument 1) and a valid arity goes
+/// to that key's shard; `None` means "ask `route`".
+pub fn route_single_key(server: &Server, spec: &CommandSpec, args: RawArgs<'_>) -> Option<usize> {
+    let single = matches!(spec.keys, KeySpec::Range { first: 1, last: 1, .. });
+    let plain = matches!(spec.handler, Handler::Engine(_)) && !spec.has(flags::ALL_SHARDS);
+    (single && plain && spec.arity_ok(args.len())).then(|| server.shards.shard_of(args.get(1)))
+}
+
 /// The loader's side: a queue per worker.
 pub struct Pool {
     senders: Vec<SyncSender<Msg>>,
@@ -158,18 +167,26 @@ impl Pool {
     }
 
     /// Queues `argv` (command number `seq`, logged in `db`) for `shard`'s worker.
-    pub fn push(&mut self, shard: usize, seq: u64, db: usize, spec: &'static CommandSpec, argv: &[Bytes]) {
+    pub fn push<'a>(
+        &mut self,
+        shard: usize,
+        seq: u64,
+        db: usize,
+        spec: &'static CommandSpec,
+        argv: impl Iterator<Item = &'a [u8]>,
+    ) {
         let batch = &mut self.batches[shard];
         let first = batch.spans.len();
         for a in argv {
             batch.spans.push((batch.bytes.len(), a.len()));
             batch.bytes.extend_from_slice(a);
         }
+        let argc = batch.spans.len() - first;
         let key = match spec.keys {
-            KeySpec::Range { first, .. } if first > 0 && (first as usize) < argv.len() => Some(first as usize),
+            KeySpec::Range { first, .. } if first > 0 && (first as usize) < argc => Some(first as usize),
             _ => None,
         };
-        batch.jobs.push(Job { seq, db, spec, first, argc: argv.len(), key });
+        batch.jobs.push(Job { seq, db, spec, first, argc, key });
         if batch.jobs.len() == BATCH {
             self.send(shard);
         }
