@@ -54,7 +54,7 @@ const EMPTY_VISITS: usize = 10;
 /// Random probes `random_entry` makes before it falls back to a linear search of the buckets.
 const RANDOM_PROBES: usize = 1000;
 /// How many buckets ahead a rehash step prefetches the entries it will move.
-const REHASH_AHEAD: usize = 8;
+const REHASH_AHEAD: usize = 32;
 /// `rehash_idx` while no resize is in progress.
 const NOT_REHASHING: usize = usize::MAX;
 
@@ -512,6 +512,9 @@ impl<V, K: Kind> Table<V, K> {
             }
             if let Some(Some(e)) = old.slots.get(idx + REHASH_AHEAD / 2) {
                 prefetch_line(&new.slots[e.rehash_index(seed, new_mask)]);
+                if let Some(next) = e.link() {
+                    prefetch_line(&**next);
+                }
             }
             let Some(mut chain) = old.slots[idx].take() else {
                 idx += 1;

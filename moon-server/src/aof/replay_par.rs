@@ -32,7 +32,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::{Scope, ScopedJoinHandle};
 
 /// Commands a worker receives at a time.
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
 /// Batches in flight per worker (bounds the memory the loader can run ahead by).
 const QUEUE: usize = 8;
 
