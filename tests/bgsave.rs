@@ -303,10 +303,18 @@ fn misconf(shards: usize) {
 fn bgsave_commands(shards: usize) {
     let moon = Server::moon(shards);
     let mut c = moon.conn();
+    let max_hold = |c: &mut RawConn| -> u64 {
+        let text = c.cmd(&["INFO", "stats"]).text();
+        let v = text.lines().find_map(|l| l.strip_prefix("latest_snapshot_max_hold_usec:"));
+        v.unwrap_or_else(|| panic!("no latest_snapshot_max_hold_usec in INFO stats:\n{text}")).trim().parse().unwrap()
+    };
+    assert_eq!(max_hold(&mut c), 0, "no snapshot has run yet");
     fill(&mut c, "k", 2000);
     assert_eq!(c.cmd(&["BGSAVE", "now"]), Value::Error("ERR syntax error".into()));
     assert_eq!(c.cmd(&["BGSAVE", "SCHEDULE"]), Value::simple("Background saving started"));
     wait_bgsave_done(&mut c);
+    // The cut and the walk held the shards for some time, which INFO reports (Redis: latest_fork_usec).
+    assert!(max_hold(&mut c) > 0, "the finished BGSAVE reported no shard hold");
     assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "0");
     // Queued in MULTI, BGSAVE is scheduled, and the cron runs it.
     let saves = info_field(&mut c, "rdb_saves");

@@ -151,6 +151,8 @@ struct Shared {
     /// Table snapshots begun, and ended by the walk or an abort; a sink dropped otherwise is lost.
     begun: AtomicUsize,
     ended: AtomicUsize,
+    /// The longest hold of a shard by this snapshot so far, in nanoseconds (see [`Slot::latest_max_hold_us`]).
+    max_hold_ns: AtomicU64,
 }
 
 impl Shared {
@@ -165,6 +167,10 @@ impl Shared {
 
     fn is_aborted(&self) -> bool {
         self.aborted.load(Ordering::Acquire)
+    }
+
+    fn note_hold(&self, held: Duration) {
+        self.max_hold_ns.fetch_max(u64::try_from(held.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// Appends one serialised entry of `db`, switching database first when needed.
@@ -212,6 +218,10 @@ impl SnapshotSink<Value> for Sink {
 #[derive(Default)]
 pub struct Slot {
     running: Mutex<Option<(Purpose, Arc<Shared>)>>,
+    /// The longest time, in microseconds, one shard was held for the last snapshot that ran to its end
+    /// (INFO `latest_snapshot_max_hold_usec`): Moon's counterpart of Redis's `latest_fork_usec`, the
+    /// longest a request could wait on this snapshot's account.
+    pub latest_max_hold_us: AtomicU64,
 }
 
 impl Slot {
@@ -259,7 +269,14 @@ pub fn begin(server: &Arc<Server>, purpose: Purpose, encoder: Box<dyn Encoder>) 
     if let Some(p) = server.snapshots.running() {
         return Err(p);
     }
-    begin_locked(server, &mut server.shards.lock_all(), purpose, encoder)
+    let mut view = server.shards.lock_all();
+    let held = Instant::now();
+    let snap = begin_locked(server, &mut view, purpose, encoder);
+    drop(view);
+    if let Ok(snap) = &snap {
+        snap.note_hold(held.elapsed());
+    }
+    snap
 }
 
 /// [`begin`] with every shard already held by `view` (`Shards::lock_all`), for a caller that must do more
@@ -294,6 +311,7 @@ pub fn begin_locked(
         keys: AtomicU64::new(0),
         begun: AtomicUsize::new(0),
         ended: AtomicUsize::new(0),
+        max_hold_ns: AtomicU64::new(0),
     });
     let keys_total = shared.sizes.iter().map(|s| s.keys).sum();
     *running = Some((purpose, shared.clone()));
@@ -320,6 +338,12 @@ pub fn begin_locked(
 }
 
 impl Snapshot {
+    /// Counts a hold of every shard by the caller of [`begin_locked`] (from the moment it had them all to
+    /// the moment it let go) towards the snapshot's longest hold.
+    pub fn note_hold(&self, held: Duration) {
+        self.shared.note_hold(held);
+    }
+
     /// Why the snapshot was stopped, if it was.
     pub fn aborted(&self) -> Option<&'static str> {
         self.shared.is_aborted().then(|| *self.shared.abort_reason.lock())
@@ -360,6 +384,7 @@ impl Snapshot {
                     }
                     let before = self.keys_processed();
                     let mut guard = server.shards.lock(s);
+                    let held = Instant::now();
                     *finished = if self.shared.is_aborted() {
                         end_tables(&self.shared, &mut guard.ks.dbs);
                         true
@@ -367,6 +392,7 @@ impl Snapshot {
                         self.step_table(&mut guard.ks.dbs[db], key_delay_us != 0)
                     };
                     MutexGuard::unlock_fair(guard);
+                    self.shared.note_hold(held.elapsed());
                     // A shard thread that was waiting for this shard needs a CPU to run now, more than the walk.
                     std::thread::yield_now();
                     if self.shared.is_aborted() {
@@ -449,6 +475,10 @@ impl Snapshot {
     /// job as finished while a new one would still be refused).
     pub fn release(mut self, f: impl FnOnce()) {
         let mut running = self.server.snapshots.running.lock();
+        if !self.shared.is_aborted() {
+            let us = self.shared.max_hold_ns.load(Ordering::Relaxed) / 1000;
+            self.server.snapshots.latest_max_hold_us.store(us, Ordering::Relaxed);
+        }
         f();
         *running = None;
         self.released = true;

@@ -478,6 +478,11 @@ def section_aof():
                 sampler.stop = True
                 sampler.join()
                 status = bl.info(ctl)["aof_last_bgrewrite_status"]
+                # The longest the server's request path was held up by the rewrite, as each server measures it
+                # itself (no client or scheduler noise): Redis's fork, Moon's longest hold of a shard.
+                stats = bl.info(ctl, "stats")
+                stall_us = stats.get("latest_snapshot_max_hold_usec", stats.get("latest_fork_usec"))
+                put(ds, "rewrite_stall", who, float(stall_us) / 1000 if stall_us is not None else float("nan"))
                 if isinstance(reply, RuntimeError) or status != "ok":
                     fail("%s: BGREWRITEAOF replied %r, status %s" % (who, reply, status))
                 base = arl.base_size(d)
@@ -594,6 +599,8 @@ ROWS = [
     ("rewrite_base", "BGREWRITEAOF base size", "MB", "lower", 1.05, None),
     ("rewrite_peak_rss", "peak memory during BGREWRITEAOF (Redis: + child)", "MB", "lower", None, None),
     ("rewrite_mem_ratio", "  same, / RSS before the rewrite", "x", "lower", None, 1.3),
+    ("rewrite_stall", "BGREWRITEAOF: longest server-side stall (Redis: fork; Moon: shard hold)", "ms", "lower",
+     None, 5.0),
     ("rewrite_worst", "worst probe round trip during BGREWRITEAOF", "ms", "lower", None, 5.0),
     ("rewrite_before", "  same, in the seconds before (noise floor)", "ms", "lower", None, None),
     ("bgsave_worst", "worst probe round trip during BGSAVE", "ms", "lower", None, 5.0),

@@ -125,6 +125,7 @@ fn begin(server: &Arc<Server>, running: &Arc<Running>, settings: Settings) -> Op
         BaseFormat::Resp => Box::new(RespEntries),
     };
     let mut view = server.shards.lock_all();
+    let held = std::time::Instant::now();
     // A BGSAVE may have begun since the command (it needs every shard, so not any more).
     if server.snapshots.running().is_some() {
         drop(view);
@@ -152,6 +153,8 @@ fn begin(server: &Arc<Server>, running: &Arc<Running>, settings: Settings) -> Op
         fail(&mut ctl, "Can't rewrite append only file in background: another snapshot runs".into());
         return None;
     };
+    // The incr switch and the cut held every shard.
+    snap.note_hold(held.elapsed());
     p.current_save_keys_total.store(snap.keys_total, Ordering::Relaxed);
     let job = Job {
         running: running.clone(),
