@@ -723,6 +723,22 @@ impl Parser<'_> {
     /// redis-check-aof's `readLong`: a line, its prefix byte, `strtol`, then CRLF.
     fn read_long(&mut self, prefix: u8) -> Result<i64, Stop> {
         self.epos = self.pos;
+        // The line of every well-formed item, `<prefix><1 to 18 digits>\r\n`, read directly; it gives
+        // exactly what the line read and `strtol` below give for it. Anything else takes that path.
+        let b = &self.buf[self.pos..];
+        if b.first() == Some(&prefix) {
+            let digits = b[1..].iter().take(18).take_while(|c| c.is_ascii_digit()).count();
+            let n = digits + 3;
+            if digits > 0 && b.len() >= n && &b[digits + 1..n] == b"\r\n" {
+                let value = b[1..=digits].iter().fold(0i64, |v, &c| v * 10 + i64::from(c - b'0'));
+                if prefix == b'*' {
+                    self.star_line = Some((self.pos, n));
+                }
+                self.pos += n;
+                self.lines += 1;
+                return Ok(value);
+            }
+        }
         let Some((s, n, cut)) = self.read_line(NUMBER_LINE_MAX)? else {
             return self.fail(DamageKind::Eof, true);
         };
