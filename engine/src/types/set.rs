@@ -307,11 +307,8 @@ impl SetValue {
             }
         }
         let SetValue::Table(t) = self else { unreachable!("converted above") };
-        if t.contains_key(member) {
-            return false;
-        }
-        t.insert_ref(member, (), NO_EXPIRE);
-        true
+        // An existing member keeps its stored key; its value is `()` either way.
+        t.insert_ref(member, (), NO_EXPIRE).is_none()
     }
 
     /// Removes `member`; true when it was there.
