@@ -151,6 +151,9 @@ def bench(kind, binary, keys, shards, baseline, with_flood, preamble):
                 sampler.peak_child / 1024, int(p.get("aof_last_cow_size", 0)) / 1048576,
                 stats.get("latest_fork_usec"))
         print(line)
+        stats = bl.info(ctl, "stats")
+        field = "latest_fork_usec" if kind == "redis" else "latest_snapshot_max_hold_usec"
+        print("  server stall %.3f ms (%s)" % (int(stats.get(field, 0)) / 1000, field))
         print("  base %.1f MB (aof-use-rdb-preamble %s)" % (base_size(d) / 1048576, preamble))
     finally:
         proc.kill()

@@ -308,6 +308,10 @@ def bench(kind, binary, keys, shards, baseline, with_flood):
             line += "; fork child private dirty peak %.1f MB, rdb_last_cow_size %.1f MB, latest_fork_usec %s" % (
                 sampler.peak_child / 1024, int(p.get("rdb_last_cow_size", 0)) / 1048576, stats.get("latest_fork_usec"))
         print(line)
+        # What each server measures itself: how long its request path stopped for the save (no client noise).
+        stats = info(ctl, "stats")
+        field = "latest_fork_usec" if kind == "redis" else "latest_snapshot_max_hold_usec"
+        print("  server stall %.3f ms (%s)" % (int(stats.get(field, 0)) / 1000, field))
         print("  dump.rdb %.1f MB" % (os.path.getsize(os.path.join(d, "dump.rdb")) / 1048576))
     finally:
         proc.kill()

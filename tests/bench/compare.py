@@ -428,6 +428,8 @@ def section_rdb():
                     with handed_over(p, port, d) as out:
                         bl.bench(kind, REDIS if kind == "redis" else MOON, keys, shards, PROBE_BASELINE, False)
                     put(ds, "bgsave_worst", who, worst(out.getvalue(), "during"))
+                    m = re.search(r"server stall ([0-9.]+) ms", out.getvalue())
+                    put(ds, "bgsave_stall", who, float(m.group(1)) if m else float("nan"))
                     put(ds, "bgsave_before", who, worst(out.getvalue(), "before"))
                 else:
                     stop(p, port)
@@ -603,6 +605,8 @@ ROWS = [
      None, 5.0),
     ("rewrite_worst", "worst probe round trip during BGREWRITEAOF", "ms", "lower", None, 5.0),
     ("rewrite_before", "  same, in the seconds before (noise floor)", "ms", "lower", None, None),
+    ("bgsave_stall", "BGSAVE: longest server-side stall (Redis: fork; Moon: shard hold)", "ms", "lower", None,
+     5.0),
     ("bgsave_worst", "worst probe round trip during BGSAVE", "ms", "lower", None, 5.0),
     ("bgsave_before", "  same, in the seconds before (noise floor)", "ms", "lower", None, None),
 ]
