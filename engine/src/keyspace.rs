@@ -135,6 +135,12 @@ impl Db {
         Ok(())
     }
 
+    /// [`Db::insert_entry`] of a key the caller knows is absent (see [`Table::insert_entry_absent`]).
+    pub fn insert_entry_absent(&mut self, hash: u64, e: Box<Entry<Value>>) {
+        self.expires += usize::from(e.has_expire());
+        self.table.insert_entry_absent(hash, e);
+    }
+
     /// Replaces the value of `key` keeping its TTL (or inserts with no TTL).
     pub fn insert_keep_ttl(&mut self, key: &[u8], value: Value) -> Option<Value> {
         let exp = self.expire_of(key);

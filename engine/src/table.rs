@@ -598,12 +598,28 @@ impl<V, K: Kind> Table<V, K> {
 impl<V> Table<V, Keys> {
     /// Links an entry made by [`Entry::detached`] (with the same `hash`) into the table, unless its key is
     /// already present: then the table is unchanged and the entry comes back.
-    pub fn insert_entry(&mut self, hash: u64, mut e: Box<Entry<V>>) -> Result<(), Box<Entry<V>>> {
+    pub fn insert_entry(&mut self, hash: u64, e: Box<Entry<V>>) -> Result<(), Box<Entry<V>>> {
         self.rehash(1);
         let tables = self.tables();
         if find_link(&mut self.ht[..tables], hash, &e.key).is_some() {
             return Err(e);
         }
+        self.link_new(hash, e);
+        Ok(())
+    }
+
+    /// [`Table::insert_entry`] of an entry whose key the caller knows is absent (a bulk loader that keeps a
+    /// filter of the hashes it inserted): links it without walking its bucket, so the insert reads no other
+    /// entry (each one a likely cache and TLB miss). A wrong caller leaves two entries with one key (a logic
+    /// error, caught in debug builds), never unsound memory.
+    pub fn insert_entry_absent(&mut self, hash: u64, e: Box<Entry<V>>) {
+        self.rehash(1);
+        debug_assert!(self.get(&e.key).is_none(), "insert_entry_absent of a present key");
+        self.link_new(hash, e);
+    }
+
+    /// Links a new entry at the head of its bucket (in the resize target while rehashing).
+    fn link_new(&mut self, hash: u64, mut e: Box<Entry<V>>) {
         self.expand_if_needed();
         let b = &mut self.ht[usize::from(self.rehash_idx != NOT_REHASHING)];
         let i = hash as usize & b.mask();
@@ -612,7 +628,6 @@ impl<V> Table<V, Keys> {
         self.key_bytes += e.key.len();
         b.slots[i] = Some(e);
         b.used += 1;
-        Ok(())
     }
 
     /// Starts a point-in-time snapshot in O(1): `sink` will receive every entry present now, as it is now,

@@ -1,7 +1,8 @@
 //! Loading an RDB file into every shard at once: the file is mapped (not copied), the engine's
-//! [`rdb::load_sharded`] scans it on the calling thread and decodes and inserts each shard's keys on one
-//! thread per shard, straight into the shard's keyspace. Keys are routed with [`Shards::shard_of`], the rule
-//! live traffic uses, so a key loaded here is found by every later command.
+//! [`rdb::load_sharded`] scans it on the calling thread and decodes and inserts each shard's keys on shard
+//! threads (one per shard, up to the CPUs the scan leaves), straight into the shard's keyspace. Keys are
+//! routed with [`Shards::shard_of`], the rule live traffic uses, so a key loaded here is found by every later
+//! command.
 //!
 //! Each shard thread holds its shard's lock for one batch of keys at a time (see [`ShardTarget`]), so the
 //! few commands allowed while loading (INFO, DEBUG DIGEST) wait at most one batch. The hidden
@@ -10,8 +11,8 @@
 
 use crate::server::Server;
 use crate::shards::{Shard, Shards};
-use engine::keyspace::Db;
-use engine::rdb::{self, ErrorKind, LoadOptions, LoadReport, LoadTarget, RdbError, ShardTarget};
+use engine::keyspace::{encode_expire, Db};
+use engine::rdb::{self, ErrorKind, LoadFilter, LoadOptions, LoadReport, LoadTarget, RdbError, ShardTarget};
 use engine::table::{hash_of, Entry, Prefetch};
 use engine::types::Value;
 use parking_lot::MutexGuard;
@@ -28,8 +29,9 @@ pub fn load_file(server: &Server, path: &Path, opts: &LoadOptions) -> Result<Loa
     let shards: &Shards = &server.shards;
     let progress = Progress { server, hinted: AtomicU64::new(0), inserted: AtomicU64::new(0) };
     let delay = crate::bgsave::key_delay(server, "key-load-delay");
-    let mut parts: Vec<ShardLoad> =
-        (0..shards.count()).map(|shard| ShardLoad { shards, shard, progress: &progress, delay, delayed: 0 }).collect();
+    let mut parts: Vec<ShardLoad> = (0..shards.count())
+        .map(|shard| ShardLoad { shards, shard, progress: &progress, delay, delayed: 0, filters: Vec::new() })
+        .collect();
     let mut targets: Vec<&mut dyn ShardTarget> = parts.iter_mut().map(|p| p as &mut dyn ShardTarget).collect();
     let route = |key: &[u8]| shards.shard_of(key);
     rdb::load_sharded(bytes.as_slice(), opts, &route, &mut targets)
@@ -62,6 +64,8 @@ struct ShardLoad<'s> {
     delay: i64,
     /// Keys seen, for a negative `key-load-delay`.
     delayed: u64,
+    /// By database: the hashes this load inserted (made when RESIZEDB pre-sizes an empty database).
+    filters: Vec<Option<LoadFilter>>,
 }
 
 impl ShardTarget for ShardLoad<'_> {
@@ -74,6 +78,7 @@ impl ShardTarget for ShardLoad<'_> {
             inserted: 0,
             delay: self.delay,
             delayed: &mut self.delayed,
+            filters: &mut self.filters,
         };
         f(&mut held);
         held.report();
@@ -92,6 +97,7 @@ struct Held<'g, 's> {
     inserted: u64,
     delay: i64,
     delayed: &'g mut u64,
+    filters: &'g mut Vec<Option<LoadFilter>>,
 }
 
 impl Held<'_, '_> {
@@ -107,13 +113,20 @@ impl LoadTarget for Held<'_, '_> {
             // A table a snapshot walks can't be replaced (its sink would be dropped).
             if d.is_empty() && !d.table.snapshot_active() {
                 *d = Db::with_capacity(keys as usize);
+                if self.filters.len() <= db {
+                    self.filters.resize_with(db + 1, || None);
+                }
+                self.filters[db] = LoadFilter::new(d, keys as usize);
             }
         }
     }
 
     fn prefetch(&mut self, db: usize, hash: u64, step: Prefetch) {
         if let Some(d) = self.guard.ks.dbs.get(db) {
-            d.table.prefetch_hashed(hash, step);
+            match self.filters.get(db) {
+                Some(Some(f)) => f.prefetch(d, hash, step),
+                _ => d.table.prefetch_hashed(hash, step),
+            }
         }
     }
 
@@ -127,13 +140,18 @@ impl LoadTarget for Held<'_, '_> {
             return Err(RdbError::new(ErrorKind::DbIndex { db: db as u64, databases }, 0));
         };
         // A key already there is an error (the loader names it), and the start-up stops.
-        if d.insert_entry(hash, entry).is_err() {
+        let inserted = match self.filters.get_mut(db) {
+            Some(Some(f)) => f.insert(d, hash, entry),
+            _ => d.insert_entry(hash, entry),
+        };
+        if inserted.is_err() {
             return Err(RdbError::new(ErrorKind::DuplicateKey, 0));
         }
         self.inserted_one();
         Ok(())
     }
 
+    /// Builds the entry here and links it like one the scan built (no search when the filter allows).
     fn insert_hashed(
         &mut self,
         db: usize,
@@ -142,16 +160,7 @@ impl LoadTarget for Held<'_, '_> {
         value: Value,
         expire_at: Option<i64>,
     ) -> Result<(), RdbError> {
-        let databases = self.guard.ks.dbs.len();
-        let Some(d) = self.guard.ks.dbs.get_mut(db) else {
-            return Err(RdbError::new(ErrorKind::DbIndex { db: db as u64, databases }, 0));
-        };
-        // One lookup: a key already there is an error (the loader names it), and the start-up stops.
-        if d.insert_hashed(hash, key, value, expire_at).is_some() {
-            return Err(RdbError::new(ErrorKind::DuplicateKey, 0));
-        }
-        self.inserted_one();
-        Ok(())
+        self.insert_entry(db, hash, Entry::detached(hash, key, value, encode_expire(expire_at)))
     }
 }
 

@@ -5,12 +5,13 @@
 //! Loading is not replay (DESIGN.md §4): [`load`] walks the file once from a byte slice, decodes each value
 //! into its final encoding (thresholds from [`EngineConfig`], as Redis applies them on load) and hands it
 //! to a [`LoadTarget`] (a [`Keyspace`], or the server's sharded view), pre-sized from RESIZEDB.
-//! [`load_sharded`] does the same into one target per shard, decoding and inserting on one thread per
-//! shard while the calling thread scans the file: same result, same report, same errors.
+//! [`load_sharded`] does the same into one target per shard, decoding and inserting on shard threads
+//! (one per shard, up to the CPUs left) while the calling thread scans the file: same result, same report, same errors.
 //!
 //! Submodules: `input` (primitive encodings), `blobs` (listpack, ziplist, intset, zipmap), `decode`
 //! (values), `skip` (streams, modules, value extents), `load` (the opcode loop), `parallel`
-//! ([`load_sharded`]), `encode` (values and listpacks), `writer` ([`RdbWriter`], [`save_store`]), `lzf`,
+//! ([`load_sharded`]), `filter` ([`LoadFilter`]: inserts that skip the duplicate search when a hash is
+//! new), `encode` (values and listpacks), `writer` ([`RdbWriter`], [`save_store`]), `lzf`,
 //! `crc64` and `crc64_clmul` (its carry-less-multiply fast path), `error`.
 
 mod blobs;
@@ -19,6 +20,7 @@ pub mod crc64_clmul;
 mod decode;
 mod encode;
 mod error;
+mod filter;
 mod input;
 mod load;
 pub mod lzf;
@@ -32,6 +34,7 @@ mod tests;
 pub use decode::SkipKind;
 pub use encode::{encode_value, WriteOptions};
 pub use error::{Details, Doing, ErrorKind, RdbError};
+pub use filter::LoadFilter;
 pub use load::load;
 pub use parallel::load_sharded;
 pub use skip::module_name;

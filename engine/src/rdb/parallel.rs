@@ -3,8 +3,9 @@
 //!
 //! The calling thread runs the same opcode loop as [`super::load`] (`load::walk`), but for each key it only
 //! reads the key and finds where the value ends (`skip::value_extent`, lengths only). It routes the key with
-//! the caller's function and appends (key, value extent, expiry, db) to that shard's batch. One thread per
-//! shard receives its batches in file order, decodes each value from the shared file bytes and inserts it
+//! the caller's function and appends (key, value extent, expiry, db) to that shard's batch. One shard thread
+//! (one per shard, or one for several shards when there are fewer spare CPUs than shards) receives a
+//! shard's batches in file order, decodes each value from the shared file bytes and inserts it
 //! into its own target: every table is filled by exactly one thread, with no lock per key. While a shard
 //! thread's queue is full the scan decodes that shard's values itself rather than wait, and builds their
 //! table entries too (allocating and first touching their memory, the larger part of an insert), so the
@@ -63,16 +64,15 @@ enum Item<'a> {
     },
     /// The key, its [`hash_of`] and its value.
     Key(KeyHead<'a>, u64, Payload),
-    /// A slot whose item the shard thread already took.
-    Done,
 }
 
 type Batch<'a> = Vec<Item<'a>>;
 
 /// Loads an RDB from `bytes` into `targets`, the shards of one dataset: each key goes to
 /// `targets[route(key)]` (taken modulo the number of targets), decoded and inserted by one thread per
-/// target, in file order. The result, the report and any error are those [`super::load`] gives for a target
-/// that routes keys the same way. RESIZEDB hints reach every shard divided by the number of shards. With no
+/// target (or per group of targets: no more threads than the CPUs the scan leaves), in file order. The
+/// result, the report and any error are those [`super::load`] gives for a target that routes keys the same
+/// way. RESIZEDB hints reach every shard divided by the number of shards. With no
 /// targets the file is only validated.
 pub fn load_sharded(
     bytes: &[u8],
@@ -80,8 +80,10 @@ pub fn load_sharded(
     route: &dyn Fn(&[u8]) -> usize,
     targets: &mut [&mut dyn ShardTarget],
 ) -> std::result::Result<LoadReport, RdbError> {
+    // The scan keeps one CPU busy: more shard threads than the other CPUs would only take turns with it
+    // (on 2 CPUs, 2 shard threads cost about a third more CPU time than 1 serving both shards).
     let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-    load_on_threads(bytes, opts, route, targets, cpus)
+    load_on_threads(bytes, opts, route, targets, cpus.saturating_sub(1))
 }
 
 /// [`load_sharded`] with at most `max_threads` shard threads (at least one).
@@ -98,7 +100,7 @@ pub(crate) fn load_on_threads(
     // The header first: the shard threads need to know whether type ids are Valkey's.
     let (_, valkey) = load::header(&mut Input::new(bytes))?;
     let failed = AtomicBool::new(false);
-    // One thread per shard, but no more than the CPUs: shard `i` is served by thread `i % threads`.
+    // One thread per shard, but no more than `max_threads`: shard `i` is served by thread `i % threads`.
     let shards = targets.len();
     let threads = shards.min(max_threads.max(1));
     let outcome = thread::scope(|s| {
@@ -324,10 +326,14 @@ fn shard_thread<'a>(
         let limit = first.as_ref().map_or(usize::MAX, |(at, _)| *at);
         let mut error = None;
         group[shard / stride].batch(&mut |t| {
-            for i in 0..batch.len() {
-                // Warm the table for the keys a few places ahead (see `LoadTarget::prefetch`).
+            // Items are moved out, not overwritten: the batch's memory goes back to the scan's CPU clean, so
+            // its next writes there need not fetch lines this CPU modified.
+            let mut items = batch.drain(..);
+            loop {
+                // Warm the table for the keys a few places ahead (see `LoadTarget::prefetch`): the rest's
+                // item `ahead` is that many places after the one taken next.
                 for (ahead, step) in PREFETCH {
-                    if let Some(Item::Key(h, hash, payload)) = batch.get(i + ahead) {
+                    if let Some(Item::Key(h, hash, payload)) = items.as_slice().get(ahead) {
                         t.prefetch(h.db, *hash, step);
                         // An entry the scan built sits in the other CPU's cache.
                         if let (Prefetch::Entry, Payload::Entry(e)) = (step, payload) {
@@ -335,13 +341,13 @@ fn shard_thread<'a>(
                         }
                     }
                 }
-                let (head, hash, payload) = match std::mem::replace(&mut batch[i], Item::Done) {
+                let Some(item) = items.next() else { break };
+                let (head, hash, payload) = match item {
                     Item::Resize { db, keys, expires } => {
                         t.resize(db, keys, expires);
                         continue;
                     }
                     Item::Key(head, hash, payload) => (head, hash, payload),
-                    Item::Done => continue,
                 };
                 let at = head.at;
                 if at >= limit {

@@ -555,3 +555,27 @@ fn detached_entries_link_in_and_duplicates_come_back() {
     }
     assert!((0..1000u64).all(|i| t.get(format!("k{i}").as_bytes()).map(|e| e.value) == Some(i)));
 }
+
+#[test]
+fn absent_entries_link_in_through_growth_and_snapshots() {
+    let mut t: Table<u64> = Table::with_capacity(4);
+    let seen = Seen::default();
+    t.insert(b("old"), 7, NO_EXPIRE);
+    assert!(t.snapshot_begin(Box::new(Collect(Arc::clone(&seen)))).is_ok());
+    // More keys than the capacity: the table grows (and rehashes) while entries are linked without a search.
+    for i in 0..500u64 {
+        let key = format!("k{i}").into_bytes().into_boxed_slice();
+        let h = hash_of(&key);
+        t.insert_entry_absent(h, Entry::detached(h, key, i, NO_EXPIRE));
+    }
+    assert_eq!(t.len(), 501);
+    assert!((0..500u64).all(|i| t.get(format!("k{i}").as_bytes()).map(|e| e.value) == Some(i)));
+    // Linked after the snapshot began: not part of it.
+    while !t.snapshot_step(64) {}
+    t.snapshot_end();
+    assert_snapshot(&seen, &Model::from([(b"old".to_vec(), (7, NO_EXPIRE))]));
+    // Growth finishes with every key in place, and a later duplicate is still found.
+    while t.rehash_step(100) {}
+    let h = hash_of(b"k9");
+    assert!(t.insert_entry(h, Entry::detached(h, b"k9"[..].into(), 1, NO_EXPIRE)).is_err());
+}
