@@ -96,6 +96,15 @@ pub struct Client {
     pub monitor_echo: Vec<Bytes>,
     /// Keys written by the last command that have blocked clients waiting (served after the command).
     pub ready_keys: Vec<(usize, Bytes)>,
+    /// When the previous command of the current batch ended: the next command's start, so a command costs
+    /// one clock reading instead of two. Cleared whenever the connection waits (see [`Client::clock_gap`]).
+    pub chain: std::cell::Cell<Option<std::time::Instant>>,
+    /// The table entry of the last command: a pipeline repeating a command skips the name lookup.
+    pub last_spec: Option<&'static engine::cmd::CommandSpec>,
+    /// What `shared.last_cmd` holds (only this connection writes it): a repeated command skips its lock.
+    pub last_cmd: &'static str,
+    /// The engine's settings as of the last command (no lock per command).
+    pub engine_cfg: crate::stats::ConfigCache<engine::config::EngineConfig>,
 }
 
 impl Client {
@@ -118,11 +127,21 @@ impl Client {
             monitor: false,
             monitor_echo: Vec::new(),
             ready_keys: Vec::new(),
+            chain: std::cell::Cell::new(None),
+            last_spec: None,
+            last_cmd: "",
+            engine_cfg: crate::stats::ConfigCache::stale(Default::default()),
         }
     }
 
     pub fn id(&self) -> u64 {
         self.shared.id
+    }
+
+    /// The connection is about to wait (write, read, block): the next command's duration must not start at
+    /// the end of the previous one.
+    pub fn clock_gap(&self) {
+        self.chain.set(None);
     }
 
     /// Advances the command clock: reads the wall clock when the budget is spent. The connection resets

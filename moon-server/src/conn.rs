@@ -12,6 +12,7 @@ use crate::client::{Client, Shared};
 use crate::dispatch::{dispatch, Next};
 use crate::outbox::{self, Pushed};
 use crate::server::{unix_ms, Counters, Server};
+use crate::stats::ConfigCache;
 use bytes::{Bytes, BytesMut};
 use engine::resp::{encode, ParserLimits, Reply, RequestParser};
 use monoio::buf::{IoBufMut, SliceMut};
@@ -37,11 +38,30 @@ const CLOSE_GRACE: Duration = Duration::from_secs(10);
 const PROTECTED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 fn limits(server: &Server, authenticated: bool) -> ParserLimits {
-    let cfg = server.config.read();
-    ParserLimits {
-        max_bulk_len: cfg.proto_max_bulk_len as usize,
-        require_auth: !authenticated,
-        ..ParserLimits::default()
+    parser_limits(server.config.read().proto_max_bulk_len as usize, authenticated)
+}
+
+fn parser_limits(max_bulk_len: usize, authenticated: bool) -> ParserLimits {
+    ParserLimits { max_bulk_len, require_auth: !authenticated, ..ParserLimits::default() }
+}
+
+/// The settings a connection checks on every read, copied from the configuration when it changes.
+struct ConnSettings {
+    max_bulk_len: usize,
+    output: OutputLimit,
+    query_buffer_limit: usize,
+}
+
+impl ConnSettings {
+    fn read(server: &Server) -> ConnSettings {
+        let cfg = server.config.read();
+        ConnSettings {
+            max_bulk_len: cfg.proto_max_bulk_len as usize,
+            output: cfg
+                .compat_value("client-output-buffer-limit")
+                .map_or_else(OutputLimit::default, OutputLimit::parse),
+            query_buffer_limit: cfg.client_query_buffer_limit as usize,
+        }
     }
 }
 
@@ -104,6 +124,28 @@ pub fn raise_open_files_limit(server: &Server) {
     );
     server.config.write().maxclients = u32::try_from(reduced).unwrap_or(u32::MAX);
 }
+
+/// The I/O runtime of a shard thread (call it on that thread).
+///
+/// The ring runs its completion work only when the thread asks for events (`DEFER_TASKRUN`, with the
+/// `SINGLE_ISSUER` it requires), instead of interrupting whatever system call the thread makes next. Without
+/// it, a socket's receive ran inside the return of the AOF write(2) right after the peer's packet arrived,
+/// and spun on the socket lock the sending CPU still held (a quarter of the CPU at pipeline 1). Kernels
+/// older than 6.1 refuse the flags: the default ring is used then.
+pub fn runtime() -> std::io::Result<Runtime> {
+    let mut urb = io_uring::IoUring::builder();
+    urb.setup_single_issuer().setup_defer_taskrun();
+    match monoio::RuntimeBuilder::<monoio::FusionDriver>::new().enable_timer().uring_builder(urb).build() {
+        Ok(rt) => Ok(rt),
+        Err(_) => monoio::RuntimeBuilder::<monoio::FusionDriver>::new().enable_timer().build(),
+    }
+}
+
+/// What [`runtime`] builds.
+pub type Runtime = monoio::FusionRuntime<
+    monoio::time::TimeDriver<monoio::IoUringDriver>,
+    monoio::time::TimeDriver<monoio::LegacyDriver>,
+>;
 
 /// Serves one accepted connection until it closes.
 pub async fn serve(server: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
@@ -201,15 +243,19 @@ impl Conn {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         // When this client's pending output first went over the soft limit (None while under it).
         let mut over_soft_since: Option<std::time::Instant> = None;
+        let mut settings = ConfigCache::new(&server, ConnSettings::read);
         loop {
+            let conf = settings.get(&server, ConnSettings::read);
             // CONFIG SET proto-max-bulk-len applies to connections already open, as in Redis.
-            let current = limits(&server, client.authenticated);
+            let current = parser_limits(conf.max_bulk_len, client.authenticated);
             if parser.limits() != &current {
                 parser.set_limits(current);
             }
-            let obuf = OutputLimit::normal(&server);
+            let obuf = conf.output;
+            let query_limit = conf.query_buffer_limit;
             // Handle every complete command already buffered, then write all their replies at once.
             client.clock_budget = 0;
+            client.clock_gap();
             loop {
                 if client.shared.killed.load(Ordering::Acquire) {
                     return End::Drop;
@@ -306,7 +352,7 @@ impl Conn {
             if !self.flush(client).await {
                 return End::Drop;
             }
-            if query_buffer_too_big(&server, client, &buf) {
+            if query_buffer_too_big(query_limit, client, &buf) {
                 return End::Drop;
             }
             // Read more, appending after what is buffered (the parser keeps offsets into it).
@@ -328,6 +374,7 @@ impl Conn {
     /// Writes (inline) or queues (push mode) the pending replies, once the AOF records they depend on are
     /// durable (`appendfsync always`). False when the client is gone.
     async fn flush(&mut self, client: &Client) -> bool {
+        client.clock_gap();
         if !self.aof_marks.is_empty() || self.aof_barrier > 0 {
             self.wait_durable(client).await;
         }
@@ -387,6 +434,7 @@ impl Conn {
     /// Waits for a blocked command's reply, its deadline, or the peer going away (None), reading whatever
     /// the client sends meanwhile into `buf`.
     async fn wait_blocked(&mut self, client: &Client, buf: &mut BytesMut, b: &Blocked) -> Option<Reply> {
+        client.clock_gap();
         let server = self.server.clone();
         let mut sleep = b.deadline.map(|d| Box::pin(monoio::time::sleep_until(d.into())));
         loop {
@@ -419,7 +467,8 @@ impl Conn {
                             return None;
                         }
                     }
-                    if query_buffer_too_big(&server, client, buf) {
+                    let limit = server.config.read().client_query_buffer_limit as usize;
+                    if query_buffer_too_big(limit, client, buf) {
                         blocking::abandon(&server, client, b);
                         return None;
                     }
@@ -498,11 +547,6 @@ struct OutputLimit {
 }
 
 impl OutputLimit {
-    fn normal(server: &Server) -> OutputLimit {
-        let cfg = server.config.read();
-        cfg.compat_value("client-output-buffer-limit").map_or_else(OutputLimit::default, OutputLimit::parse)
-    }
-
     /// The `normal` class of the CONFIG GET form (`normal 0 0 0 slave ... pubsub ...`).
     fn parse(value: &str) -> OutputLimit {
         let words: Vec<&str> = value.split_whitespace().collect();
@@ -531,8 +575,7 @@ impl OutputLimit {
     }
 }
 
-fn query_buffer_too_big(server: &Server, client: &Client, buf: &BytesMut) -> bool {
-    let limit = server.config.read().client_query_buffer_limit as usize;
+fn query_buffer_too_big(limit: usize, client: &Client, buf: &BytesMut) -> bool {
     if buf.len() > limit {
         crate::warning!("Closing client that reached max query buffer length: id={}", client.id());
         return true;

@@ -231,7 +231,7 @@ impl Loader {
 
 /// One shard thread: a monoio runtime accepting on every listener and running the shard's periodic work.
 fn thread_main(server: Arc<Server>, shard: usize, listeners: Vec<TcpListener>) {
-    let rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new().enable_timer().build();
+    let rt = conn::runtime();
     let mut rt = match rt {
         Ok(rt) => rt,
         Err(e) => {

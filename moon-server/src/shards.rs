@@ -8,6 +8,7 @@
 
 use engine::keyspace::{Db, Keyspace, Store};
 use parking_lot::{Mutex, MutexGuard};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -139,13 +140,17 @@ impl Shards {
     pub fn lock_set(&self, mut shards: Vec<usize>) -> LockedShards<'_> {
         shards.sort_unstable();
         shards.dedup();
-        let guards = shards.iter().map(|&s| (s, self.parts[s].lock())).collect();
-        LockedShards { shards: self, guards }
+        let guards = Guards::Many(shards.iter().map(|&s| (s, self.parts[s].lock())).collect());
+        LockedShards { shards: self, guards, memo: KeyMemo::default() }
     }
 
     /// Locks exactly one shard (the common single-key case, without sorting or extra allocation).
     pub fn lock_single(&self, shard: usize) -> LockedShards<'_> {
-        LockedShards { shards: self, guards: vec![(shard, self.parts[shard].lock())] }
+        LockedShards {
+            shards: self,
+            guards: Guards::One([(shard, self.parts[shard].lock())]),
+            memo: KeyMemo::default(),
+        }
     }
 
     /// Locks every shard.
@@ -162,17 +167,95 @@ impl Shards {
 /// A set of locked shards: the [`Store`] the executor runs against.
 pub struct LockedShards<'a> {
     shards: &'a Shards,
-    guards: Vec<(usize, MutexGuard<'a, Shard>)>,
+    guards: Guards<'a>,
+    memo: KeyMemo,
+}
+
+/// Keys up to this long have their shard remembered by [`KeyMemo`].
+const MEMO_MAX: usize = 32;
+
+/// The last short key routed in a view and its shard: a command looks its key up several times (lock,
+/// expiry check, read or write), and with several shards each would hash it again. Compared by content, so
+/// a key built in a reused buffer is never mistaken for another.
+struct KeyMemo {
+    len: Cell<usize>,
+    bytes: Cell<[u8; MEMO_MAX]>,
+    shard: Cell<usize>,
+}
+
+impl Default for KeyMemo {
+    fn default() -> Self {
+        KeyMemo { len: Cell::new(usize::MAX), bytes: Cell::new([0; MEMO_MAX]), shard: Cell::new(0) }
+    }
+}
+
+impl KeyMemo {
+    fn get(&self, key: &[u8]) -> Option<usize> {
+        (key.len() == self.len.get() && self.bytes.get()[..key.len()] == *key).then(|| self.shard.get())
+    }
+
+    fn set(&self, key: &[u8], shard: usize) {
+        if key.len() <= MEMO_MAX {
+            let mut b = [0; MEMO_MAX];
+            b[..key.len()].copy_from_slice(key);
+            self.bytes.set(b);
+            self.len.set(key.len());
+            self.shard.set(shard);
+        }
+    }
+}
+
+/// The held guards, ascending by shard. One shard (most commands) is kept inline: no allocation per command.
+enum Guards<'a> {
+    One([(usize, MutexGuard<'a, Shard>); 1]),
+    Many(Vec<(usize, MutexGuard<'a, Shard>)>),
+}
+
+impl<'a> Guards<'a> {
+    fn as_slice(&self) -> &[(usize, MutexGuard<'a, Shard>)] {
+        match self {
+            Guards::One(g) => g,
+            Guards::Many(g) => g,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [(usize, MutexGuard<'a, Shard>)] {
+        match self {
+            Guards::One(g) => g,
+            Guards::Many(g) => g,
+        }
+    }
 }
 
 impl<'a> LockedShards<'a> {
+    /// The shard owning `key` (hashed once per key and view, see [`KeyMemo`]).
+    fn shard_of(&self, key: &[u8]) -> usize {
+        if self.shards.count() == 1 {
+            return 0;
+        }
+        if let Some(s) = self.memo.get(key) {
+            return s;
+        }
+        let s = self.shards.shard_of(key);
+        self.memo.set(key, s);
+        s
+    }
+
+    /// Records that `key` lives on `shard` (the caller routed it already).
+    pub fn remember(&self, key: &[u8], shard: usize) {
+        if self.shards.count() > 1 {
+            self.memo.set(key, shard);
+        }
+    }
+
     fn position(&self, shard: usize) -> usize {
-        if let [(only, _)] = self.guards.as_slice() {
+        let guards = self.guards.as_slice();
+        if let [(only, _)] = guards {
             if *only == shard {
                 return 0;
             }
         }
-        match self.guards.binary_search_by_key(&shard, |(s, _)| *s) {
+        match guards.binary_search_by_key(&shard, |(s, _)| *s) {
             Ok(i) => i,
             // A command touched a key outside its declared key positions: a bug in the command table.
             Err(_) => panic!("shard {shard} used without being locked"),
@@ -181,23 +264,23 @@ impl<'a> LockedShards<'a> {
 
     /// Whether this view holds every shard.
     pub fn holds_all(&self) -> bool {
-        self.guards.len() == self.shards.count()
+        self.guards.as_slice().len() == self.shards.count()
     }
 
     /// Shard ids held, ascending.
     pub fn held(&self) -> impl Iterator<Item = usize> + '_ {
-        self.guards.iter().map(|(s, _)| *s)
+        self.guards.as_slice().iter().map(|(s, _)| *s)
     }
 
     /// The locked shard owning `key`.
     pub fn shard_for(&mut self, key: &[u8]) -> &mut Shard {
-        let i = self.position(self.shards.shard_of(key));
-        &mut self.guards[i].1
+        let i = self.position(self.shard_of(key));
+        &mut self.guards.as_mut_slice()[i].1
     }
 
     /// Every locked shard.
     pub fn each(&mut self) -> impl Iterator<Item = &mut Shard> + use<'_, 'a> {
-        self.guards.iter_mut().map(|(_, g)| &mut **g)
+        self.guards.as_mut_slice().iter_mut().map(|(_, g)| &mut **g)
     }
 }
 
@@ -207,29 +290,29 @@ impl Store for LockedShards<'_> {
     }
 
     fn db_for(&mut self, db: usize, key: &[u8]) -> &mut Db {
-        let i = self.position(self.shards.shard_of(key));
-        &mut self.guards[i].1.ks.dbs[db]
+        let i = self.position(self.shard_of(key));
+        &mut self.guards.as_mut_slice()[i].1.ks.dbs[db]
     }
 
     fn db_for_ref(&self, db: usize, key: &[u8]) -> &Db {
-        let i = self.position(self.shards.shard_of(key));
-        &self.guards[i].1.ks.dbs[db]
+        let i = self.position(self.shard_of(key));
+        &self.guards.as_slice()[i].1.ks.dbs[db]
     }
 
     fn shard_count(&self) -> usize {
-        self.guards.len()
+        self.guards.as_slice().len()
     }
 
     fn shard_db(&mut self, shard: usize, db: usize) -> &mut Db {
-        &mut self.guards[shard].1.ks.dbs[db]
+        &mut self.guards.as_mut_slice()[shard].1.ks.dbs[db]
     }
 
     fn shard_db_ref(&self, shard: usize, db: usize) -> &Db {
-        &self.guards[shard].1.ks.dbs[db]
+        &self.guards.as_slice()[shard].1.ks.dbs[db]
     }
 
     fn swap_dbs(&mut self, a: usize, b: usize) {
-        for (_, g) in &mut self.guards {
+        for (_, g) in self.guards.as_mut_slice() {
             g.ks.dbs.swap(a, b);
         }
     }
@@ -248,6 +331,34 @@ mod tests {
         assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
         assert_ne!(key_slot(b"foo{}{bar}"), key_slot(b"bar"));
         assert_eq!(key_slot(b"foo{{bar}}zap"), key_slot(b"{bar"));
+    }
+
+    #[test]
+    fn remembered_keys_route_by_content() {
+        let s = Shards::new(4, 16);
+        let mut view = s.lock_all();
+        // One buffer rewritten in place: the same address and length with other bytes must route anew.
+        let mut buf = *b"key:00";
+        for i in 0..100u8 {
+            buf[4] = b'0' + i / 10;
+            buf[5] = b'0' + i % 10;
+            let v = engine::types::Value::Str(engine::types::StrValue::from_bytes(b"1"));
+            view.db_for(0, &buf).insert(&buf, v, None);
+        }
+        view.remember(b"key:07", s.shard_of(b"key:07"));
+        let long = vec![b'x'; MEMO_MAX + 5];
+        view.db_for(0, &long).insert(&long, engine::types::Value::Str(engine::types::StrValue::from_bytes(b"1")), None);
+        drop(view);
+        let mut total = 0;
+        for i in 0..100u8 {
+            let key = [b'k', b'e', b'y', b':', b'0' + i / 10, b'0' + i % 10];
+            assert!(s.lock(s.shard_of(&key)).ks.dbs[0].get(&key).is_some());
+        }
+        for shard in 0..4 {
+            total += s.lock(shard).ks.dbs[0].len();
+        }
+        assert_eq!(total, 101);
+        assert!(s.lock(s.shard_of(&long)).ks.dbs[0].get(&long).is_some());
     }
 
     #[test]

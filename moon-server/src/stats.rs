@@ -204,6 +204,16 @@ pub struct Observability {
     pub latency_threshold_ms: AtomicU64,
     /// Largest `used_memory` seen (`used_memory_peak`).
     pub peak_memory: AtomicU64,
+    /// Changes (with a value no other server in the process uses) whenever the configuration may have
+    /// changed: per-connection copies of settings ([`ConfigCache`]) are refreshed when it moves.
+    config_gen: AtomicU64,
+}
+
+/// Source of [`Observability::config_gen`] values, unique in the process (tests run several servers).
+static CONFIG_GEN: AtomicU64 = AtomicU64::new(0);
+
+fn next_config_gen() -> u64 {
+    CONFIG_GEN.fetch_add(1, Ordering::Relaxed) + 1
 }
 
 impl Observability {
@@ -219,7 +229,13 @@ impl Observability {
             slowlog_max_len: AtomicU64::new(cfg.slowlog_max_len),
             latency_threshold_ms: AtomicU64::new(cfg.latency_monitor_threshold),
             peak_memory: AtomicU64::new(0),
+            config_gen: AtomicU64::new(next_config_gen()),
         }
+    }
+
+    /// The current configuration generation (see [`ConfigCache`]).
+    pub fn config_gen(&self) -> u64 {
+        self.config_gen.load(Ordering::Acquire)
     }
 
     pub fn calls(&self, slot: usize) -> u64 {
@@ -372,6 +388,40 @@ pub fn config_changed(server: &Server) {
     obs.slowlog_threshold_us.store(cfg.slowlog_log_slower_than, Ordering::Relaxed);
     obs.slowlog_max_len.store(cfg.slowlog_max_len, Ordering::Relaxed);
     obs.latency_threshold_ms.store(cfg.latency_monitor_threshold, Ordering::Relaxed);
+    // After the new values are in place (`server.engine_cfg` included): a reader that sees the new generation
+    // reads them.
+    obs.config_gen.store(next_config_gen(), Ordering::Release);
+}
+
+/// A connection's copy of settings derived from the configuration, refreshed only when the configuration
+/// generation moves: the per-command and per-read paths then take no lock and parse nothing.
+pub struct ConfigCache<T> {
+    gen: u64,
+    value: T,
+}
+
+impl<T> ConfigCache<T> {
+    /// Builds the value now.
+    pub fn new(server: &Server, make: impl FnOnce(&Server) -> T) -> Self {
+        let gen = server.obs.config_gen();
+        ConfigCache { gen, value: make(server) }
+    }
+
+    /// A placeholder rebuilt on first use (generations start at 1).
+    pub fn stale(value: T) -> Self {
+        ConfigCache { gen: 0, value }
+    }
+
+    /// The value, rebuilt first if the configuration changed since it was built.
+    #[inline]
+    pub fn get(&mut self, server: &Server, make: impl FnOnce(&Server) -> T) -> &T {
+        let gen = server.obs.config_gen();
+        if gen != self.gen {
+            self.value = make(server);
+            self.gen = gen;
+        }
+        &self.value
+    }
 }
 
 fn rate_inputs(server: &Server) -> [u64; 3] {

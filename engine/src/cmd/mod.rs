@@ -77,6 +77,12 @@ pub fn execute(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(spec) = lookup(name) else {
         return unknown_command(args);
     };
+    execute_spec(ctx, spec, args)
+}
+
+/// [`execute`] for a caller that already looked `args[0]` up (the server's dispatcher): `spec` must be the
+/// table entry of `args[0]`.
+pub fn execute_spec(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes]) -> Reply {
     if !spec.arity_ok(args.len()) {
         return arity_error(spec.name);
     }

@@ -211,8 +211,16 @@ impl RequestParser {
                 self.bulks_left -= 1;
                 self.wanted = 0;
             }
-            let command = buf.split_to(self.pos).freeze();
-            let args = self.args.iter().map(|r| command.slice(r.clone())).collect();
+            // Each argument is split off the buffer on its own (headers and CRLFs skipped): one reference
+            // count increment per argument, none for the command as a whole.
+            let mut args = Vec::with_capacity(self.args.len());
+            let mut at = 0;
+            for r in &self.args {
+                buf.advance(r.start - at);
+                args.push(buf.split_to(r.end - r.start).freeze());
+                at = r.end;
+            }
+            buf.advance(self.pos - at);
             self.reset();
             return Ok(Some(args));
         }
