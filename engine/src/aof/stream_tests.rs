@@ -413,6 +413,41 @@ fn never_panics_on_random_bytes() {
     }
 }
 
+/// Count lines around the reader's direct parse (up to 18 digits; longer ones, signs and spaces take the
+/// strtol path): the same commands and the same verdicts as redis-check-aof.
+#[test]
+fn count_lines_with_leading_zeros_and_long_numbers() {
+    let dir = TempDir::new("counts");
+    let valid: [(&[u8], &str); 4] = [
+        (b"*03\r\n$3\r\nSET\r\n$01\r\nk\r\n$1\r\nv\r\n", "Plain SET k v"),
+        (b"*1\r\n$000000000000000004\r\nPING\r\n", "Plain PING"),
+        (b"*1\r\n$0000000000000000004\r\nPING\r\n", "Plain PING"),
+        (b"*+1\r\n$ 4\r\nPING\r\n", "Plain PING"),
+    ];
+    for (input, want) in valid {
+        let want = format!("0..{} {want}", input.len());
+        for chunk in [1, 4, 64] {
+            let (got, damage, ..) = events(input, chunk);
+            assert_eq!((got, damage), (vec![want.clone()], None), "{}", input.escape_ascii());
+        }
+        same_as_redis_check_aof(&dir, input);
+    }
+    for input in
+        [&b"*1\r\n$99999999999999999999\r\nPING\r\n"[..], b"*1\r\n$9999999999999999999\r\nPING\r\n", b"*0001x\r\n"]
+    {
+        assert!(events(input, 64).1.is_some(), "{}", input.escape_ascii());
+        same_as_redis_check_aof(&dir, input);
+    }
+    // The longest length read directly: redis-check-aof tries to allocate it and aborts; we report it.
+    let input = b"*1\r\n$123456789012345678\r\nPING\r\n";
+    let v = verdict(input);
+    let text = v.damage.as_ref().and_then(|d| d.check_aof_text("t.aof", "t.aof")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&text),
+        "0x              19: Expected to read 123456789012345680 bytes, got 6 bytes"
+    );
+}
+
 #[test]
 fn random_commands_with_noise_match_redis_check_aof() {
     let dir = TempDir::new("noise");
