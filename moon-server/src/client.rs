@@ -100,7 +100,7 @@ pub struct Client {
     /// one clock reading instead of two. Cleared whenever the connection waits (see [`Client::clock_gap`]).
     pub chain: std::cell::Cell<Option<std::time::Instant>>,
     /// The table entry of the last command: a pipeline repeating a command skips the name lookup.
-    pub last_spec: Option<&'static engine::cmd::CommandSpec>,
+    pub last_spec: engine::cmd::LastLookup,
     /// What `shared.last_cmd` holds (only this connection writes it): a repeated command skips its lock.
     pub last_cmd: &'static str,
     /// The engine's settings as of the last command (no lock per command).
@@ -128,7 +128,7 @@ impl Client {
             monitor_echo: Vec::new(),
             ready_keys: Vec::new(),
             chain: std::cell::Cell::new(None),
-            last_spec: None,
+            last_spec: engine::cmd::LastLookup::default(),
             last_cmd: "",
             engine_cfg: crate::stats::ConfigCache::stale(Default::default()),
         }

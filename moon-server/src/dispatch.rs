@@ -66,18 +66,9 @@ pub fn dispatch(server: &Server, client: &mut Client, args: Vec<Bytes>) -> Next 
     let started = client.chain.take().unwrap_or_else(std::time::Instant::now);
     client.tick_clock();
     client.shared.last_cmd_ms.store(client.now_ms, Ordering::Relaxed);
-    let spec = match client.last_spec {
-        Some(s) if s.name.as_bytes().eq_ignore_ascii_case(&args[0]) => s,
-        _ => match cmd::lookup(&args[0]) {
-            Some(s) => {
-                client.last_spec = Some(s);
-                s
-            }
-            None => {
-                let reply = cmd::unknown_command(&args);
-                return refuse(server, client, None, &args, reply);
-            }
-        },
+    let Some(spec) = client.last_spec.lookup(&args[0]) else {
+        let reply = cmd::unknown_command(&args);
+        return refuse(server, client, None, &args, reply);
     };
     if !std::ptr::eq(client.last_cmd, spec.name) {
         *client.shared.last_cmd.lock() = spec.name;

@@ -314,7 +314,7 @@ pub fn load_one(
         }
     }
     let mut queue: Option<Vec<Vec<Bytes>>> = None;
-    let mut names = LastName::default();
+    let mut names = cmd::LastLookup::default();
     let mut items = 0u64;
     loop {
         items += 1;
@@ -369,25 +369,6 @@ pub fn load_one(
     report.bytes = reader.total_size().map_err(io_err)?;
     report.elapsed = start.elapsed();
     Ok(report)
-}
-
-/// The last command name looked up, as written: a log is mostly runs of the same command, and comparing a
-/// few bytes is cheaper than lowercasing and hashing them again.
-#[derive(Default)]
-struct LastName {
-    name: Vec<u8>,
-    spec: Option<&'static cmd::CommandSpec>,
-}
-
-impl LastName {
-    fn lookup(&mut self, name: &[u8]) -> Option<&'static cmd::CommandSpec> {
-        if self.spec.is_none() || self.name != name {
-            self.spec = cmd::lookup(name);
-            self.name.clear();
-            self.name.extend_from_slice(name);
-        }
-        self.spec
-    }
 }
 
 fn read_error(file: &LoadFile, e: ReadError) -> LoadError {

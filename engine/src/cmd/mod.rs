@@ -24,7 +24,7 @@ pub mod testkit;
 pub mod zsets;
 
 pub use ctx::{Ctx, Stats};
-pub use spec::{lookup, Arity, CommandSpec, Handler, KeySpec};
+pub use spec::{lookup, Arity, CommandSpec, Handler, KeySpec, LastLookup};
 
 use crate::resp::Reply;
 use bytes::Bytes;

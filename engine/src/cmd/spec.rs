@@ -225,7 +225,39 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     registry().get(s).copied()
 }
 
+/// [`lookup`] that remembers the last command it found: a pipeline or a log repeating a command compares the
+/// name with that one instead of lowercasing and hashing it again.
+#[derive(Default, Clone, Copy)]
+pub struct LastLookup(Option<&'static CommandSpec>);
+
+impl LastLookup {
+    pub fn lookup(&mut self, name: &[u8]) -> Option<&'static CommandSpec> {
+        match self.0 {
+            Some(s) if s.name.as_bytes().eq_ignore_ascii_case(name) => Some(s),
+            _ => {
+                let s = lookup(name)?;
+                self.0 = Some(s);
+                Some(s)
+            }
+        }
+    }
+}
+
 /// Number of commands (`COMMAND COUNT`).
 pub fn count() -> usize {
     registry().len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_lookup_finds_what_lookup_finds() {
+        let mut last = LastLookup::default();
+        for name in ["GET", "get", "Get", "nosuch", "set", "SET", "", "getx", "get"] {
+            let (want, got) = (lookup(name.as_bytes()), last.lookup(name.as_bytes()));
+            assert_eq!(want.map(|s| s.name), got.map(|s| s.name), "{name}");
+        }
+    }
 }
