@@ -110,11 +110,11 @@ pub enum Route {
 
 /// Where `argv` (a known command with a valid arity) runs.
 pub fn route(server: &Server, spec: &CommandSpec, argv: &[Bytes]) -> Route {
-    if !matches!(spec.handler, Handler::Engine(_)) || spec.has(flags::ALL_SHARDS) {
+    if !on_a_worker(spec) {
         return Route::Barrier;
     }
     let shards = &server.shards;
-    if let KeySpec::Range { first: 1, last: 1, .. } = spec.keys {
+    if key_is_argument_1(spec) {
         return Route::Shard(shards.shard_of(&argv[1]));
     }
     let keys = spec.key_indexes(argv);
@@ -132,9 +132,18 @@ pub fn route(server: &Server, spec: &CommandSpec, argv: &[Bytes]) -> Route {
 /// [`route`]'s common case without [`Bytes`]: a command with one key (at argument 1) and a valid arity goes
 /// to that key's shard; `None` means "ask `route`".
 pub fn route_single_key(server: &Server, spec: &CommandSpec, args: RawArgs<'_>) -> Option<usize> {
-    let single = matches!(spec.keys, KeySpec::Range { first: 1, last: 1, .. });
-    let plain = matches!(spec.handler, Handler::Engine(_)) && !spec.has(flags::ALL_SHARDS);
-    (single && plain && spec.arity_ok(args.len())).then(|| server.shards.shard_of(args.get(1)))
+    let fits = on_a_worker(spec) && key_is_argument_1(spec) && spec.arity_ok(args.len());
+    fits.then(|| server.shards.shard_of(args.get(1)))
+}
+
+/// An engine command that does not need every shard: a worker may run it, given its keys' shard.
+fn on_a_worker(spec: &CommandSpec) -> bool {
+    matches!(spec.handler, Handler::Engine(_)) && !spec.has(flags::ALL_SHARDS)
+}
+
+/// The command's only key is argument 1 (most commands of a log).
+fn key_is_argument_1(spec: &CommandSpec) -> bool {
+    matches!(spec.keys, KeySpec::Range { first: 1, last: 1, .. })
 }
 
 /// The loader's side: a queue per worker.
