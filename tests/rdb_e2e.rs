@@ -124,7 +124,7 @@ fn database_runs(dump: &[u8]) -> Vec<usize> {
         fn insert(
             &mut self,
             db: usize,
-            _key: Box<[u8]>,
+            _key: &[u8],
             _value: engine::types::Value,
             _expire_at: Option<i64>,
         ) -> Result<(), engine::rdb::RdbError> {

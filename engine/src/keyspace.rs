@@ -8,7 +8,7 @@
 //! Expiry follows Redis: a key is deleted lazily when a command touches it after its deadline, and an
 //! active cycle ([`Db::active_expire_step`]) that the server drives samples keys with a TTL.
 
-use crate::table::{hash_of, Entry, Table, NO_EXPIRE};
+use crate::table::{hash_of, Entry, IntoKey, Table, NO_EXPIRE};
 use crate::types::Value;
 
 /// Stores an optional deadline in the table's sentinel form. `i64::MIN` is the sentinel, so a real deadline
@@ -103,16 +103,17 @@ impl Db {
 
     /// Inserts or replaces `key`, with an optional expiry. Returns the old value if there was one.
     pub fn insert(&mut self, key: &[u8], value: Value, expire_at: Option<i64>) -> Option<Value> {
-        self.insert_boxed(key.into(), value, expire_at)
+        self.insert_hashed(hash_of(key), key, value, expire_at)
     }
 
-    /// [`Db::insert`] taking an owned key (the loaders already hold one: no second copy).
-    pub fn insert_boxed(&mut self, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Option<Value> {
-        self.insert_hashed(hash_of(&key), key, value, expire_at)
-    }
-
-    /// [`Db::insert_boxed`] of a key whose [`hash_of`] is `hash`.
-    pub fn insert_hashed(&mut self, hash: u64, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Option<Value> {
+    /// [`Db::insert`] of a key whose [`hash_of`] is `hash`.
+    pub fn insert_hashed(
+        &mut self,
+        hash: u64,
+        key: impl IntoKey,
+        value: Value,
+        expire_at: Option<i64>,
+    ) -> Option<Value> {
         let exp = encode_expire(expire_at);
         let old = self.table.insert_hashed(hash, key, value, exp);
         if let Some((_, old_exp)) = &old {
@@ -174,7 +175,7 @@ impl Db {
         for _ in 0..budget {
             cursor = self.table.scan(cursor, |e| {
                 if e.expire_at != NO_EXPIRE && e.expire_at <= now_ms {
-                    dead.push(e.key.clone());
+                    dead.push(e.key[..].into());
                 }
             });
             if cursor == 0 {

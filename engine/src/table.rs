@@ -28,11 +28,13 @@
 //! with key and value only, short keys inline, and no snapshot state. Both share the bucket arrays, rehash,
 //! SCAN and random sampling below.
 //!
-//! Memory: a keyspace entry is two allocations, `Entry<V>` (key pointer and length, value, expiry, version,
-//! the low 32 bits of the key's hash, chain link: 40 bytes + `V`) and its key's bytes; a member is one
+//! Memory: a keyspace entry is one allocation, `Entry<V>` (key, value, expiry, version, the low 32 bits of the
+//! key's hash, chain link: 40 bytes + `V`), while its key fits the 15 bytes a [`SmallBuf`] keeps inline (a
+//! longer key takes a second allocation, of its length plus a one- or two-byte header); a member is one
 //! (24-byte key, value, chain link) while its key fits [`INLINE_KEY`]. Plus 8 to 16 bytes of bucket array per
 //! entry, and a 64-byte (members) or 80-byte (keyspace) header.
 
+use crate::types::small::SmallBuf;
 use std::alloc::{self, Layout};
 use std::fmt;
 use std::mem;
@@ -63,8 +65,9 @@ pub type Link<E> = Option<Box<E>>;
 
 /// One key with its value and expiry.
 pub struct Entry<V> {
-    /// Never change the key through [`Table::get_mut`]: the entry would sit in the wrong bucket.
-    pub key: Box<[u8]>,
+    /// Never change the key through [`Table::get_mut`]: the entry would sit in the wrong bucket. Inline up to
+    /// 15 bytes (most keys): no allocation of its own, and a lookup reads it from the entry's cache line.
+    pub key: SmallBuf,
     pub value: V,
     /// Unix time in milliseconds, or [`NO_EXPIRE`].
     pub expire_at: i64,
@@ -86,15 +89,15 @@ impl<V> Entry<V> {
     }
 
     /// The key, value and expiry, by value.
-    pub fn into_parts(self) -> (Box<[u8]>, V, i64) {
+    pub fn into_parts(self) -> (SmallBuf, V, i64) {
         (self.key, self.value, self.expire_at)
     }
 
     /// An entry for [`Table::insert_entry`], built ahead of the insert (a bulk loader builds entries on one
     /// thread and links them into the table on another). `hash` is the key's [`hash_of`].
-    pub fn detached(hash: u64, key: Box<[u8]>, value: V, expire_at: i64) -> Box<Entry<V>> {
-        debug_assert_eq!(hash, hash_of(&key));
-        Box::new(Entry { key, value, expire_at, version: 0, hash: hash as u32, next: None })
+    pub fn detached(hash: u64, key: impl IntoKey, value: V, expire_at: i64) -> Box<Entry<V>> {
+        debug_assert_eq!(hash, hash_of(key.bytes()));
+        Box::new(Entry { key: key.into_entry_key(), value, expire_at, version: 0, hash: hash as u32, next: None })
     }
 }
 
@@ -323,7 +326,7 @@ impl<V, K: Kind> Table<V, K> {
     /// Inserts `key`, or replaces the value and expiry of an existing `key` (keeping the stored key),
     /// returning the old value and expiry. A pending old entry is emitted to the snapshot first. Member
     /// tables take [`NO_EXPIRE`] and return it.
-    pub fn insert(&mut self, key: Box<[u8]>, value: V, expire_at: i64) -> Option<(V, i64)> {
+    pub fn insert(&mut self, key: impl IntoKey, value: V, expire_at: i64) -> Option<(V, i64)> {
         self.insert_key(key, value, expire_at)
     }
 
@@ -335,8 +338,8 @@ impl<V, K: Kind> Table<V, K> {
 
     /// [`Table::insert`] of a key whose [`hash_of`] the caller already has (a bulk loader computes it once
     /// for routing, prefetching and the insert).
-    pub fn insert_hashed(&mut self, h: u64, key: Box<[u8]>, value: V, expire_at: i64) -> Option<(V, i64)> {
-        debug_assert_eq!(h, self.hash(&key));
+    pub fn insert_hashed(&mut self, h: u64, key: impl IntoKey, value: V, expire_at: i64) -> Option<(V, i64)> {
+        debug_assert_eq!(h, self.hash(key.bytes()));
         self.insert_at(h, key, value, expire_at)
     }
 
@@ -625,7 +628,7 @@ impl<V> Table<V, Keys> {
         let i = hash as usize & b.mask();
         e.version = self.state.epoch;
         e.next = b.slots[i].take();
-        self.key_bytes += e.key.len();
+        self.key_bytes += e.key.heap_bytes();
         b.slots[i] = Some(e);
         b.used += 1;
     }

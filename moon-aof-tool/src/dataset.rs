@@ -216,10 +216,10 @@ impl LoadTarget for KeyCheck {
         self.seen.reserve(usize::try_from(keys).unwrap_or(0).min(1 << 24));
     }
 
-    fn insert(&mut self, db: usize, key: Box<[u8]>, _value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
-        let h = (u128::from(key_hash(1, db, &key)) << 64) | u128::from(key_hash(2, db, &key));
+    fn insert(&mut self, db: usize, key: &[u8], _value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
+        let h = (u128::from(key_hash(1, db, key)) << 64) | u128::from(key_hash(2, db, key));
         if !self.seen.insert(h) {
-            return Err(RdbError::duplicate_key(&key));
+            return Err(RdbError::duplicate_key(key));
         }
         self.keys += 1;
         if let Some(at) = expire_at {
@@ -304,12 +304,12 @@ struct VerifyTarget {
 impl LoadTarget for VerifyTarget {
     fn resize(&mut self, _db: usize, _keys: u64, _expires: u64) {}
 
-    fn insert(&mut self, db: usize, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
+    fn insert(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
         if self.dbs.len() <= db {
             self.dbs.resize(db + 1, None);
         }
-        xor_into(self.dbs[db].get_or_insert([0u8; 20]), &key_share(&key, &value, expire_at.is_some()));
-        self.fingerprint.add(db, &key, &value, expire_at);
+        xor_into(self.dbs[db].get_or_insert([0u8; 20]), &key_share(key, &value, expire_at.is_some()));
+        self.fingerprint.add(db, key, &value, expire_at);
         Ok(())
     }
 }

@@ -91,7 +91,7 @@ pub fn key_line(json: bool, db: usize, key: &[u8], kind: &str, size: u64, ttl_ms
 impl LoadTarget for RdbStats {
     fn resize(&mut self, _db: usize, _keys: u64, _expires: u64) {}
 
-    fn insert(&mut self, db: usize, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
+    fn insert(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
         let d = self.dbs.entry(db).or_default();
         d.keys += 1;
         if let Some(at) = expire_at {
@@ -105,12 +105,12 @@ impl LoadTarget for RdbStats {
         *self.encodings.entry(format!("{}/{}", value.type_name(), value.encoding_name())).or_default() += 1;
         let size = size_of(&value);
         if self.list_keys {
-            key_line(self.json, db, &key, value.type_name(), size, expire_at.map(|a| a.saturating_sub(self.now)));
+            key_line(self.json, db, key, value.type_name(), size, expire_at.map(|a| a.saturating_sub(self.now)));
         }
         if self.top > 0 {
             let min = self.heap.peek().map(|r| r.0.size);
             if self.heap.len() < self.top || min.is_some_and(|m| size > m) {
-                let k = String::from_utf8_lossy(&key).into_owned();
+                let k = String::from_utf8_lossy(key).into_owned();
                 self.heap.push(Reverse(BigKey { size, db, key: k, kind: value.type_name() }));
                 if self.heap.len() > self.top {
                     self.heap.pop();

@@ -134,19 +134,12 @@ struct Lister<'a> {
 impl LoadTarget for Lister<'_> {
     fn resize(&mut self, _db: usize, _keys: u64, _expires: u64) {}
 
-    fn insert(&mut self, db: usize, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
-        if self.touched.contains(db, &key) {
+    fn insert(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
+        if self.touched.contains(db, key) {
             return LoadTarget::insert(&mut self.ks, db, key, value, expire_at);
         }
         self.streamed += 1;
-        key_line(
-            self.json,
-            db,
-            &key,
-            value.type_name(),
-            size_of(&value),
-            expire_at.map(|a| a.saturating_sub(self.now)),
-        );
+        key_line(self.json, db, key, value.type_name(), size_of(&value), expire_at.map(|a| a.saturating_sub(self.now)));
         Ok(())
     }
 }

@@ -87,8 +87,8 @@ impl Store for Shards {
 impl LoadTarget for Shards {
     fn resize(&mut self, _db: usize, _keys: u64, _expires: u64) {}
 
-    fn insert(&mut self, db: usize, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
-        let s = self.shard_of(&key);
+    fn insert(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
+        let s = self.shard_of(key);
         LoadTarget::insert(&mut self.parts[s], db, key, value, expire_at)
     }
 }

@@ -81,7 +81,7 @@ pub fn report(server: &Server) -> MemReport {
             let heap = db.table.heap_bytes() as u64;
             let mut kb = 0u64;
             for e in db.table.iter() {
-                kb += e.key.len() as u64;
+                kb += e.key.heap_bytes() as u64;
                 values += e.value.heap_bytes() as u64;
             }
             tables += heap;
@@ -200,8 +200,8 @@ fn parse_usage(a: &[Bytes]) -> Result<&Bytes, Reply> {
     Ok(&a[2])
 }
 
-/// Bytes for `key`: its entry in the table, one bucket slot, the key's bytes and the value's heap. An
-/// expired key that is still stored counts as missing.
+/// Bytes for `key`: its entry in the table, one bucket slot, the key's heap bytes (none when it sits in the
+/// entry) and the value's heap. An expired key that is still stored counts as missing.
 fn usage_in(db: &engine::keyspace::Db, key: &[u8]) -> Reply {
     if db.is_expired(key, unix_ms()) {
         return Reply::Nil;
@@ -209,8 +209,10 @@ fn usage_in(db: &engine::keyspace::Db, key: &[u8]) -> Reply {
     match db.get(key) {
         None => Reply::Nil,
         Some(e) => {
-            let bytes =
-                std::mem::size_of::<Entry<Value>>() + std::mem::size_of::<usize>() + e.key.len() + e.value.heap_bytes();
+            let bytes = std::mem::size_of::<Entry<Value>>()
+                + std::mem::size_of::<usize>()
+                + e.key.heap_bytes()
+                + e.value.heap_bytes();
             Reply::Int(bytes as i64)
         }
     }

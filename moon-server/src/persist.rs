@@ -171,7 +171,7 @@ pub fn presize(view: &mut LockedShards<'_>, db: usize, keys: u64) {
 pub fn insert_loaded(
     view: &mut LockedShards<'_>,
     db: usize,
-    key: Box<[u8]>,
+    key: &[u8],
     value: Value,
     expire_at: Option<i64>,
     merge: bool,
@@ -180,11 +180,11 @@ pub fn insert_loaded(
     if db >= databases {
         return Err(RdbError::new(ErrorKind::DbIndex { db: db as u64, databases }, 0));
     }
-    let d = view.db_for(db, &key);
-    if !merge && d.get(&key).is_some() {
-        return Err(RdbError::duplicate_key(&key));
+    let d = view.db_for(db, key);
+    if !merge && d.get(key).is_some() {
+        return Err(RdbError::duplicate_key(key));
     }
-    d.insert_boxed(key, value, expire_at);
+    d.insert(key, value, expire_at);
     Ok(())
 }
 
@@ -199,7 +199,7 @@ impl LoadTarget for ShardLoader<'_, '_> {
         presize(self.view, db, keys);
     }
 
-    fn insert(&mut self, db: usize, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
+    fn insert(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
         insert_loaded(self.view, db, key, value, expire_at, self.merge)
     }
 }

@@ -130,8 +130,8 @@ impl LoadTarget for Held<'_, '_> {
         }
     }
 
-    fn insert(&mut self, db: usize, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
-        self.insert_hashed(db, hash_of(&key), key, value, expire_at)
+    fn insert(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
+        self.insert_hashed(db, hash_of(key), key, value, expire_at)
     }
 
     fn insert_entry(&mut self, db: usize, hash: u64, entry: Box<Entry<Value>>) -> Result<(), RdbError> {
@@ -156,7 +156,7 @@ impl LoadTarget for Held<'_, '_> {
         &mut self,
         db: usize,
         hash: u64,
-        key: Box<[u8]>,
+        key: &[u8],
         value: Value,
         expire_at: Option<i64>,
     ) -> Result<(), RdbError> {

@@ -108,7 +108,7 @@ mod tests {
 
     fn entry(key: &[u8]) -> (u64, Box<Entry<Value>>) {
         let h = hash_of(key);
-        (h, Entry::detached(h, key.into(), Value::Str(StrValue::from_bytes(b"v")), encode_expire(None)))
+        (h, Entry::detached(h, key, Value::Str(StrValue::from_bytes(b"v")), encode_expire(None)))
     }
 
     #[test]

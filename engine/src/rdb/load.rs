@@ -233,17 +233,11 @@ pub(crate) fn store(
                 report.expired_dropped += 1;
                 return Ok(());
             }
-            // The target takes the key; the error message still names it (a decoded key is copied for that,
-            // a key read in place is still in the file).
-            let (owned, shown) = match key {
-                Cow::Borrowed(b) => (Box::from(b), Cow::Borrowed(b)),
-                Cow::Owned(v) => (Box::from(&v[..]), Cow::Owned(v)),
-            };
             let inserted = match hash {
-                Some(h) => target.insert_hashed(db, h, owned, v, expire_at),
-                None => target.insert(db, owned, v, expire_at),
+                Some(h) => target.insert_hashed(db, h, &key, v, expire_at),
+                None => target.insert(db, &key, v, expire_at),
             };
-            counted(inserted, at, db, expire_at, &shown, report)?;
+            counted(inserted, at, db, expire_at, &key, report)?;
         }
     }
     Ok(())

@@ -126,13 +126,13 @@ pub trait LoadTarget {
     /// loader to what the rest of the file can hold).
     fn resize(&mut self, db: usize, keys: u64, expires: u64);
     /// Adds a key. A key that already exists is an error ([`RdbError::duplicate_key`]), as in Redis.
-    fn insert(&mut self, db: usize, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Result<(), RdbError>;
+    fn insert(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>) -> Result<(), RdbError>;
     /// [`LoadTarget::insert`] of a key whose [`hash_of`] is `hash` (the parallel loader computes it once).
     fn insert_hashed(
         &mut self,
         db: usize,
         _hash: u64,
-        key: Box<[u8]>,
+        key: &[u8],
         value: Value,
         expire_at: Option<i64>,
     ) -> Result<(), RdbError> {
@@ -144,7 +144,7 @@ pub trait LoadTarget {
     #[allow(clippy::boxed_local)]
     fn insert_entry(&mut self, db: usize, hash: u64, entry: Box<Entry<Value>>) -> Result<(), RdbError> {
         let (key, value, expire_at) = entry.into_parts();
-        self.insert_hashed(db, hash, key, value, (expire_at != NO_EXPIRE).then_some(expire_at))
+        self.insert_hashed(db, hash, &key, value, (expire_at != NO_EXPIRE).then_some(expire_at))
     }
     /// A key whose [`hash_of`] is `hash` will be inserted into `db` soon: a target with a hash table can warm
     /// its cache (see [`crate::table::Table::prefetch`]). The parallel loader calls this for each step, a few
@@ -181,8 +181,8 @@ impl LoadTarget for Keyspace {
         }
     }
 
-    fn insert(&mut self, db: usize, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
-        self.insert_hashed(db, hash_of(&key), key, value, expire_at)
+    fn insert(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
+        self.insert_hashed(db, hash_of(key), key, value, expire_at)
     }
 
     fn insert_entry(&mut self, db: usize, hash: u64, entry: Box<Entry<Value>>) -> Result<(), RdbError> {
@@ -197,7 +197,7 @@ impl LoadTarget for Keyspace {
         &mut self,
         db: usize,
         hash: u64,
-        key: Box<[u8]>,
+        key: &[u8],
         value: Value,
         expire_at: Option<i64>,
     ) -> Result<(), RdbError> {
@@ -220,7 +220,7 @@ pub struct Discard;
 
 impl LoadTarget for Discard {
     fn resize(&mut self, _db: usize, _keys: u64, _expires: u64) {}
-    fn insert(&mut self, _db: usize, _key: Box<[u8]>, _value: Value, _expire_at: Option<i64>) -> Result<(), RdbError> {
+    fn insert(&mut self, _db: usize, _key: &[u8], _value: Value, _expire_at: Option<i64>) -> Result<(), RdbError> {
         Ok(())
     }
 }

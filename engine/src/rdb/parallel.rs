@@ -287,7 +287,7 @@ impl<'a> Sink<'a> for Scan<'a, '_> {
                 match load::decode_at(inp, &head, self.opts, report.valkey)? {
                     Decoded::Value(v) if !load::expired(head.expire_at, self.opts) => {
                         let exp = encode_expire(head.expire_at);
-                        Payload::Entry(Entry::detached(hash, Box::from(&*head.key), v, exp))
+                        Payload::Entry(Entry::detached(hash, &*head.key, v, exp))
                     }
                     other => return load::store(other, head, None, self.opts, &mut Discard, report),
                 }
@@ -405,8 +405,8 @@ impl LoadTarget for Routed<'_, '_, '_> {
         }
     }
 
-    fn insert(&mut self, db: usize, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Result<()> {
-        let i = (self.route)(&key) % self.targets.len();
+    fn insert(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>) -> Result<()> {
+        let i = (self.route)(key) % self.targets.len();
         let mut slot = Some((key, value));
         let mut result = Ok(());
         self.targets[i].batch(&mut |t| {

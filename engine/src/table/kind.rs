@@ -9,6 +9,7 @@
 //! bucket: a three-member set costs one 8-byte bucket array and three 32-byte entries.
 
 use super::{Entry, Iter, Link, Snapshot, NO_EXPIRE};
+use crate::types::small::SmallBuf;
 use std::fmt;
 use std::ops::Deref;
 
@@ -45,6 +46,7 @@ pub trait IntoKey {
     fn bytes(&self) -> &[u8];
     fn into_boxed(self) -> Box<[u8]>;
     fn into_member_key(self) -> MemberKey;
+    fn into_entry_key(self) -> SmallBuf;
 }
 
 impl IntoKey for Box<[u8]> {
@@ -57,6 +59,9 @@ impl IntoKey for Box<[u8]> {
     fn into_member_key(self) -> MemberKey {
         MemberKey::from(self)
     }
+    fn into_entry_key(self) -> SmallBuf {
+        SmallBuf::new(&self)
+    }
 }
 
 impl IntoKey for &[u8] {
@@ -68,6 +73,25 @@ impl IntoKey for &[u8] {
     }
     fn into_member_key(self) -> MemberKey {
         MemberKey::from(self)
+    }
+    fn into_entry_key(self) -> SmallBuf {
+        SmallBuf::new(self)
+    }
+}
+
+/// A keyspace entry's own key, moved back in (RENAME, an entry taken out and put back).
+impl IntoKey for SmallBuf {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+    fn into_boxed(self) -> Box<[u8]> {
+        (*self).into()
+    }
+    fn into_member_key(self) -> MemberKey {
+        MemberKey::from(&*self)
+    }
+    fn into_entry_key(self) -> SmallBuf {
+        self
     }
 }
 
@@ -132,7 +156,7 @@ impl Kind for Keys {
         expire_at: i64,
         next: Link<Entry<V>>,
     ) -> Entry<V> {
-        Entry { key: key.into_boxed(), value, expire_at, version: state.epoch, hash: h as u32, next }
+        Entry { key: key.into_entry_key(), value, expire_at, version: state.epoch, hash: h as u32, next }
     }
 
     /// Hands a pending entry's current contents to the snapshot sink, then marks the entry as written in the
@@ -176,7 +200,7 @@ impl<V> Node for Entry<V> {
         (std::mem::replace(&mut self.value, value), std::mem::replace(&mut self.expire_at, expire_at))
     }
     fn key_heap_bytes(&self) -> usize {
-        self.key.len()
+        self.key.heap_bytes()
     }
     #[inline]
     fn is(&self, h: u64, key: &[u8]) -> bool {

@@ -32,7 +32,7 @@ fn short_keys_are_inline_long_ones_on_the_heap() {
     let short = member(1, INLINE_KEY);
     let long = member(2, INLINE_KEY + 1);
     assert!(t.insert_ref(&short, (), NO_EXPIRE).is_none());
-    assert!(t.insert(long.clone().into(), (), NO_EXPIRE).is_none());
+    assert!(t.insert(Box::<[u8]>::from(&long[..]), (), NO_EXPIRE).is_none());
     assert_eq!(t.insert_ref(&long, (), NO_EXPIRE), Some(((), NO_EXPIRE)));
     assert_eq!(t.len(), 2);
     assert_eq!(t.key_bytes, long.len());

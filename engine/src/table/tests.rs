@@ -2,6 +2,7 @@
 //! growth and shrink, and point-in-time snapshots under concurrent writes.
 
 use super::*;
+use crate::types::small::SmallBuf;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -61,7 +62,7 @@ fn basics() {
     }
     assert_eq!(t.get(b"b").map(|e| e.value), Some(7));
     let e = t.remove(b"a").map(Entry::into_parts);
-    assert_eq!(e, Some((b("a"), 10, 77)));
+    assert_eq!(e.map(|(k, v, x)| (k[..].to_vec(), v, x)), Some((b"a".to_vec(), 10, 77)));
     assert!(t.get(b"a").is_none());
     assert_eq!(t.len(), 2);
     t.clear();
@@ -125,7 +126,9 @@ fn random_operations_match_a_hash_map() {
     let mut t: Table<u64> = Table::new();
     let mut model = Model::new();
     for round in 0..300_000u64 {
-        let k = key(rng.usize(0..100_000));
+        // A quarter of the keys too long to sit inside their entry.
+        let n = rng.usize(0..100_000);
+        let k: Box<[u8]> = if n % 4 == 0 { format!("a-key-longer-than-15:{n}").into_bytes().into() } else { key(n) };
         match rng.u32(0..10) {
             0..=5 => {
                 let exp = if rng.bool() { NO_EXPIRE } else { round as i64 };
@@ -146,7 +149,8 @@ fn random_operations_match_a_hash_map() {
     }
     assert_eq!(t.iter().len(), model.len());
     assert_eq!(contents(&t), model);
-    let key_bytes: usize = model.keys().map(Vec::len).sum();
+    // Keys of up to 15 bytes sit inside their entry; only longer ones own heap bytes.
+    let key_bytes: usize = model.keys().map(|k| SmallBuf::new(k).heap_bytes()).sum();
     assert_eq!(t.key_bytes, key_bytes);
     for k in model.keys() {
         assert!(t.remove(k).is_some());
@@ -524,7 +528,7 @@ fn memory_per_entry_for_a_million_short_keys() {
     assert!(mem::size_of::<Entry<u64>>() <= 48);
     let mut t: Table<u64> = Table::new();
     for i in 0..1_000_000 {
-        t.insert(format!("key:{i:06}").into_bytes().into(), i as u64, NO_EXPIRE);
+        t.insert(format!("key:{i:06}").as_bytes(), i as u64, NO_EXPIRE);
     }
     while t.rehash_step(1000) {}
     let per_entry = t.heap_bytes() as f64 / t.len() as f64;
@@ -542,8 +546,9 @@ fn detached_entries_link_in_and_duplicates_come_back() {
     }
     // A key already present: the table is unchanged and the entry is handed back whole.
     let h = hash_of(b"k7");
-    let back = t.insert_entry(h, Entry::detached(h, b"k7"[..].into(), 99, NO_EXPIRE)).unwrap_err();
-    assert_eq!(back.into_parts(), (b"k7"[..].into(), 99, NO_EXPIRE));
+    let back = t.insert_entry(h, Entry::detached(h, &b"k7"[..], 99, NO_EXPIRE)).unwrap_err();
+    let (k, v, x) = back.into_parts();
+    assert_eq!((&k[..], v, x), (&b"k7"[..], 99, NO_EXPIRE));
     assert_eq!(t.len(), 100);
     for i in 0..100u64 {
         let e = t.get(format!("k{i}").as_bytes()).expect("linked");
@@ -551,7 +556,7 @@ fn detached_entries_link_in_and_duplicates_come_back() {
     }
     // Linked entries take part in growth like inserted ones.
     for i in 100..1000u64 {
-        t.insert(format!("k{i}").into_bytes().into(), i, NO_EXPIRE);
+        t.insert(format!("k{i}").as_bytes(), i, NO_EXPIRE);
     }
     assert!((0..1000u64).all(|i| t.get(format!("k{i}").as_bytes()).map(|e| e.value) == Some(i)));
 }
@@ -577,5 +582,19 @@ fn absent_entries_link_in_through_growth_and_snapshots() {
     // Growth finishes with every key in place, and a later duplicate is still found.
     while t.rehash_step(100) {}
     let h = hash_of(b"k9");
-    assert!(t.insert_entry(h, Entry::detached(h, b"k9"[..].into(), 1, NO_EXPIRE)).is_err());
+    assert!(t.insert_entry(h, Entry::detached(h, &b"k9"[..], 1, NO_EXPIRE)).is_err());
+}
+
+#[test]
+fn keys_of_up_to_15_bytes_live_inside_the_entry() {
+    let mut t: Table<u64> = Table::new();
+    let (short, long) = (b"fifteen-bytes!!", b"sixteen-bytes!!!");
+    t.insert(&short[..], 1, NO_EXPIRE);
+    t.insert(&long[..], 2, NO_EXPIRE);
+    assert!(t.get(short).is_some_and(|e| e.key.is_inline() && e.key() == short));
+    assert!(t.get(long).is_some_and(|e| !e.key.is_inline() && e.key() == long));
+    // Only the long key owns heap bytes: its 16 bytes and a one-byte length.
+    assert_eq!(t.key_bytes, 17);
+    assert_eq!(t.remove(long).map(|e| e.value), Some(2));
+    assert_eq!(t.key_bytes, 0);
 }

@@ -370,13 +370,13 @@ impl LoadTarget for Replay<'_, '_> {
         }
     }
 
-    fn insert(&mut self, db: usize, key: Box<[u8]>, value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
+    fn insert(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
         self.barrier();
         match self.held.as_deref_mut() {
             Some(view) => crate::persist::insert_loaded(view, db, key, value, expire_at, false),
             None => {
                 let shards = &self.server.shards;
-                let mut view = shards.lock_single(shards.shard_of(&key));
+                let mut view = shards.lock_single(shards.shard_of(key));
                 crate::persist::insert_loaded(&mut view, db, key, value, expire_at, false)
             }
         }

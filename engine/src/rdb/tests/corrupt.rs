@@ -103,7 +103,7 @@ impl LoadTarget for Hints {
     fn resize(&mut self, _db: usize, keys: u64, expires: u64) {
         self.0.push((keys, expires));
     }
-    fn insert(&mut self, _: usize, _: Box<[u8]>, _: Value, _: Option<i64>) -> Result<(), RdbError> {
+    fn insert(&mut self, _: usize, _: &[u8], _: Value, _: Option<i64>) -> Result<(), RdbError> {
         Ok(())
     }
 }
