@@ -128,7 +128,8 @@ fn random_operations_match_a_hash_map() {
     for round in 0..300_000u64 {
         // A quarter of the keys too long to sit inside their entry.
         let n = rng.usize(0..100_000);
-        let k: Box<[u8]> = if n % 4 == 0 { format!("a-key-longer-than-15:{n}").into_bytes().into() } else { key(n) };
+        let k: Box<[u8]> =
+            if n.is_multiple_of(4) { format!("a-key-longer-than-15:{n}").into_bytes().into() } else { key(n) };
         match rng.u32(0..10) {
             0..=5 => {
                 let exp = if rng.bool() { NO_EXPIRE } else { round as i64 };
