@@ -26,6 +26,22 @@ use std::time::Duration;
 pub fn load_file(server: &Server, path: &Path, opts: &LoadOptions) -> Result<LoadReport, RdbError> {
     let io = |source| RdbError::new(ErrorKind::Io { path: path.to_path_buf(), source }, 0);
     let bytes = FileBytes::open(path).map_err(io)?;
+    let result = std::thread::scope(|s| {
+        // The file's pages are mapped in on another thread, ahead of the scan, while the shard threads wait
+        // for their first keys (mapping them all before the scan starts took 2% of a load's CPU, all of it
+        // on the critical path). The scan faults in whatever it reaches first.
+        if let FileBytes::Mapped { .. } = bytes {
+            let _ = std::thread::Builder::new().name("rdb-populate".into()).spawn_scoped(s, || bytes.populate());
+        }
+        load_mapped(server, bytes.as_slice(), opts)
+    });
+    // Unmapping a large file takes milliseconds: not on the start-up's path.
+    let _ = std::thread::Builder::new().name("rdb-unmap".into()).spawn(move || drop(bytes));
+    result
+}
+
+/// [`load_file`] of the file's bytes.
+fn load_mapped(server: &Server, bytes: &[u8], opts: &LoadOptions) -> Result<LoadReport, RdbError> {
     let shards: &Shards = &server.shards;
     let progress = Progress { server, hinted: AtomicU64::new(0), inserted: AtomicU64::new(0) };
     let delay = crate::bgsave::key_delay(server, "key-load-delay");
@@ -34,7 +50,7 @@ pub fn load_file(server: &Server, path: &Path, opts: &LoadOptions) -> Result<Loa
         .collect();
     let mut targets: Vec<&mut dyn ShardTarget> = parts.iter_mut().map(|p| p as &mut dyn ShardTarget).collect();
     let route = |key: &[u8]| shards.shard_of(key);
-    rdb::load_sharded(bytes.as_slice(), opts, &route, &mut targets)
+    rdb::load_sharded(bytes, opts, &route, &mut targets)
 }
 
 /// Keys announced and inserted over all shards, for `loading_loaded_bytes`.
@@ -200,22 +216,24 @@ impl FileBytes {
             return Ok(FileBytes::Read(Vec::new()));
         }
         // SAFETY: mmap(2) with a null hint, a length the file has, and a descriptor open for reading; the
-        // result is checked against MAP_FAILED before use. MAP_POPULATE reads the pages in up front (one call
-        // instead of a fault per page).
+        // result is checked against MAP_FAILED before use.
         let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE | libc::MAP_POPULATE,
-                file.as_raw_fd(),
-                0,
-            )
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0)
         };
         if ptr == libc::MAP_FAILED {
             return std::fs::read(path).map(FileBytes::Read);
         }
         Ok(FileBytes::Mapped { ptr, len })
+    }
+
+    /// Maps every page of a mapped file in (one call instead of a fault per 16 pages); only saves time.
+    fn populate(&self) {
+        if let FileBytes::Mapped { ptr, len } = *self {
+            // SAFETY: advice on exactly the live mapping made in `open` (unmapped only by `drop`, which
+            // cannot run while `self` is borrowed). MADV_POPULATE_READ only faults pages in, as reading
+            // them would; a kernel without it (before 5.14) answers EINVAL and the scan faults them in.
+            unsafe { libc::madvise(ptr, len, libc::MADV_POPULATE_READ) };
+        }
     }
 
     fn as_slice(&self) -> &[u8] {
@@ -229,6 +247,12 @@ impl FileBytes {
         }
     }
 }
+
+// SAFETY: the mapping is private to its `FileBytes`, read-only, and unmapped once, by `drop`: moving it to
+// another thread (to unmap it there) or reading it from several is as safe as for a `Vec<u8>`.
+unsafe impl Send for FileBytes {}
+// SAFETY: see `Send`; shared access only reads.
+unsafe impl Sync for FileBytes {}
 
 impl Drop for FileBytes {
     fn drop(&mut self) {
