@@ -217,9 +217,8 @@ impl FileBytes {
         }
         // SAFETY: mmap(2) with a null hint, a length the file has, and a descriptor open for reading; the
         // result is checked against MAP_FAILED before use.
-        let ptr = unsafe {
-            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0)
-        };
+        let ptr =
+            unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0) };
         if ptr == libc::MAP_FAILED {
             return std::fs::read(path).map(FileBytes::Read);
         }
