@@ -390,8 +390,13 @@ mod tests {
         let v = Value::Str(engine::types::StrValue::from_bytes(&[b'x'; 100]));
         let heap = v.heap_bytes();
         db.insert(b"big", v, None);
-        let want = std::mem::size_of::<Entry<Value>>() + 8 + 3 + heap;
+        // A 3-byte key sits inside the entry.
+        let want = std::mem::size_of::<Entry<Value>>() + 8 + heap;
         assert!(matches!(usage_in(&db, b"big"), Reply::Int(n) if n as usize == want));
+        // A 20-byte key takes 21 heap bytes (its length first).
+        let long = b"a-key-of-twenty-byte";
+        db.insert(long, Value::Str(engine::types::StrValue::from_bytes(&[b'x'; 100])), None);
+        assert!(matches!(usage_in(&db, long), Reply::Int(n) if n as usize == want + 21));
         assert!(matches!(usage_in(&db, b"nokey"), Reply::Nil));
         db.insert(b"old", Value::Str(engine::types::StrValue::from_bytes(b"1")), Some(1));
         assert!(matches!(usage_in(&db, b"old"), Reply::Nil));
