@@ -154,6 +154,18 @@ pub(crate) fn walk<'a>(bytes: &'a [u8], opts: &LoadOptions, sink: &mut dyn Sink<
 /// The trailing CRC-64 (RDB 5 and later), which covers every byte before it; then records how many bytes the
 /// RDB took.
 pub(crate) fn checksum(bytes: &[u8], eof_end: usize, opts: &LoadOptions, report: &mut LoadReport) -> Result<()> {
+    checksum_from(bytes, eof_end, opts, report, (0, 0))
+}
+
+/// [`checksum`] with the CRC of `bytes[..done.1]` already computed (`done.0`), by a reader that kept it up to
+/// date as it went.
+pub(crate) fn checksum_from(
+    bytes: &[u8],
+    eof_end: usize,
+    opts: &LoadOptions,
+    report: &mut LoadReport,
+    done: (u64, usize),
+) -> Result<()> {
     let mut inp = Input::at(bytes, eof_end);
     if report.version >= 5 {
         let stored = inp.u64_le().map_err(|e| e.with_doing(Doing::CheckSum))?;
@@ -162,7 +174,8 @@ pub(crate) fn checksum(bytes: &[u8], eof_end: usize, opts: &LoadOptions, report:
         } else if !opts.verify_checksum {
             ChecksumStatus::NotChecked(stored)
         } else {
-            let expected = crc64_clmul::crc64(&bytes[..eof_end]);
+            let (crc, at) = if done.1 <= eof_end { done } else { (0, 0) };
+            let expected = crc64_clmul::update(crc, &bytes[at..eof_end]);
             if expected != stored {
                 let e = ErrorKind::Checksum { expected, stored };
                 return Err(RdbError::new(e, eof_end).with_doing(Doing::CheckSum));

@@ -27,7 +27,7 @@ use super::decode::Decoded;
 use super::error::{ErrorKind, RdbError, Result};
 use super::input::Input;
 use super::load::{self, KeyHead, Sink};
-use super::{skip, Discard, LoadOptions, LoadReport, LoadTarget, ShardTarget};
+use super::{crc64_clmul, skip, Discard, LoadOptions, LoadReport, LoadTarget, ShardTarget};
 use crate::keyspace::encode_expire;
 use crate::table::{hash_of, prefetch_line, Entry, Prefetch};
 use crate::types::Value;
@@ -136,17 +136,18 @@ pub(crate) fn load_on_threads(
             .collect();
         drop(senders);
         drop(recycle_tx);
-        let mut scan = Scan { route, opts, lanes, recycle: recycle_rx, failed: &failed, stopped: false };
+        let crc = Crc { on: opts.verify_checksum, value: 0, at: 0 };
+        let mut scan = Scan { route, opts, bytes, lanes, recycle: recycle_rx, failed: &failed, stopped: false, crc };
         let scanned = load::walk(bytes, opts, &mut scan);
         // Everything routed so far goes out (a shard's earlier error may be in there), then the lanes close.
         for i in 0..scan.lanes.len() {
             scan.flush(i);
         }
-        let stopped = scan.stopped;
+        let (stopped, crc) = (scan.stopped, scan.crc);
         drop(scan);
-        // The CRC runs here while the shard threads finish their queues.
+        // The rest of the CRC runs here while the shard threads finish their queues.
         let scanned = scanned.and_then(|(mut report, eof_end)| {
-            load::checksum(bytes, eof_end, opts, &mut report)?;
+            load::checksum_from(bytes, eof_end, opts, &mut report, (crc.value, crc.at))?;
             Ok(report)
         });
         let mut first: Option<(usize, RdbError)> = None;
@@ -197,7 +198,25 @@ struct Scan<'a, 'x> {
     failed: &'x AtomicBool,
     /// A shard thread failed: the scan ended early on purpose.
     stopped: bool,
+    /// The file's CRC so far.
+    crc: Crc,
+    bytes: &'a [u8],
 }
+
+/// The CRC-64 of the bytes the scan has passed, kept up to date a step at a time while they are still in the
+/// cache: done at the end, it read the whole file again from memory while the shard threads had run out of
+/// work (a tail of several milliseconds on one CPU).
+#[derive(Clone, Copy)]
+struct Crc {
+    /// Whether the load verifies the checksum.
+    on: bool,
+    /// The CRC of `bytes[..at]`.
+    value: u64,
+    at: usize,
+}
+
+/// Bytes the scan passes between two CRC updates.
+const CRC_STEP: usize = 256 * 1024;
 
 impl<'a> Scan<'a, '_> {
     /// Sends lane `i`'s pending batch, waiting for room. Marks the scan stopped when the thread is gone or
@@ -293,6 +312,11 @@ impl<'a> Sink<'a> for Scan<'a, '_> {
                 }
             }
         };
+        let end = inp.pos();
+        if self.crc.on && end - self.crc.at >= CRC_STEP {
+            self.crc.value = crc64_clmul::update(self.crc.value, &self.bytes[self.crc.at..end]);
+            self.crc.at = end;
+        }
         self.push(shard, Item::Key(head, hash, payload))
     }
 }

@@ -3,7 +3,7 @@
 //! truncation and on damaged files.
 
 use super::super::parallel::load_on_threads;
-use super::super::{load, load_sharded, LoadOptions, LoadReport, RdbError, ShardTarget};
+use super::super::{load, load_sharded, ChecksumStatus, LoadOptions, LoadReport, RdbError, ShardTarget};
 use super::{db_summary, digest, expected, fixture, Expect};
 use crate::keyspace::Keyspace;
 use crate::table::NO_EXPIRE;
@@ -377,5 +377,34 @@ fn entries_built_by_the_scan_keep_expiry_and_counts() {
     for e in seq.dbs[0].table.iter() {
         let found = shards[route_for(2)(e.key())].dbs[0].get(e.key()).expect("key in its shard");
         assert_eq!((found.expire_at, &found.value), (e.expire_at, &e.value));
+    }
+}
+
+#[test]
+fn a_file_of_several_crc_steps_verifies_and_any_changed_byte_fails_as_in_a_sequential_load() {
+    // About 1.2 MB: the scan folds the CRC in every 256 KB, and finishes it after EOF.
+    let mut body = Vec::new();
+    for i in 0..20_000 {
+        string_key(&mut body, format!("key:{i}").as_bytes(), format!("{i:0>50}").as_bytes());
+    }
+    let file = rdb(&body);
+    let opts = LoadOptions::default();
+    for n in [1, 2] {
+        agree(&file, &opts, n, &format!("{n} shards"));
+        let (_, r) = load_n(&file, &opts, n);
+        assert!(matches!(r.map(|r| r.checksum), Ok(ChecksumStatus::Verified(_))));
+    }
+    // A digit of a value changed before, inside and after the steps' boundaries: the file still parses, so
+    // only the CRC finds it, with the same error (expected and stored CRCs, offset) as a sequential load.
+    for at in [20, 256 * 1024 - 1, 256 * 1024, 700_001, file.len() - 40] {
+        let mut bad = file.clone();
+        let digit = (at..).find(|&i| bad[i].is_ascii_digit() && bad[i - 1].is_ascii_digit()).expect("a digit");
+        bad[digit] = if bad[digit] == b'7' { b'8' } else { b'7' };
+        for n in [1, 2] {
+            agree(&bad, &opts, n, &format!("digit at {digit}, {n} shards"));
+            let (_, r) = load_n(&bad, &opts, n);
+            let e = r.expect_err("a changed byte must fail the checksum");
+            assert!(e.to_string().contains("checksum") || e.to_string().contains("CRC"), "{e}");
+        }
     }
 }
