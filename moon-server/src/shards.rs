@@ -68,12 +68,30 @@ fn crc16(data: &[u8]) -> u16 {
 
 /// The cluster slot of a key, honouring `{hash tags}` exactly as Redis does.
 pub fn key_slot(key: &[u8]) -> u16 {
-    let tagged = key.iter().position(|&c| c == b'{').and_then(|open| {
+    let tagged = find_byte(key, b'{').and_then(|open| {
         let rest = &key[open + 1..];
         let close = rest.iter().position(|&c| c == b'}')?;
         (close > 0).then(|| &rest[..close])
     });
     crc16(tagged.unwrap_or(key)) & (SLOTS - 1)
+}
+
+/// The first position of `byte` in `hay`, 8 bytes at a time (most keys have no `{`: the whole key is read).
+fn find_byte(hay: &[u8], byte: u8) -> Option<usize> {
+    const LOW: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    let pattern = u64::from_le_bytes([byte; 8]);
+    let mut words = hay.chunks_exact(8);
+    for (i, w) in (&mut words).enumerate() {
+        let x = u64::from_le_bytes(w.try_into().expect("8 bytes")) ^ pattern;
+        // The lowest set bit marks the first zero byte of `x` exactly (a borrow only reaches higher bytes).
+        let zero = x.wrapping_sub(LOW) & !x & HIGH;
+        if zero != 0 {
+            return Some(i * 8 + (zero.trailing_zeros() / 8) as usize);
+        }
+    }
+    let done = hay.len() - words.remainder().len();
+    words.remainder().iter().position(|&c| c == byte).map(|p| done + p)
 }
 
 /// A key in a numbered database.
@@ -367,6 +385,18 @@ mod tests {
             for _ in 0..20 {
                 let data: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
                 assert_eq!(crc16(&data), bitwise(&data), "{data:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn find_byte_finds_the_first_occurrence() {
+        let mut rng = fastrand::Rng::with_seed(123);
+        for len in 0..40 {
+            for _ in 0..50 {
+                // Few distinct bytes (and 0x7a/0x7c around '{'), so matches and near-misses are frequent.
+                let hay: Vec<u8> = (0..len).map(|_| [b'{', b'z', b'|', 0x00, 0xfb, b'a'][rng.usize(..6)]).collect();
+                assert_eq!(find_byte(&hay, b'{'), hay.iter().position(|&c| c == b'{'), "{hay:?}");
             }
         }
     }
