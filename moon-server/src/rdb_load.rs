@@ -26,7 +26,9 @@ use std::time::Duration;
 pub fn load_file(server: &Server, path: &Path, opts: &LoadOptions) -> Result<LoadReport, RdbError> {
     let io = |source| RdbError::new(ErrorKind::Io { path: path.to_path_buf(), source }, 0);
     let bytes = FileBytes::open(path).map_err(io)?;
-    let result = std::thread::scope(|s| {
+    // The mapping is dropped (unmapped) before the server serves: unmapped on another thread, its pages still
+    // counted in the server's RSS when the first clients came.
+    std::thread::scope(|s| {
         // The file's pages are mapped in on another thread, ahead of the scan, while the shard threads wait
         // for their first keys (mapping them all before the scan starts took 2% of a load's CPU, all of it
         // on the critical path). The scan faults in whatever it reaches first.
@@ -34,10 +36,7 @@ pub fn load_file(server: &Server, path: &Path, opts: &LoadOptions) -> Result<Loa
             let _ = std::thread::Builder::new().name("rdb-populate".into()).spawn_scoped(s, || bytes.populate());
         }
         load_mapped(server, bytes.as_slice(), opts)
-    });
-    // Unmapping a large file takes milliseconds: not on the start-up's path.
-    let _ = std::thread::Builder::new().name("rdb-unmap".into()).spawn(move || drop(bytes));
-    result
+    })
 }
 
 /// [`load_file`] of the file's bytes.
@@ -247,10 +246,9 @@ impl FileBytes {
     }
 }
 
-// SAFETY: the mapping is private to its `FileBytes`, read-only, and unmapped once, by `drop`: moving it to
-// another thread (to unmap it there) or reading it from several is as safe as for a `Vec<u8>`.
-unsafe impl Send for FileBytes {}
-// SAFETY: see `Send`; shared access only reads.
+// SAFETY: the mapping is private to its `FileBytes`, read-only, and unmapped once, by `drop` (which needs
+// `&mut self`): reading it from several threads (the scan, the shard threads, the populating thread) is as
+// safe as for a `Vec<u8>`.
 unsafe impl Sync for FileBytes {}
 
 impl Drop for FileBytes {
