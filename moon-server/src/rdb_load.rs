@@ -26,8 +26,8 @@ use std::time::Duration;
 pub fn load_file(server: &Server, path: &Path, opts: &LoadOptions) -> Result<LoadReport, RdbError> {
     let io = |source| RdbError::new(ErrorKind::Io { path: path.to_path_buf(), source }, 0);
     let bytes = FileBytes::open(path).map_err(io)?;
-    // The mapping is dropped (unmapped) before the server serves: unmapped on another thread, its pages still
-    // counted in the server's RSS when the first clients came.
+    // `bytes` is dropped (unmapped) here, before the server serves: left to a background thread, the
+    // mapping's pages still counted in the RSS the first clients saw.
     std::thread::scope(|s| {
         // The file's pages are mapped in on another thread, ahead of the scan, while the shard threads wait
         // for their first keys (mapping them all before the scan starts took 2% of a load's CPU, all of it

@@ -11,8 +11,9 @@
 //! table entries too (allocating and first touching their memory, the larger part of an insert), so the
 //! shard thread only links them in: with one shard (or few) the two threads share the work. The scan also
 //! computes each key's table hash once, for the shard thread's prefetches and its insert. RESIZEDB hints
-//! travel in the same batches, split evenly over the shards. The CRC is computed by the scanning thread once
-//! it reaches EOF, while the shard threads finish. Shard threads warm their table a few keys ahead
+//! travel in the same batches, split evenly over the shards. The scanning thread keeps the CRC up to date as it
+//! goes (every 256 KB, while those bytes are in its cache) and finishes it at EOF, while the shard threads
+//! finish. Shard threads warm their table a few keys ahead
 //! (`LoadTarget::prefetch`), so the cache misses of consecutive inserts overlap instead of adding up.
 //!
 //! **Same result, same errors as [`super::load`].** The scan stops at its first error; a shard thread stops at

@@ -40,20 +40,17 @@ pub trait Node: Sized {
     fn rehash_index(&self, seed: u64, mask: usize) -> usize;
 }
 
-/// A key for [`Table::insert`](super::Table): an owned key (what the loaders hold) or a borrowed one (what
-/// commands hold), so that a member table can keep short keys inline without a throw-away allocation.
+/// A key for [`Table::insert`](super::Table): an owned key or a borrowed one (what commands and loaders
+/// hold), so that a table keeps a short key inline without a throw-away allocation (a keyspace entry up to
+/// 15 bytes, a member up to [`INLINE_KEY`]).
 pub trait IntoKey {
     fn bytes(&self) -> &[u8];
-    fn into_boxed(self) -> Box<[u8]>;
     fn into_member_key(self) -> MemberKey;
     fn into_entry_key(self) -> SmallBuf;
 }
 
 impl IntoKey for Box<[u8]> {
     fn bytes(&self) -> &[u8] {
-        self
-    }
-    fn into_boxed(self) -> Box<[u8]> {
         self
     }
     fn into_member_key(self) -> MemberKey {
@@ -68,30 +65,11 @@ impl IntoKey for &[u8] {
     fn bytes(&self) -> &[u8] {
         self
     }
-    fn into_boxed(self) -> Box<[u8]> {
-        self.into()
-    }
     fn into_member_key(self) -> MemberKey {
         MemberKey::from(self)
     }
     fn into_entry_key(self) -> SmallBuf {
         SmallBuf::new(self)
-    }
-}
-
-/// A keyspace entry's own key, moved back in (RENAME, an entry taken out and put back).
-impl IntoKey for SmallBuf {
-    fn bytes(&self) -> &[u8] {
-        self
-    }
-    fn into_boxed(self) -> Box<[u8]> {
-        (*self).into()
-    }
-    fn into_member_key(self) -> MemberKey {
-        MemberKey::from(&*self)
-    }
-    fn into_entry_key(self) -> SmallBuf {
-        self
     }
 }
 
