@@ -19,20 +19,11 @@ incr=${2:-1000000}
 CARGO_TARGET_DIR=/tmp/rel-tool cargo build --release -q -p moon-aof-tool
 tool=/tmp/rel-tool/release/moon-aof-tool
 
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+# The temp dir $tmp (removed on exit with a server still running), free_port, wait_ready, stop, wait_rewrite.
+source fixtures/lib.sh
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 cli() { redis-cli -p "$port" "$@"; }
-wait_rewrite() {
-    while ! cli info persistence | tr -d '\r' | grep -q '^aof_rewrite_in_progress:0'; do sleep 0.01; done
-    while ! cli info persistence | tr -d '\r' | grep -q '^aof_rewrite_scheduled:0'; do sleep 0.01; done
-}
 now() { date +%s.%N; }
 elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 timed() { # timed LABEL CMD...: runs CMD, prints the wall time, the CPU time (user + sys) and exit status
@@ -51,7 +42,7 @@ for preamble in yes no; do
         --aof-use-rdb-preamble "$preamble" --auto-aof-rewrite-percentage 0 --enable-debug-command yes \
         --daemonize no --logfile "$d/redis.log" >/dev/null 2>&1 &
     pid=$!
-    until cli ping >/dev/null 2>&1; do sleep 0.05; done
+    wait_ready "$d/redis.log"
     cli debug populate "$keys" key 24 >/dev/null
     cli bgrewriteaof >/dev/null
     wait_rewrite
@@ -65,9 +56,7 @@ for preamble in yes no; do
     # Put the directory back to base + incr (the state before that rewrite) by writing the same incr again.
     redis-benchmark -p "$port" -q -n "$per" -r "$keys" -P 64 -t set,lpush,hset,sadd,zadd,incr >/dev/null 2>&1 || true
     dbsize=$(cli dbsize)
-    cli shutdown nosave >/dev/null 2>&1 || true
-    wait "$pid" 2>/dev/null || true
-    pid=
+    stop
     size=$(du -sb "$d/appendonlydir" | cut -f1)
     echo "aof-use-rdb-preamble $preamble: $dbsize keys, appendonlydir $size bytes:"
     ls -l "$d/appendonlydir" | awk 'NR>1 {printf "    %12s %s\n", $5, $9}'
