@@ -235,10 +235,10 @@ fn memory_purge_returns_freed_pages() {
     let moon = ServerOptions::moon(1).env("_RJEM_MALLOC_CONF", slow).start();
     let mut c = moon.conn();
     let before = rss_anon(moon.pid());
-    load(&mut c, Shape::StrSet, 0..100_000);
+    load(&mut c, Shape::List, 0..150_000);
     let full = rss_anon(moon.pid());
     let grown = full.saturating_sub(before);
-    assert!(grown > 20 << 20, "100k sets grew the heap by only {grown} bytes");
+    assert!(grown > 20 << 20, "150k lists grew the heap by only {grown} bytes");
     assert_eq!(c.cmd(&["FLUSHALL"]), moon_tests::Value::simple("OK"));
     let flushed = rss_anon(moon.pid());
     assert!(flushed > before + grown / 2, "the pages went back without MEMORY PURGE: the test proves nothing");

@@ -8,6 +8,10 @@ pub struct EngineConfig {
     pub hash_max_listpack_entries: usize,
     pub hash_max_listpack_value: usize,
     pub set_max_intset_entries: usize,
+    /// Redis 7.2's `set-max-listpack-entries` / `-value`: the largest set of strings kept packed. Redis 7.0
+    /// has no such form; a packed set still reports (and is saved as) a hashtable.
+    pub set_max_listpack_entries: usize,
+    pub set_max_listpack_value: usize,
     pub zset_max_listpack_entries: usize,
     pub zset_max_listpack_value: usize,
     /// `list-max-listpack-size`: negative means a byte limit per node (-1 = 4kb ... -5 = 64kb), positive a count.
@@ -23,6 +27,8 @@ impl Default for EngineConfig {
             hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             set_max_intset_entries: 512,
+            set_max_listpack_entries: 128,
+            set_max_listpack_value: 64,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
             list_max_listpack_size: -2,

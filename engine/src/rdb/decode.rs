@@ -5,8 +5,8 @@
 //! | --- | --- |
 //! | 0 string | `int` when canonical and ≤ 20 bytes, else `embstr` (≤ 44 bytes) or `raw` (`tryObjectEncoding`) |
 //! | 1, 10, 14, 18 lists | quicklist (the only list encoding) |
-//! | 2 set | intset when every member is an integer and count ≤ `set-max-intset-entries`, else hashtable |
-//! | 11 intset, 20 set listpack | same rule (7.0 has no listpack sets; 7.2's become intset or hashtable) |
+//! | 2 set | intset when every member is an integer and count ≤ `set-max-intset-entries`, else hashtable (packed within `set-max-listpack-*`, still reported as hashtable) |
+//! | 11 intset, 20 set listpack | same rule (7.0 has no listpack sets) |
 //! | 4 hash | listpack when count ≤ `hash-max-listpack-entries` and every field and value ≤ `hash-max-listpack-value` |
 //! | 9 zipmap | same rule as type 4 |
 //! | 13 ziplist, 16 listpack hashes | listpack unless count > `hash-max-listpack-entries` (length not checked, as 7.0) |
@@ -27,6 +27,7 @@ use super::skip;
 use super::types::*;
 use crate::config::EngineConfig;
 use crate::table::{Table, NO_EXPIRE};
+use crate::types::set::PackedSet;
 use crate::types::string::EMBSTR_LIMIT;
 use crate::types::zset::{compare, Limits};
 use crate::types::{HashValue, ListValue, SetValue, StrValue, Value, ZSetValue};
@@ -227,6 +228,14 @@ impl Member<'_> {
         }
     }
 
+    /// The length of the member's bytes.
+    fn len(&self) -> usize {
+        match self {
+            Member::Str(RdbStr::Bytes(b)) => b.len(),
+            _ => self.with_bytes(|b| b.len()),
+        }
+    }
+
     /// Calls `f` with the member's bytes (integers printed in place).
     fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         match self {
@@ -247,7 +256,8 @@ fn set_plain(inp: &mut Input, cfg: &EngineConfig) -> Result<Decoded> {
     set_from(members, cfg, at)
 }
 
-/// Builds a set: intset when every member is an integer and the count fits, else a hashtable.
+/// Builds a set: intset when every member is an integer and the count fits, packed while
+/// `set-max-listpack-*` allow, else a hashtable.
 fn set_from(members: Vec<Member>, cfg: &EngineConfig, at: usize) -> Result<Decoded> {
     const DUP: &str = "Duplicate set members detected";
     let n = members.len();
@@ -263,6 +273,17 @@ fn set_from(members: Vec<Member>, cfg: &EngineConfig, at: usize) -> Result<Decod
             }
             return Ok(Decoded::Value(Value::Set(SetValue::Intset(ints.into()))));
         }
+    }
+    if n <= cfg.set_max_listpack_entries && members.iter().all(|m| m.len() <= cfg.set_max_listpack_value) {
+        let packed = PackedSet::build_checked(|out| {
+            for m in &members {
+                m.with_bytes(|b| PackedSet::put(out, b));
+            }
+        });
+        return match packed {
+            Some(p) => Ok(Decoded::Value(Value::Set(SetValue::Packed(p)))),
+            None => bad_value(DUP, at),
+        };
     }
     let mut t = Table::with_capacity(n);
     for m in &members {

@@ -327,6 +327,14 @@ pub(crate) fn encode_value_into(v: &Value, opts: &WriteOptions, out: &mut Vec<u8
                 }
                 SET
             }
+            // Saved as Redis 7.0 saves any set of strings (it has no listpack sets).
+            SetValue::Packed(p) => {
+                put_len(out, p.len() as u64);
+                for m in p.iter() {
+                    put_string(out, m, compress);
+                }
+                SET
+            }
         },
         Value::Hash(h) => match h {
             HashValue::Listpack(pairs) => {

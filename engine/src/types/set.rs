@@ -1,12 +1,17 @@
 //! Set values: `intset` (sorted i64s) while every member is an integer and the count is within
-//! `set-max-intset-entries`, `hashtable` otherwise (Redis 7.0 has no listpack sets). A set only converts
-//! back when a command builds a new one (SPOP's rebuild, the *STORE commands), as in Redis.
+//! `set-max-intset-entries`; packed while a set of strings is small; `hashtable` otherwise. A set only
+//! converts back when a command builds a new one (SPOP's rebuild, the *STORE commands), as in Redis.
 //!
 //! A member belongs in an intset when it is the canonical decimal form of an i64 ([`parse_i64`]): "12" does,
 //! "012", "+12" and "-0" do not. The large form is a member [`Table`] ([`Members`]), so SSCAN gets the
-//! table's cursor guarantee. Redis 7.0 has no small form for sets of strings; ours costs one 32-byte entry
-//! per member of up to 22 bytes and an 8-byte bucket array up to 8 members, against Redis's entry, member
-//! string and 32-byte bucket array.
+//! table's cursor guarantee: one 32-byte entry per member of up to 22 bytes and an 8-byte bucket array up to
+//! 8 members, against Redis's entry, member string and 32-byte bucket array.
+//!
+//! Redis 7.0 has no small form for sets of strings; Redis 7.2 added listpack sets, with the limits
+//! `set-max-listpack-entries` (128) and `set-max-listpack-value` (64 bytes). Moon keeps such sets packed
+//! ([`PackedSet`]: one allocation instead of a table, its bucket array and an entry per member) but
+//! reports them as 7.0 does: `OBJECT ENCODING` says `hashtable` and the RDB writer saves a plain set.
+//! Only what 7.0 clients cannot observe differs: memory, and SSCAN returning such a set in one call.
 //!
 //! The intset is packed as Redis packs it ([`IntSet`]): every member at the narrowest width (16, 32 or 64
 //! bits) that fits them all, in one buffer, widened when a wider member arrives. The buffer is a
@@ -14,11 +19,13 @@
 
 use crate::config::EngineConfig;
 use crate::table::{Members, Table, NO_EXPIRE};
-use crate::types::small::SmallBuf;
+use crate::types::hash::{put_varint, read_elem};
+use crate::types::small::{SmallBuf, ThinBuf};
 use crate::util::parse_i64;
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
+use std::ops::Range;
 
 /// Sorted, distinct i64s in one buffer: a width byte (2, 4 or 8) followed by every member little-endian at
 /// that width. The empty set has an empty buffer and width 2. As in Redis, the width only grows (on adding a
@@ -173,10 +180,136 @@ impl fmt::Debug for IntSet {
     }
 }
 
+/// A small set of strings: each member as a varint length and its bytes, in insertion order, in one
+/// allocation (the role of Redis 7.2's listpack sets). Lookups are linear and every change rewrites the
+/// buffer, which is cheap within `set-max-listpack-entries`.
+#[derive(Clone)]
+pub struct PackedSet(ThinBuf);
+
+/// Walks a [`PackedSet`]: each item is a member and the byte range it occupies.
+struct Spans<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for Spans<'a> {
+    type Item = (&'a [u8], Range<usize>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let start = self.pos;
+        let (m, end) = read_elem(self.buf, start);
+        self.pos = end;
+        Some((m, start..end))
+    }
+}
+
+impl PackedSet {
+    /// Packs `members` as given: the caller keeps them distinct.
+    pub fn from_distinct<'m>(members: impl IntoIterator<Item = &'m [u8]>) -> PackedSet {
+        PackedSet(ThinBuf::build(|out| {
+            for m in members {
+                put_varint(out, m.len());
+                out.extend_from_slice(m);
+            }
+        }))
+    }
+
+    /// Packs what `fill` writes with [`PackedSet::put`]; `None` when two members are equal (a damaged RDB).
+    pub(crate) fn build_checked(fill: impl FnOnce(&mut Vec<u8>)) -> Option<PackedSet> {
+        let set = PackedSet(ThinBuf::build(fill));
+        set.all_distinct().then_some(set)
+    }
+
+    /// Appends one member for [`PackedSet::build_checked`].
+    pub(crate) fn put(out: &mut Vec<u8>, member: &[u8]) {
+        put_varint(out, member.len());
+        out.extend_from_slice(member);
+    }
+
+    fn all_distinct(&self) -> bool {
+        let mut members: Vec<&[u8]> = self.iter().collect();
+        if members.len() <= 8 {
+            return members.iter().enumerate().all(|(i, m)| !members[..i].contains(m));
+        }
+        members.sort_unstable();
+        members.windows(2).all(|w| w[0] != w[1])
+    }
+
+    fn spans(&self) -> Spans<'_> {
+        Spans { buf: &self.0, pos: 0 }
+    }
+
+    /// The members in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.spans().map(|(m, _)| m)
+    }
+
+    /// Number of members (a walk: the buffer has no header).
+    pub fn len(&self) -> usize {
+        self.spans().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.0.heap_bytes()
+    }
+
+    pub fn contains(&self, member: &[u8]) -> bool {
+        self.iter().any(|m| m == member)
+    }
+
+    /// Appends `member` unless present; returns whether it was added and the count afterwards.
+    fn insert(&mut self, member: &[u8]) -> (bool, usize) {
+        let mut n = 0;
+        for m in self.iter() {
+            if m == member {
+                return (false, 0);
+            }
+            n += 1;
+        }
+        self.0 = ThinBuf::build(|out| {
+            out.extend_from_slice(&self.0);
+            PackedSet::put(out, member);
+        });
+        (true, n + 1)
+    }
+
+    /// Removes `member`; true when it was there. The others keep their order.
+    fn remove(&mut self, member: &[u8]) -> bool {
+        match self.spans().find(|(m, _)| *m == member) {
+            Some((_, r)) => {
+                self.0 = self.0.spliced(r, &[]);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The member at insertion position `i`, if any.
+    fn nth(&self, i: usize) -> Option<&[u8]> {
+        self.iter().nth(i)
+    }
+}
+
+/// Equal when they hold the same members, in any order.
+impl PartialEq for PackedSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|m| other.contains(m))
+    }
+}
+
 /// The members of one set.
 pub enum SetValue {
     /// Sorted, distinct integers (Redis's intset encoding).
     Intset(IntSet),
+    /// A small set of strings, packed (reported as `hashtable`, see the module's notes).
+    Packed(PackedSet),
     /// Members as keys of a member table (Redis's hashtable encoding): one 32-byte entry per member of up
     /// to 22 bytes, one bucket for up to 8 members. Boxed so that the intset form keeps the enum small (the
     /// table header is 64 bytes).
@@ -193,6 +326,7 @@ impl Clone for SetValue {
     fn clone(&self) -> Self {
         match self {
             SetValue::Intset(v) => SetValue::Intset(v.clone()),
+            SetValue::Packed(p) => SetValue::Packed(p.clone()),
             SetValue::Table(t) => {
                 let mut copy = Table::with_capacity(t.len());
                 for e in t.iter() {
@@ -209,6 +343,7 @@ impl PartialEq for SetValue {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (SetValue::Intset(a), SetValue::Intset(b)) => a == b,
+            (SetValue::Packed(a), SetValue::Packed(b)) => a == b,
             (SetValue::Table(a), SetValue::Table(b)) => a.len() == b.len() && a.iter().all(|e| b.contains_key(&e.key)),
             _ => false,
         }
@@ -245,6 +380,7 @@ impl SetValue {
     pub fn len(&self) -> usize {
         match self {
             SetValue::Intset(v) => v.len(),
+            SetValue::Packed(p) => p.len(),
             SetValue::Table(t) => t.len(),
         }
     }
@@ -253,10 +389,11 @@ impl SetValue {
         self.len() == 0
     }
 
+    /// The encoding Redis 7.0 would report: `hashtable` for a packed set too (7.0 has no small form).
     pub fn encoding_name(&self) -> &'static str {
         match self {
             SetValue::Intset(_) => "intset",
-            SetValue::Table(_) => "hashtable",
+            SetValue::Packed(_) | SetValue::Table(_) => "hashtable",
         }
     }
 
@@ -267,10 +404,11 @@ impl SetValue {
         }
     }
 
-    /// Every member (intset: ascending; table: bucket order).
+    /// Every member (intset: ascending; packed: insertion order; table: bucket order).
     pub fn iter(&self) -> Box<dyn Iterator<Item = Cow<'_, [u8]>> + '_> {
         match self {
             SetValue::Intset(v) => Box::new(v.iter().map(int_bytes)),
+            SetValue::Packed(p) => Box::new(p.iter().map(Cow::Borrowed)),
             SetValue::Table(t) => Box::new(t.iter().map(|e| Cow::Borrowed(&e.key[..]))),
         }
     }
@@ -278,6 +416,7 @@ impl SetValue {
     pub fn heap_bytes(&self) -> usize {
         match self {
             SetValue::Intset(v) => v.heap_bytes(),
+            SetValue::Packed(p) => p.heap_bytes(),
             SetValue::Table(t) => t.heap_bytes(),
         }
     }
@@ -285,12 +424,14 @@ impl SetValue {
     pub fn contains(&self, member: &[u8]) -> bool {
         match self {
             SetValue::Intset(v) => parse_i64(member).is_some_and(|i| v.contains(i)),
+            SetValue::Packed(p) => p.contains(member),
             SetValue::Table(t) => t.contains_key(member),
         }
     }
 
-    /// Adds `member`; true when it is new. Converts an intset to a table for a non-integer member or when
-    /// the count would pass `set-max-intset-entries`.
+    /// Adds `member`; true when it is new. An intset converts for a non-integer member (packed while
+    /// `set-max-listpack-*` allow) or when the count would pass `set-max-intset-entries`; a packed set
+    /// converts to a table past `set-max-listpack-*`.
     pub fn add(&mut self, member: &[u8], cfg: &EngineConfig) -> bool {
         if let SetValue::Intset(v) = self {
             match parse_i64(member) {
@@ -303,8 +444,22 @@ impl SetValue {
                     }
                     return true;
                 }
+                None if v.len() < cfg.set_max_listpack_entries && member.len() <= cfg.set_max_listpack_value => {
+                    let ints: Vec<String> = v.iter().map(|i| i.to_string()).collect();
+                    *self = SetValue::Packed(PackedSet::from_distinct(ints.iter().map(|i| i.as_bytes())));
+                }
                 None => self.convert_to_table(),
             }
+        }
+        if let SetValue::Packed(p) = self {
+            if member.len() <= cfg.set_max_listpack_value {
+                let (added, n) = p.insert(member);
+                if n > cfg.set_max_listpack_entries {
+                    self.convert_to_table();
+                }
+                return added;
+            }
+            self.convert_to_table();
         }
         let SetValue::Table(t) = self else { unreachable!("converted above") };
         // An existing member keeps its stored key; its value is `()` either way.
@@ -315,25 +470,37 @@ impl SetValue {
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match self {
             SetValue::Intset(v) => parse_i64(member).is_some_and(|i| v.remove(i)),
+            SetValue::Packed(p) => p.remove(member),
             SetValue::Table(t) => t.remove(member).is_some(),
         }
     }
 
     /// Switches to the hashtable encoding (no-op when already there).
     pub fn convert_to_table(&mut self) {
-        if let SetValue::Intset(v) = self {
-            let mut t = Table::with_capacity(v.len());
-            for i in v.iter() {
-                t.insert_ref(i.to_string().as_bytes(), (), NO_EXPIRE);
+        let t = match self {
+            SetValue::Table(_) => return,
+            SetValue::Intset(v) => {
+                let mut t = Table::with_capacity(v.len());
+                for i in v.iter() {
+                    t.insert_ref(i.to_string().as_bytes(), (), NO_EXPIRE);
+                }
+                t
             }
-            *self = SetValue::Table(Box::new(t));
-        }
+            SetValue::Packed(p) => {
+                let mut t = Table::with_capacity(p.len());
+                for m in p.iter() {
+                    t.insert_ref(m, (), NO_EXPIRE);
+                }
+                t
+            }
+        };
+        *self = SetValue::Table(Box::new(t));
     }
 
     /// One SSCAN step; see [`crate::types::HashValue::scan`]: an intset is returned whole with cursor 0.
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8])) -> u64 {
         match self {
-            SetValue::Intset(_) => {
+            SetValue::Intset(_) | SetValue::Packed(_) => {
                 self.for_each(f);
                 0
             }
@@ -358,6 +525,7 @@ impl SetValue {
         match self {
             SetValue::Intset(v) if v.is_empty() => None,
             SetValue::Intset(v) => Some(int_bytes(v.get(fastrand::usize(..v.len())))),
+            SetValue::Packed(p) => p.nth(fastrand::usize(..p.len().max(1))).map(Cow::Borrowed),
             SetValue::Table(t) => t.random_entry().map(|e| Cow::Borrowed(&e.key[..])),
         }
     }
@@ -425,6 +593,91 @@ mod tests {
         assert_eq!(members(&s), ["-1", "03", "3"]);
         assert!(s.remove(b"03"));
         assert_eq!(s.encoding_name(), "hashtable");
+    }
+
+    #[test]
+    fn small_string_sets_stay_packed_but_report_hashtable() {
+        let c = EngineConfig { set_max_listpack_entries: 4, set_max_listpack_value: 8, ..EngineConfig::default() };
+        let mut s = SetValue::from_members([&b"1"[..], b"2"], &c);
+        assert!(matches!(s, SetValue::Intset(_)));
+        // A string member: the integers move into a packed set, still reported as 7.0 reports it.
+        assert!(s.add(b"abc", &c) && !s.add(b"abc", &c) && !s.add(b"2", &c));
+        assert!(matches!(s, SetValue::Packed(_)), "{s:?}");
+        assert_eq!((s.encoding_name(), s.len()), ("hashtable", 3));
+        assert!(s.contains(b"1") && s.contains(b"abc") && !s.contains(b"ab"));
+        assert_eq!(s.iter().collect::<Vec<_>>(), [&b"1"[..], b"2", b"abc"]);
+        assert!(s.heap_bytes() > 0 && s.heap_bytes() < 16);
+        let mut seen = Vec::new();
+        assert_eq!(s.scan(0, 1, |m| seen.push(m.to_vec())), 0);
+        assert_eq!(seen.len(), 3);
+        assert!(s.remove(b"2") && !s.remove(b"2"));
+        assert_eq!(members(&s), ["1", "abc"]);
+        let copy = s.clone();
+        assert_eq!(copy, s);
+        // Past the count limit, and a member past the length limit: a table.
+        for m in [&b"x"[..], b"y"] {
+            s.add(m, &c);
+        }
+        assert!(matches!(s, SetValue::Packed(_)));
+        s.add(b"z", &c);
+        assert!(matches!(s, SetValue::Table(_)));
+        assert_eq!(members(&s), ["1", "abc", "x", "y", "z"]);
+        let mut long = SetValue::from_members([&b"a"[..]], &c);
+        assert!(matches!(long, SetValue::Packed(_)));
+        long.add(b"123456789", &c);
+        assert!(matches!(long, SetValue::Table(_)));
+        assert_eq!(members(&long), ["123456789", "a"]);
+        // A first member that is too long skips the packed form.
+        assert!(matches!(SetValue::from_members([&b"123456789x"[..]], &c), SetValue::Table(_)));
+    }
+
+    #[test]
+    fn every_form_matches_a_model() {
+        let c = EngineConfig {
+            set_max_intset_entries: 6,
+            set_max_listpack_entries: 10,
+            set_max_listpack_value: 5,
+            ..EngineConfig::default()
+        };
+        for round in 0..300 {
+            let mut s = SetValue::new();
+            let mut model = std::collections::BTreeSet::new();
+            for _ in 0..fastrand::usize(1..40) {
+                let m = match fastrand::u8(..4) {
+                    0 | 1 => fastrand::i64(-20..20).to_string(),
+                    2 => format!("s{}", fastrand::u8(..30)),
+                    _ => "long".repeat(fastrand::usize(1..3)),
+                };
+                if round % 2 == 0 && fastrand::u8(..3) == 0 {
+                    assert_eq!(s.remove(m.as_bytes()), model.remove(&m));
+                } else {
+                    assert_eq!(s.add(m.as_bytes(), &c), model.insert(m.clone()));
+                }
+                assert_eq!(s.len(), model.len());
+                assert!(model.iter().all(|m| s.contains(m.as_bytes())));
+            }
+            assert_eq!(members(&s), model.iter().cloned().collect::<Vec<_>>());
+            let r = s.random_members_unique(3);
+            assert_eq!(r.len(), model.len().min(3));
+        }
+    }
+
+    #[test]
+    fn packed_sets_refuse_duplicates_when_built_from_a_file() {
+        let build = |members: &[&[u8]]| {
+            PackedSet::build_checked(|out| {
+                for m in members {
+                    PackedSet::put(out, m);
+                }
+            })
+        };
+        assert!(build(&[b"a", b"b", b"c"]).is_some());
+        assert!(build(&[b"a", b"b", b"a"]).is_none());
+        let many: Vec<Vec<u8>> = (0..40).map(|i| format!("m{i}").into_bytes()).collect();
+        let mut refs: Vec<&[u8]> = many.iter().map(|m| &m[..]).collect();
+        assert_eq!(build(&refs).map(|p| p.len()), Some(40));
+        refs.push(b"m17");
+        assert!(build(&refs).is_none());
     }
 
     #[test]

@@ -92,28 +92,7 @@ impl SmallBuf {
     /// a buffer this thread reuses, so building a value (a loader builds millions) costs no growth and no
     /// free of a temporary.
     pub fn build(fill: impl FnOnce(&mut Vec<u8>)) -> SmallBuf {
-        /// Largest scratch buffer kept between calls.
-        const KEEP: usize = 1 << 16;
-        thread_local! {
-            static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-        }
-        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut buf) => {
-                buf.clear();
-                fill(&mut buf);
-                let out = SmallBuf::new(&buf);
-                if buf.capacity() > KEEP {
-                    *buf = Vec::new();
-                }
-                out
-            }
-            // Only if `fill` itself builds a SmallBuf.
-            Err(_) => {
-                let mut buf = Vec::new();
-                fill(&mut buf);
-                SmallBuf::new(&buf)
-            }
-        })
+        with_scratch(fill, SmallBuf::new)
     }
 
     /// A copy with the bytes in `range` replaced by `with`.
@@ -168,6 +147,87 @@ impl Eq for SmallBuf {}
 impl fmt::Debug for SmallBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("SmallBuf").field(&&**self).finish()
+    }
+}
+
+/// Runs `fill` on an empty vector this thread reuses and gives what it wrote to `finish`.
+fn with_scratch<T>(fill: impl FnOnce(&mut Vec<u8>), finish: impl FnOnce(&[u8]) -> T) -> T {
+    /// Largest scratch buffer kept between calls.
+    const KEEP: usize = 1 << 16;
+    thread_local! {
+        static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            fill(&mut buf);
+            let out = finish(&buf);
+            if buf.capacity() > KEEP {
+                *buf = Vec::new();
+            }
+            out
+        }
+        // Only if `fill` itself builds a buffer.
+        Err(_) => {
+            let mut buf = Vec::new();
+            fill(&mut buf);
+            finish(&buf)
+        }
+    })
+}
+
+/// A byte buffer that always lives on the heap, behind one 8-byte pointer: its length is a varint at the
+/// start of the allocation, as in a [`SmallBuf`]'s heap form. For contents that seldom fit inline, inside an
+/// enum whose inline space another variant already uses (two `SmallBuf` variants would make it 24 bytes).
+pub struct ThinBuf(HeapBuf);
+
+impl ThinBuf {
+    /// The concatenation of `parts`, in one allocation.
+    pub fn concat(parts: &[&[u8]]) -> ThinBuf {
+        ThinBuf(HeapBuf::new(parts, parts.iter().map(|p| p.len()).sum()))
+    }
+
+    /// What `fill` appends to an empty vector, in one allocation of its exact size (see [`SmallBuf::build`]).
+    pub fn build(fill: impl FnOnce(&mut Vec<u8>)) -> ThinBuf {
+        with_scratch(fill, |b| ThinBuf::concat(&[b]))
+    }
+
+    /// A copy with the bytes in `range` replaced by `with`.
+    pub fn spliced(&self, range: Range<usize>, with: &[u8]) -> ThinBuf {
+        ThinBuf::concat(&[&self[..range.start], with, &self[range.end..]])
+    }
+
+    /// Bytes of the allocation (the length header included).
+    pub fn heap_bytes(&self) -> usize {
+        self.0.layout().size()
+    }
+}
+
+impl Deref for ThinBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
+impl Clone for ThinBuf {
+    fn clone(&self) -> Self {
+        ThinBuf::concat(&[self])
+    }
+}
+
+impl PartialEq for ThinBuf {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for ThinBuf {}
+
+impl fmt::Debug for ThinBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ThinBuf").field(&&**self).finish()
     }
 }
 
@@ -298,6 +358,27 @@ mod tests {
         }
         assert!(SmallBuf::default().is_empty());
         assert_eq!(SmallBuf::default(), SmallBuf::new(b""));
+    }
+
+    #[test]
+    fn thin_buffers_are_one_pointer_and_one_exact_allocation() {
+        assert_eq!(size_of::<ThinBuf>(), 8);
+        enum Outer {
+            _Small(SmallBuf),
+            _Thin(ThinBuf),
+            _Big(Box<u64>),
+        }
+        assert_eq!(size_of::<Outer>(), 16);
+        for n in [0usize, 1, 127, 128, 20_000] {
+            let src: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
+            let b = ThinBuf::build(|out| out.extend_from_slice(&src));
+            assert_eq!(&*b, &src[..]);
+            assert_eq!(b.heap_bytes(), n + if n < 128 { 1 } else { 2 } + usize::from(n >= 16_384));
+            assert_eq!(b.clone(), b);
+        }
+        let b = ThinBuf::concat(&[b"ab", b"", b"cd"]);
+        assert_eq!(&*b.spliced(1..3, b"XYZ"), b"aXYZd");
+        assert_eq!(&*b.spliced(0..4, b""), b"");
     }
 
     #[test]

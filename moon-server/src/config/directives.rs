@@ -477,6 +477,10 @@ static OWN: &[Directive] = &[
     da("hash-max-listpack-value", "hash-max-ziplist-value", 0, umem(0, LONG_MAX),
         num_slot!(hash_max_listpack_value)),
     d("set-max-intset-entries", 0, uint(0, LONG_MAX), num_slot!(set_max_intset_entries)),
+    // Redis 7.2's names for the largest set of strings kept packed (still reported as a hashtable, as 7.0
+    // does). Hidden: CONFIG GET * lists 7.0's names only.
+    d("set-max-listpack-entries", HIDDEN, uint(0, LONG_MAX), num_slot!(set_max_listpack_entries)),
+    d("set-max-listpack-value", HIDDEN, umem(0, LONG_MAX), num_slot!(set_max_listpack_value)),
     da("zset-max-listpack-entries", "zset-max-ziplist-entries", 0, uint(0, LONG_MAX),
         num_slot!(zset_max_listpack_entries)),
     da("zset-max-listpack-value", "zset-max-ziplist-value", 0, umem(0, LONG_MAX),
