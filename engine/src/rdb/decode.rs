@@ -275,15 +275,15 @@ fn set_from(members: Vec<Member>, cfg: &EngineConfig, at: usize) -> Result<Decod
         }
     }
     if n <= cfg.set_max_listpack_entries && members.iter().all(|m| m.len() <= cfg.set_max_listpack_value) {
-        let packed = PackedSet::build_checked(|out| {
+        let packed = PackedSet::build(|out| {
             for m in &members {
                 m.with_bytes(|b| PackedSet::put(out, b));
             }
         });
-        return match packed {
-            Some(p) => Ok(Decoded::Value(Value::Set(SetValue::Packed(p)))),
-            None => bad_value(DUP, at),
-        };
+        if has_duplicates(packed.iter()) {
+            return bad_value(DUP, at);
+        }
+        return Ok(Decoded::Value(Value::Set(SetValue::Packed(packed))));
     }
     let mut t = Table::with_capacity(n);
     for m in &members {
@@ -440,6 +440,44 @@ mod tests {
         assert!(!has_duplicates(many.iter().map(|v| &v[..]).chain([a, b])));
         assert!(has_duplicates(many.iter().map(|v| &v[..]).chain([a, b, b])));
         assert!(!has_duplicates([&b""[..], b"\0"].into_iter()));
+    }
+
+    /// A type 2 (plain) set of `members`, as `read_object` sees it.
+    fn plain_set(members: &[&[u8]], cfg: &EngineConfig) -> Result<Decoded> {
+        let mut raw = vec![members.len() as u8];
+        for m in members {
+            raw.push(m.len() as u8);
+            raw.extend_from_slice(m);
+        }
+        read_object(&mut Input::new(&raw), SET, cfg, false)
+    }
+
+    #[test]
+    fn plain_sets_take_each_form_and_refuse_duplicates() {
+        let cfg = EngineConfig { set_max_listpack_entries: 3, set_max_listpack_value: 8, ..EngineConfig::default() };
+        let form = |members: &[&[u8]]| match plain_set(members, &cfg) {
+            Ok(Decoded::Value(Value::Set(s))) => {
+                let form = match s {
+                    SetValue::Intset(_) => "intset",
+                    SetValue::Packed(_) => "packed",
+                    SetValue::Table(_) => "table",
+                };
+                assert_eq!(s.len(), members.len());
+                assert!(members.iter().all(|m| s.contains(m)));
+                form.to_string()
+            }
+            Ok(_) => "not a set".to_string(),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(form(&[b"1", b"2", b"3", b"4"]), "intset");
+        assert_eq!(form(&[b"1", b"a", b"b"]), "packed");
+        assert_eq!(form(&[b"1", b"a", b"b", b"c"]), "table");
+        assert_eq!(form(&[b"123456789x", b"a"]), "table");
+        assert_eq!(form(&[b"12345678", b"a"]), "packed");
+        for dup in [&[&b"1"[..], b"2", b"1"][..], &[b"a", b"b", b"a"], &[b"a", b"b", b"c", b"a"]] {
+            let e = form(dup);
+            assert!(e.starts_with("Duplicate set members detected"), "{e}");
+        }
     }
 
     #[test]

@@ -209,33 +209,22 @@ impl<'a> Iterator for Spans<'a> {
 impl PackedSet {
     /// Packs `members` as given: the caller keeps them distinct.
     pub fn from_distinct<'m>(members: impl IntoIterator<Item = &'m [u8]>) -> PackedSet {
-        PackedSet(ThinBuf::build(|out| {
+        PackedSet::build(|out| {
             for m in members {
-                put_varint(out, m.len());
-                out.extend_from_slice(m);
+                PackedSet::put(out, m);
             }
-        }))
+        })
     }
 
-    /// Packs what `fill` writes with [`PackedSet::put`]; `None` when two members are equal (a damaged RDB).
-    pub(crate) fn build_checked(fill: impl FnOnce(&mut Vec<u8>)) -> Option<PackedSet> {
-        let set = PackedSet(ThinBuf::build(fill));
-        set.all_distinct().then_some(set)
+    /// Packs what `fill` writes with [`PackedSet::put`]: the caller keeps the members distinct.
+    pub(crate) fn build(fill: impl FnOnce(&mut Vec<u8>)) -> PackedSet {
+        PackedSet(ThinBuf::build(fill))
     }
 
-    /// Appends one member for [`PackedSet::build_checked`].
+    /// Appends one member for [`PackedSet::build`].
     pub(crate) fn put(out: &mut Vec<u8>, member: &[u8]) {
         put_varint(out, member.len());
         out.extend_from_slice(member);
-    }
-
-    fn all_distinct(&self) -> bool {
-        let mut members: Vec<&[u8]> = self.iter().collect();
-        if members.len() <= 8 {
-            return members.iter().enumerate().all(|(i, m)| !members[..i].contains(m));
-        }
-        members.sort_unstable();
-        members.windows(2).all(|w| w[0] != w[1])
     }
 
     fn spans(&self) -> Spans<'_> {
@@ -660,24 +649,6 @@ mod tests {
             let r = s.random_members_unique(3);
             assert_eq!(r.len(), model.len().min(3));
         }
-    }
-
-    #[test]
-    fn packed_sets_refuse_duplicates_when_built_from_a_file() {
-        let build = |members: &[&[u8]]| {
-            PackedSet::build_checked(|out| {
-                for m in members {
-                    PackedSet::put(out, m);
-                }
-            })
-        };
-        assert!(build(&[b"a", b"b", b"c"]).is_some());
-        assert!(build(&[b"a", b"b", b"a"]).is_none());
-        let many: Vec<Vec<u8>> = (0..40).map(|i| format!("m{i}").into_bytes()).collect();
-        let mut refs: Vec<&[u8]> = many.iter().map(|m| &m[..]).collect();
-        assert_eq!(build(&refs).map(|p| p.len()), Some(40));
-        refs.push(b"m17");
-        assert!(build(&refs).is_none());
     }
 
     #[test]
