@@ -173,7 +173,8 @@ impl Shards {
     pub fn shard_of(&self, key: &[u8]) -> usize {
         match self.parts.len() {
             1 => 0,
-            n => usize::from(key_slot(key)) % n,
+            // A 32-bit division: several times cheaper than a 64-bit one, and a loader routes every key.
+            n => (u32::from(key_slot(key)) % n as u32) as usize,
         }
     }
 

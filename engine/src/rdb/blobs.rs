@@ -259,9 +259,12 @@ pub(crate) fn ziplist<'a>(zl: &'a [u8], out: &mut Vec<Elem<'a>>) -> BlobResult<(
     Ok(())
 }
 
-/// Decodes an intset: sorted, distinct integers of one width (2, 4 or 8 bytes). An empty intset is invalid,
-/// as in Redis.
-pub(crate) fn intset(blob: &[u8]) -> BlobResult<Vec<i64>> {
+/// Checks an intset: sorted, distinct integers of one width (2, 4 or 8 bytes); an empty intset is invalid,
+/// as in Redis. Returns the width and the members' bytes (little-endian at that width: [`IntSet`]'s layout
+/// after its width byte, so loading one copies it as it is).
+///
+/// [`IntSet`]: crate::types::set::IntSet
+pub(crate) fn intset(blob: &[u8]) -> BlobResult<(usize, &[u8])> {
     const NAME: &str = "Intset";
     if blob.len() < 8 {
         return Err(NAME);
@@ -271,15 +274,16 @@ pub(crate) fn intset(blob: &[u8]) -> BlobResult<Vec<i64>> {
     if !matches!(width, 2 | 4 | 8) || count == 0 || Some(blob.len()) != count.checked_mul(width).map(|b| b + 8) {
         return Err(NAME);
     }
-    let mut out = Vec::with_capacity(count);
-    for chunk in blob[8..].chunks_exact(width) {
+    let members = &blob[8..];
+    let mut last = i64::MIN;
+    for (i, chunk) in members.chunks_exact(width).enumerate() {
         let v = sign_extend(le_uint(chunk), 8 * width as u32);
-        if out.last().is_some_and(|&last| last >= v) {
+        if i > 0 && last >= v {
             return Err(NAME);
         }
-        out.push(v);
+        last = v;
     }
-    Ok(out)
+    Ok((width, members))
 }
 
 /// Decodes a zipmap (the hash encoding of RDB 1-3): appends field, value, field, value ...
@@ -406,7 +410,7 @@ mod tests {
         for v in [1i16, 2, 3] {
             b.extend_from_slice(&v.to_le_bytes());
         }
-        assert_eq!(intset(&b).unwrap(), [1, 2, 3]);
+        assert_eq!(intset(&b).unwrap(), (2, &b[8..]));
         let mut unsorted = b.clone();
         unsorted.swap(8, 10);
         assert!(intset(&unsorted).is_err());

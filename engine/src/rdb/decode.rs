@@ -27,12 +27,14 @@ use super::skip;
 use super::types::*;
 use crate::config::EngineConfig;
 use crate::table::{Table, NO_EXPIRE};
-use crate::types::set::PackedSet;
+use crate::types::hash::PackedPairs;
+use crate::types::set::{IntSet, PackedSet};
 use crate::types::string::EMBSTR_LIMIT;
 use crate::types::zset::{compare, Limits};
 use crate::types::{HashValue, ListValue, SetValue, StrValue, Value, ZSetValue};
 use crate::util::parse_i64;
 use std::borrow::Cow;
+use std::cell::Cell;
 
 /// What one value decoded to.
 pub(crate) enum Decoded {
@@ -76,44 +78,49 @@ pub(crate) fn read_object(inp: &mut Input, ty: u8, cfg: &EngineConfig, valkey: b
         LIST_ZIPLIST | LIST_QUICKLIST | LIST_QUICKLIST_2 => return list_nodes(inp, ty),
         SET => return set_plain(inp, cfg),
         SET_INTSET => {
-            let ints = blobs::intset(&inp.blob()?).map_err(blob_err(at))?;
+            let blob = inp.blob()?;
+            let (width, members) = blobs::intset(&blob).map_err(blob_err(at))?;
+            let ints = IntSet::from_le(width, members);
             Value::Set(if ints.len() > cfg.set_max_intset_entries {
                 let mut t = Table::with_capacity(ints.len());
                 let mut buf = [0u8; 20];
-                for i in ints {
+                for i in ints.iter() {
                     t.insert_ref(format_i64(i, &mut buf), (), NO_EXPIRE);
                 }
                 SetValue::Table(Box::new(t))
             } else {
-                SetValue::Intset(ints.into())
+                SetValue::Intset(ints)
             })
         }
         SET_LISTPACK => {
             let blob = inp.blob()?;
-            let mut elems = Vec::new();
-            blobs::listpack(&blob, &mut elems).map_err(blob_err(at))?;
-            return set_from(elems.into_iter().map(Member::Elem).collect(), cfg, at);
+            return with_elems(|elems| {
+                blobs::listpack(&blob, elems).map_err(blob_err(at))?;
+                set_from(elems.iter().map(|&e| Member::Elem(e)).collect(), cfg, at)
+            });
         }
         ZSET | ZSET_2 => return zset_plain(inp, ty, cfg),
         ZSET_ZIPLIST | ZSET_LISTPACK => {
             let blob = inp.blob()?;
-            let mut elems = Vec::new();
-            let parsed =
-                if ty == ZSET_ZIPLIST { blobs::ziplist(&blob, &mut elems) } else { blobs::listpack(&blob, &mut elems) };
-            parsed.map_err(blob_err(at))?;
-            return zset_from_pairs(&elems, cfg, at);
+            return with_elems(|elems| {
+                let parsed =
+                    if ty == ZSET_ZIPLIST { blobs::ziplist(&blob, elems) } else { blobs::listpack(&blob, elems) };
+                parsed.map_err(blob_err(at))?;
+                zset_from_pairs(elems, cfg, at)
+            });
         }
         HASH => return hash_plain(inp, cfg),
         HASH_ZIPMAP | HASH_ZIPLIST | HASH_LISTPACK => {
             let blob = inp.blob()?;
-            let mut elems = Vec::new();
-            let parsed = match ty {
-                HASH_ZIPMAP => blobs::zipmap(&blob, &mut elems),
-                HASH_ZIPLIST => blobs::ziplist(&blob, &mut elems),
-                _ => blobs::listpack(&blob, &mut elems),
-            };
-            parsed.map_err(blob_err(at))?;
-            return hash_from_elems(&elems, ty == HASH_ZIPMAP, cfg, at);
+            return with_elems(|elems| {
+                let parsed = match ty {
+                    HASH_ZIPMAP => blobs::zipmap(&blob, elems),
+                    HASH_ZIPLIST => blobs::ziplist(&blob, elems),
+                    _ => blobs::listpack(&blob, elems),
+                };
+                parsed.map_err(blob_err(at))?;
+                hash_from_elems(elems, ty == HASH_ZIPMAP, cfg, at)
+            });
         }
         STREAM_LISTPACKS | STREAM_LISTPACKS_2 | STREAM_LISTPACKS_3 => {
             skip::stream(inp, ty)?;
@@ -200,15 +207,17 @@ fn list_nodes(inp: &mut Input, ty: u8) -> Result<Decoded> {
         }
         let at = inp.pos();
         let blob = inp.blob()?;
-        let mut elems = Vec::new();
-        let parsed =
-            if ty == LIST_QUICKLIST_2 { blobs::listpack(&blob, &mut elems) } else { blobs::ziplist(&blob, &mut elems) };
-        parsed.map_err(blob_err(at))?;
-        let mut rest: usize = elems.iter().map(|e| ListValue::entry_bytes(e.len())).sum();
-        for e in elems {
-            e.with_bytes(|b| l.push_back_sized(b, rest));
-            rest -= ListValue::entry_bytes(e.len());
-        }
+        with_elems(|elems| {
+            let parsed =
+                if ty == LIST_QUICKLIST_2 { blobs::listpack(&blob, elems) } else { blobs::ziplist(&blob, elems) };
+            parsed.map_err(blob_err(at))?;
+            let mut rest: usize = elems.iter().map(|e| ListValue::entry_bytes(e.len())).sum();
+            for &e in elems.iter() {
+                e.with_bytes(|b| l.push_back_sized(b, rest));
+                rest -= ListValue::entry_bytes(e.len());
+            }
+            Ok(())
+        })?;
     }
     Ok(list_value(l))
 }
@@ -381,45 +390,82 @@ fn hash_from_elems(elems: &[Elem], zipmap: bool, cfg: &EngineConfig, at: usize) 
     // are kept whole unless they have too many fields.
     let small =
         n <= cfg.hash_max_listpack_entries && (!zipmap || elems.iter().all(|e| e.len() <= cfg.hash_max_listpack_value));
-    let pairs = elems.chunks_exact(2).map(|p| (ElemBytes::from(p[0]), ElemBytes::from(p[1]))).collect();
-    hash_finish(pairs, small, at)
+    let pairs = elems.chunks_exact(2).map(|p| (ElemBytes::from(p[0]), ElemBytes::from(p[1])));
+    if small && n > 0 {
+        // Packed straight from the elements; the duplicate check reads the packed fields.
+        let packed: PackedPairs = pairs.collect();
+        if has_duplicates(packed.iter().map(|(f, _)| f)) {
+            return bad_value(HASH_DUP, at);
+        }
+        return Ok(Decoded::Value(Value::Hash(HashValue::Listpack(packed))));
+    }
+    hash_finish(pairs.collect(), small, at)
 }
 
+const HASH_DUP: &str = "Duplicate hash fields detected";
+
 fn hash_finish<F: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: Vec<(F, V)>, small: bool, at: usize) -> Result<Decoded> {
-    const DUP: &str = "Duplicate hash fields detected";
     if pairs.is_empty() {
         return Ok(Decoded::Empty);
     }
     if small {
         if has_duplicates(pairs.iter().map(|(f, _)| f.as_ref())) {
-            return bad_value(DUP, at);
+            return bad_value(HASH_DUP, at);
         }
         return Ok(Decoded::Value(Value::Hash(HashValue::Listpack(pairs.iter().map(|(f, v)| (f, v)).collect()))));
     }
     let mut t = Table::with_capacity(pairs.len());
     for (f, v) in &pairs {
         if t.insert_ref(f.as_ref(), Box::from(v.as_ref()), NO_EXPIRE).is_some() {
-            return bad_value(DUP, at);
+            return bad_value(HASH_DUP, at);
         }
     }
     Ok(Decoded::Value(Value::Hash(HashValue::Table(Box::new(t)))))
 }
 
 /// Whether any two items are equal. Compares cheap fingerprints (length, first and last 8 bytes: the whole
-/// item up to 16 bytes) and looks at the bytes only when those match: quadratic for a handful of items,
-/// sorting otherwise.
-fn has_duplicates<'a>(items: impl Iterator<Item = &'a [u8]>) -> bool {
+/// item up to 16 bytes) and looks at the bytes only when those match: quadratic and on the stack for a
+/// handful of items, sorting otherwise.
+fn has_duplicates<'a>(mut items: impl Iterator<Item = &'a [u8]>) -> bool {
     type Fingerprint = (usize, u64, u64);
     fn fingerprint(b: &[u8]) -> Fingerprint {
         let word = |s: &[u8]| s.iter().fold(0u64, |w, &x| (w << 8) | u64::from(x));
         (b.len(), word(&b[..b.len().min(8)]), word(&b[b.len().saturating_sub(8)..]))
     }
-    let mut v: Vec<(Fingerprint, &[u8])> = items.map(|b| (fingerprint(b), b)).collect();
-    if v.len() <= 8 {
-        return v.iter().enumerate().any(|(i, a)| v[i + 1..].iter().any(|b| a.0 == b.0 && a.1 == b.1));
+    const FEW: usize = 8;
+    let mut few = [((0, 0, 0), &[][..]); FEW];
+    for (n, b) in items.by_ref().enumerate() {
+        let item = (fingerprint(b), b);
+        if n == FEW {
+            let mut v: Vec<(Fingerprint, &[u8])> = few.into_iter().chain([item]).collect();
+            v.extend(items.map(|b| (fingerprint(b), b)));
+            v.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+            return v.windows(2).any(|w| w[0].0 == w[1].0 && w[0].1 == w[1].1);
+        }
+        if few[..n].iter().any(|f| f.0 == item.0 && f.1 == item.1) {
+            return true;
+        }
+        few[n] = item;
     }
-    v.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
-    v.windows(2).any(|w| w[0].0 == w[1].0 && w[0].1 == w[1].1)
+    false
+}
+
+/// Runs `f` with an empty vector of blob elements that this thread reuses from one value to the next: a
+/// load decodes hundreds of thousands of small blobs, and each would otherwise allocate and free its own.
+fn with_elems<'b, R>(f: impl FnOnce(&mut Vec<Elem<'b>>) -> R) -> R {
+    /// Largest vector kept between calls.
+    const KEEP: usize = 4096;
+    thread_local! {
+        static SPARE: Cell<Vec<Elem<'static>>> = const { Cell::new(Vec::new()) };
+    }
+    let mut elems: Vec<Elem<'b>> = SPARE.take();
+    let out = f(&mut elems);
+    if elems.capacity() <= KEEP {
+        elems.clear();
+        // Empty, and the same layout for any lifetime: collected in place, this keeps the allocation.
+        SPARE.set(elems.into_iter().map(|_| -> Elem<'static> { unreachable!("the vector is empty") }).collect());
+    }
+    out
 }
 
 #[cfg(test)]
@@ -440,6 +486,33 @@ mod tests {
         assert!(!has_duplicates(many.iter().map(|v| &v[..]).chain([a, b])));
         assert!(has_duplicates(many.iter().map(|v| &v[..]).chain([a, b, b])));
         assert!(!has_duplicates([&b""[..], b"\0"].into_iter()));
+        // Around the switch from the stack to sorting: a duplicate before, at and after the ninth item.
+        for n in 7..=10 {
+            let items: Vec<Vec<u8>> = (0..n).map(|i| vec![b'a' + i as u8; 3]).collect();
+            assert!(!has_duplicates(items.iter().map(|v| &v[..])), "{n}");
+            for at in 0..n {
+                let dup = items.iter().map(|v| &v[..]).chain([&items[at][..]]);
+                assert!(has_duplicates(dup), "{n} {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn blob_elements_reuse_one_vector() {
+        let blob = b"0123456789".to_vec();
+        let cap = with_elems(|e| {
+            assert!(e.is_empty());
+            e.extend(blob.chunks(2).map(Elem::Str));
+            e.capacity()
+        });
+        // Empty again, with the same allocation (in-place collection keeps it; without it only speed suffers).
+        assert_eq!(with_elems(|e| (e.len(), e.capacity())), (0, cap));
+        // Nested use gets a vector of its own.
+        with_elems(|outer| {
+            outer.push(Elem::Int(1));
+            with_elems(|inner| assert!(inner.is_empty()));
+            assert_eq!(outer.len(), 1);
+        });
     }
 
     /// A type 2 (plain) set of `members`, as `read_object` sees it.

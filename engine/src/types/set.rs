@@ -62,6 +62,17 @@ impl IntSet {
         Self::build(width, sorted.len(), sorted.iter().copied())
     }
 
+    /// The intset of `members`: sorted, distinct integers already little-endian at `width` (2, 4 or 8), as
+    /// an RDB intset blob holds them after its header. The width is kept even when a narrower one would do,
+    /// as Redis keeps it.
+    pub fn from_le(width: usize, members: &[u8]) -> IntSet {
+        debug_assert!(matches!(width, 2 | 4 | 8) && members.len().is_multiple_of(width));
+        if members.is_empty() {
+            return IntSet::default();
+        }
+        IntSet { buf: SmallBuf::concat(&[&[width as u8], members]) }
+    }
+
     /// A buffer of `count` members at `width` taken from `members`.
     fn build(width: usize, count: usize, members: impl Iterator<Item = i64>) -> IntSet {
         let mut out = Vec::with_capacity(1 + width * count);
