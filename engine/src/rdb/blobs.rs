@@ -6,6 +6,10 @@
 //! value allocates only for the value itself. A failure is reported as the blob's name; the caller adds
 //! the offset of the blob in the file.
 
+use crate::types::listpack::backlen_size;
+#[cfg(test)]
+use crate::types::listpack::push_backlen;
+
 /// One entry of a listpack or ziplist: a string or an integer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Elem<'a> {
@@ -98,28 +102,7 @@ fn sign_extend(v: u64, bits: u32) -> i64 {
     ((v << shift) as i64) >> shift
 }
 
-/// Number of bytes of the back-length of a listpack entry whose encoding+data take `len` bytes.
-pub(crate) fn backlen_size(len: usize) -> usize {
-    match len {
-        0..=127 => 1,
-        128..=16382 => 2,
-        16383..=2_097_150 => 3,
-        2_097_151..=268_435_454 => 4,
-        _ => 5,
-    }
-}
-
-/// Appends the back-length of an entry of `len` bytes (most significant 7-bit group first; every byte but
-/// the first has its top bit set, so a reader going backwards knows where it ends).
-pub(crate) fn push_backlen(out: &mut Vec<u8>, len: usize) {
-    let n = backlen_size(len);
-    for i in (0..n).rev() {
-        let group = ((len >> (7 * i)) & 127) as u8;
-        out.push(if i == n - 1 { group } else { group | 128 });
-    }
-}
-
-/// Checks that `b` starts with the back-length of an entry of `len` bytes (as [`push_backlen`] writes it);
+/// Checks that `b` starts with the back-length of an entry of `len` bytes (as [`push_backlen`](crate::types::listpack::push_backlen) writes it);
 /// returns the back-length's size.
 #[inline]
 fn backlen_at(b: &[u8], len: usize) -> Option<usize> {

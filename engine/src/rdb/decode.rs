@@ -28,6 +28,7 @@ use super::types::*;
 use crate::config::EngineConfig;
 use crate::table::{Table, NO_EXPIRE};
 use crate::types::hash::PackedPairs;
+use crate::types::listpack;
 use crate::types::set::{IntSet, PackedSet};
 use crate::types::string::EMBSTR_LIMIT;
 use crate::types::zset::{compare, Limits};
@@ -119,7 +120,8 @@ pub(crate) fn read_object(inp: &mut Input, ty: u8, cfg: &EngineConfig, valkey: b
                     _ => blobs::listpack(&blob, elems),
                 };
                 parsed.map_err(blob_err(at))?;
-                hash_from_elems(elems, ty == HASH_ZIPMAP, cfg, at)
+                let kept = (ty == HASH_LISTPACK).then_some(&blob[..]);
+                hash_from_elems(elems, ty == HASH_ZIPMAP, kept, cfg, at)
             });
         }
         STREAM_LISTPACKS | STREAM_LISTPACKS_2 | STREAM_LISTPACKS_3 => {
@@ -381,7 +383,15 @@ fn hash_plain(inp: &mut Input, cfg: &EngineConfig) -> Result<Decoded> {
     hash_finish(pairs, small, at)
 }
 
-fn hash_from_elems(elems: &[Elem], zipmap: bool, cfg: &EngineConfig, at: usize) -> Result<Decoded> {
+/// A hash from the elements of a blob; `listpack` is the blob when it is a listpack (kept as it is when it
+/// holds no integer entries).
+fn hash_from_elems(
+    elems: &[Elem],
+    zipmap: bool,
+    listpack: Option<&[u8]>,
+    cfg: &EngineConfig,
+    at: usize,
+) -> Result<Decoded> {
     if !elems.len().is_multiple_of(2) {
         return err(ErrorKind::BadBlob("Hash listpack"), at);
     }
@@ -392,8 +402,13 @@ fn hash_from_elems(elems: &[Elem], zipmap: bool, cfg: &EngineConfig, at: usize) 
         n <= cfg.hash_max_listpack_entries && (!zipmap || elems.iter().all(|e| e.len() <= cfg.hash_max_listpack_value));
     let pairs = elems.chunks_exact(2).map(|p| (ElemBytes::from(p[0]), ElemBytes::from(p[1])));
     if small && n > 0 {
-        // Packed straight from the elements; the duplicate check reads the packed fields.
-        let packed: PackedPairs = pairs.collect();
+        // The listpack as it is when every entry is a string (a copy, no parsing), else packed from the
+        // elements; the duplicate check reads the packed fields.
+        let packed = match listpack {
+            Some(lp) if elems.iter().all(|e| matches!(e, Elem::Str(_))) => PackedPairs::from_listpack(lp),
+            _ if packs(elems.iter().map(|e| e.len())) => pairs.collect(),
+            _ => return hash_finish(pairs.collect(), false, at),
+        };
         if has_duplicates(packed.iter().map(|(f, _)| f)) {
             return bad_value(HASH_DUP, at);
         }
@@ -404,11 +419,17 @@ fn hash_from_elems(elems: &[Elem], zipmap: bool, cfg: &EngineConfig, at: usize) 
 
 const HASH_DUP: &str = "Duplicate hash fields detected";
 
+/// Whether strings of these lengths fit in one listpack (under its 1 GB safety limit, as Redis checks).
+fn packs(lens: impl Iterator<Item = usize>) -> bool {
+    let bytes = lens.fold(listpack::HEADER + 1, |sum, n| sum.saturating_add(listpack::str_entry_len(n)));
+    bytes <= listpack::MAX_SAFE
+}
+
 fn hash_finish<F: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: Vec<(F, V)>, small: bool, at: usize) -> Result<Decoded> {
     if pairs.is_empty() {
         return Ok(Decoded::Empty);
     }
-    if small {
+    if small && packs(pairs.iter().flat_map(|(f, v)| [f.as_ref().len(), v.as_ref().len()])) {
         if has_duplicates(pairs.iter().map(|(f, _)| f.as_ref())) {
             return bad_value(HASH_DUP, at);
         }
@@ -551,6 +572,37 @@ mod tests {
             let e = form(dup);
             assert!(e.starts_with("Duplicate set members detected"), "{e}");
         }
+    }
+
+    #[test]
+    fn listpack_hashes_of_strings_are_kept_as_they_are() {
+        let cfg = EngineConfig::default();
+        let hash = |lp: &[u8]| {
+            // A blob of 7 to 63 bytes: one length byte, then the bytes.
+            let mut raw = vec![lp.len() as u8];
+            raw.extend_from_slice(lp);
+            match read_object(&mut Input::new(&raw), HASH_LISTPACK, &cfg, false) {
+                Ok(Decoded::Value(Value::Hash(HashValue::Listpack(p)))) => p,
+                _ => panic!("not a listpack hash"),
+            }
+        };
+        let mut strings = Vec::new();
+        let start = listpack::begin(&mut strings);
+        for s in [&b"name"[..], b"moon", b"a", b"b"] {
+            listpack::put_str(&mut strings, s);
+        }
+        listpack::finish(&mut strings, start, 4);
+        let kept = hash(&strings);
+        assert_eq!(kept.as_listpack(), Some(&strings[..]));
+        // Redis stores "12" as an integer entry: that one is packed again, as strings.
+        let mut ints = super::super::encode::Listpack::new();
+        for s in [&b"name"[..], b"moon", b"n", b"12"] {
+            ints.push(s);
+        }
+        let ints = ints.finish();
+        let packed = hash(&ints);
+        assert_ne!(packed.as_listpack(), Some(&ints[..]));
+        assert_eq!(packed.iter().collect::<Vec<_>>(), [(&b"name"[..], &b"moon"[..]), (b"n", b"12")]);
     }
 
     #[test]

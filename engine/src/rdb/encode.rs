@@ -13,11 +13,11 @@
 //! smallest of 7-bit, 13-bit, 16/24/32/64-bit forms; zset scores are integers when `double2ll` holds
 //! (integral and within ±2^62), otherwise `%.17g` text.
 
-use super::blobs::{backlen_size, push_backlen};
 use super::lzf;
 use super::types::*;
 use crate::config::EngineConfig;
 use crate::resp::format_double_g17;
+use crate::types::listpack::{self, backlen_size, push_backlen};
 use crate::types::{HashValue, ListValue, SetValue, StrValue, Value, ZSetValue};
 use crate::util::parse_i64;
 
@@ -170,18 +170,8 @@ impl Listpack {
         if let Some(v) = parse_i64(s) {
             return self.push_int(v);
         }
-        let start = self.buf.len();
-        let n = s.len();
-        if n < 64 {
-            self.buf.push(0x80 | n as u8);
-        } else if n < 4096 {
-            self.buf.extend_from_slice(&[0xe0 | (n >> 8) as u8, n as u8]);
-        } else {
-            self.buf.push(0xf0);
-            self.buf.extend_from_slice(&(n as u32).to_le_bytes());
-        }
-        self.buf.extend_from_slice(s);
-        self.end_entry(start);
+        listpack::put_str(&mut self.buf, s);
+        self.count += 1;
     }
 
     /// A zset score: an integer when `double2ll` accepts it, else `%.17g` text.
@@ -338,12 +328,20 @@ pub(crate) fn encode_value_into(v: &Value, opts: &WriteOptions, out: &mut Vec<u8
         },
         Value::Hash(h) => match h {
             HashValue::Listpack(pairs) => {
-                let mut lp = Listpack::new();
-                for (f, x) in pairs {
-                    lp.push(f);
-                    lp.push(x);
+                let numeric = |s: &[u8]| parse_i64(s).is_some();
+                match pairs.as_listpack() {
+                    // Already the listpack Redis writes when no element is an integer (Redis stores those
+                    // as integer entries; Moon's buffer holds strings only): saved as it is.
+                    Some(lp) if !pairs.iter().any(|(f, x)| numeric(f) || numeric(x)) => put_string(out, lp, compress),
+                    _ => {
+                        let mut lp = Listpack::new();
+                        for (f, x) in pairs {
+                            lp.push(f);
+                            lp.push(x);
+                        }
+                        put_string(out, &lp.finish(), compress);
+                    }
                 }
-                put_string(out, &lp.finish(), compress);
                 HASH_LISTPACK
             }
             HashValue::Table(t) => {

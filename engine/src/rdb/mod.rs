@@ -14,7 +14,7 @@
 //! new), `encode` (values and listpacks), `writer` ([`RdbWriter`], [`save_store`]), `lzf`,
 //! `crc64` and `crc64_clmul` (its carry-less-multiply fast path), `error`.
 
-mod blobs;
+pub(crate) mod blobs;
 pub mod crc64;
 pub mod crc64_clmul;
 mod decode;

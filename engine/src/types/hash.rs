@@ -6,6 +6,7 @@
 
 use crate::config::EngineConfig;
 use crate::table::{Members, Table, NO_EXPIRE};
+use crate::types::listpack;
 use crate::types::small::SmallBuf;
 use std::collections::HashSet;
 use std::fmt;
@@ -21,16 +22,6 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut len: usize) {
         len >>= 7;
     }
     out.push(len as u8);
-}
-
-/// How many bytes `put_varint` writes for `len`.
-pub(crate) fn varint_len(mut len: usize) -> usize {
-    let mut n = 1;
-    while len >= 0x80 {
-        len >>= 7;
-        n += 1;
-    }
-    n
 }
 
 /// Reads one varint-prefixed string at `pos` of a buffer written by [`put_varint`]; returns it and the
@@ -49,48 +40,59 @@ pub(crate) fn read_elem(buf: &[u8], mut pos: usize) -> (&[u8], usize) {
     (&buf[pos..pos + len], pos + len)
 }
 
-/// The small form of a hash: fields and values alternating in insertion order, each a varint length followed
-/// by its bytes, in one [`SmallBuf`] (the role of Redis's listpack): inline up to 15 bytes, else one exactly
-/// sized allocation. Lookups are linear and every change rewrites the buffer, which is cheap at listpack
-/// sizes.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// The small form of a hash: fields and values alternating in insertion order in one listpack of string
+/// entries ([`crate::types::listpack`]), the format Redis keeps: a Redis listpack without integer entries
+/// is loaded as it is, and the RDB writer saves the buffer as it is. Empty: no buffer at all. One exactly
+/// sized allocation (a listpack is never under 7 bytes, so it is inline only when empty or tiny). Lookups
+/// are linear and every change rewrites the buffer, which is cheap at listpack sizes.
+#[derive(Clone, Default)]
 pub struct PackedPairs(SmallBuf);
 
 /// Walks a [`PackedPairs`]: each item is the pair and the byte range it occupies.
 struct Spans<'a> {
     buf: &'a [u8],
     pos: usize,
+    end: usize,
 }
 
 impl<'a> Iterator for Spans<'a> {
     type Item = (&'a [u8], &'a [u8], Range<usize>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.pos >= self.buf.len() {
+        if self.pos >= self.end {
             return None;
         }
         let start = self.pos;
-        let (f, at) = read_elem(self.buf, start);
-        let (v, end) = read_elem(self.buf, at);
+        let (f, at) = listpack::read_str(self.buf, start);
+        let (v, end) = listpack::read_str(self.buf, at);
         self.pos = end;
         Some((f, v, start..end))
     }
 }
 
 fn encode_pair(out: &mut Vec<u8>, field: &[u8], value: &[u8]) {
-    put_varint(out, field.len());
-    out.extend_from_slice(field);
-    put_varint(out, value.len());
-    out.extend_from_slice(value);
-}
-
-fn pair_len(field: &[u8], value: &[u8]) -> usize {
-    varint_len(field.len()) + field.len() + varint_len(value.len()) + value.len()
+    listpack::put_str(out, field);
+    listpack::put_str(out, value);
 }
 
 impl PackedPairs {
+    /// A hash holding the pairs of `lp`, a listpack the RDB reader checked entry by entry and found to hold
+    /// only string entries, an even number of them, the fields distinct. Kept as it is.
+    pub(crate) fn from_listpack(lp: &[u8]) -> PackedPairs {
+        debug_assert!(lp.len() > listpack::HEADER && lp[lp.len() - 1] == 0xff);
+        PackedPairs(SmallBuf::new(lp))
+    }
+
+    /// The listpack (a valid Redis listpack of string entries), or None for the empty hash.
+    pub fn as_listpack(&self) -> Option<&[u8]> {
+        (!self.0.is_empty()).then_some(&self.0[..])
+    }
+
     fn spans(&self) -> Spans<'_> {
-        Spans { buf: &self.0, pos: 0 }
+        match self.0.len() {
+            0 => Spans { buf: &[], pos: 0, end: 0 },
+            _ => Spans { buf: &self.0, pos: listpack::HEADER, end: listpack::end(&self.0) },
+        }
     }
 
     fn find(&self, field: &[u8]) -> Option<(&[u8], Range<usize>)> {
@@ -102,9 +104,12 @@ impl PackedPairs {
         self.spans().map(|(f, v, _)| (f, v))
     }
 
-    /// Number of pairs (a walk: the buffer has no header).
+    /// Number of pairs (the header's count; a walk past 65534 entries).
     pub fn len(&self) -> usize {
-        self.spans().count()
+        match self.0.len() {
+            0 => 0,
+            _ => listpack::header_count(&self.0).map_or_else(|| self.spans().count(), |n| n / 2),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -114,6 +119,11 @@ impl PackedPairs {
     /// Heap bytes of the buffer (0 while it is inline).
     pub fn heap_bytes(&self) -> usize {
         self.0.heap_bytes()
+    }
+
+    /// Bytes of the listpack (0 when empty).
+    pub fn bytes(&self) -> usize {
+        self.0.len()
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
@@ -135,27 +145,59 @@ impl PackedPairs {
                 found = Some(r);
             }
         }
-        let (range, created) = match found {
-            Some(r) => (r, false),
-            None => (self.0.len()..self.0.len(), true),
-        };
-        let mut pair = Vec::with_capacity(pair_len(field, value));
+        let created = found.is_none();
+        let pairs = pairs + usize::from(created);
+        let mut pair = Vec::with_capacity(listpack::str_entry_len(field.len()) + listpack::str_entry_len(value.len()));
         encode_pair(&mut pair, field, value);
-        self.0 = self.0.spliced(range, &pair);
-        (created, pairs + usize::from(created))
+        let range = found.unwrap_or_else(|| {
+            let end = self.spans().end;
+            end..end
+        });
+        self.replace(range, &pair, pairs);
+        (created, pairs)
+    }
+
+    /// The buffer with the entries at `range` replaced by `with`, `pairs` pairs in all.
+    fn replace(&mut self, range: Range<usize>, with: &[u8], pairs: usize) {
+        if pairs == 0 {
+            self.0 = SmallBuf::default();
+            return;
+        }
+        let old = &self.0[..];
+        self.0 = SmallBuf::build(|out| {
+            let start = listpack::begin(out);
+            if old.is_empty() {
+                out.extend_from_slice(with);
+            } else {
+                out.extend_from_slice(&old[listpack::HEADER..range.start]);
+                out.extend_from_slice(with);
+                out.extend_from_slice(&old[range.end..listpack::end(old)]);
+            }
+            listpack::finish(out, start, 2 * pairs);
+        });
     }
 
     /// Removes `field`; true when it existed. The other pairs keep their order.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self.find(field) {
             Some((_, r)) => {
-                self.0 = self.0.spliced(r, &[]);
+                let pairs = self.len() - 1;
+                self.replace(r, &[], pairs);
                 true
             }
             None => false,
         }
     }
 }
+
+/// Equal when they hold the same pairs in the same order.
+impl PartialEq for PackedPairs {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for PackedPairs {}
 
 impl<'a> IntoIterator for &'a PackedPairs {
     type Item = (&'a [u8], &'a [u8]);
@@ -169,11 +211,16 @@ impl<'a> IntoIterator for &'a PackedPairs {
 impl<F: AsRef<[u8]>, V: AsRef<[u8]>> FromIterator<(F, V)> for PackedPairs {
     /// Packs the pairs as given (the caller keeps fields distinct).
     fn from_iter<I: IntoIterator<Item = (F, V)>>(iter: I) -> Self {
-        PackedPairs(SmallBuf::build(|out| {
+        let mut pairs = 0;
+        let packed = SmallBuf::build(|out| {
+            let start = listpack::begin(out);
             for (f, v) in iter {
                 encode_pair(out, f.as_ref(), v.as_ref());
+                pairs += 1;
             }
-        }))
+            listpack::finish(out, start, 2 * pairs);
+        });
+        PackedPairs(if pairs == 0 { SmallBuf::default() } else { packed })
     }
 }
 
@@ -287,12 +334,16 @@ impl HashValue {
     }
 
     /// Sets `field` to `value`; true when the field is new. Converts to a hashtable, as Redis does, when the
-    /// field or the value is longer than `hash-max-listpack-value` (before writing) or when the hash ends up
-    /// with more than `hash-max-listpack-entries` fields.
+    /// field or the value is longer than `hash-max-listpack-value` or the listpack would pass 1 GB (before
+    /// writing), or when the hash ends up with more than `hash-max-listpack-entries` fields.
     pub fn set(&mut self, field: &[u8], value: &[u8], cfg: &EngineConfig) -> bool {
-        if matches!(self, HashValue::Listpack(_))
-            && (field.len() > cfg.hash_max_listpack_value || value.len() > cfg.hash_max_listpack_value)
-        {
+        let too_big = |v: &PackedPairs| {
+            field.len() > cfg.hash_max_listpack_value
+                || value.len() > cfg.hash_max_listpack_value
+                || v.bytes() + listpack::str_entry_len(field.len()) + listpack::str_entry_len(value.len())
+                    > listpack::MAX_SAFE
+        };
+        if matches!(self, HashValue::Listpack(v) if too_big(v)) {
             self.convert_to_table();
         }
         let created = match self {
@@ -414,6 +465,63 @@ mod tests {
 
     fn cfg() -> EngineConfig {
         EngineConfig { hash_max_listpack_entries: 3, hash_max_listpack_value: 4, ..EngineConfig::default() }
+    }
+
+    /// The pairs of `p` as the RDB reader sees its buffer: a valid listpack whose header agrees.
+    fn read_back(p: &PackedPairs) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let Some(lp) = p.as_listpack() else { return Vec::new() };
+        let mut elems = Vec::new();
+        crate::rdb::blobs::listpack(lp, &mut elems).expect("a valid listpack");
+        assert_eq!(listpack::header_count(lp), Some(elems.len()));
+        let bytes = |e: &crate::rdb::blobs::Elem| match e {
+            crate::rdb::blobs::Elem::Str(s) => s.to_vec(),
+            other => panic!("an integer entry: {other:?}"),
+        };
+        elems.chunks(2).map(|c| (bytes(&c[0]), bytes(&c[1]))).collect()
+    }
+
+    #[test]
+    fn the_small_form_is_always_a_valid_listpack() {
+        let mut p = PackedPairs::default();
+        let mut model: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for step in 0..3000 {
+            let f = format!("f{}", fastrand::u8(..20)).into_bytes();
+            // Lengths around the 6- and 12-bit string encodings and the back-length's sizes; digits too.
+            let v: Vec<u8> = match fastrand::u8(..4) {
+                0 => fastrand::i64(..).to_string().into_bytes(),
+                1 => vec![b'x'; fastrand::usize(60..70)],
+                2 => vec![b'y'; fastrand::usize(4090..4100)],
+                _ => vec![b'z'; fastrand::usize(..3)],
+            };
+            if step % 3 == 0 {
+                let had = model.iter().position(|(k, _)| *k == f);
+                assert_eq!(p.remove(&f), had.is_some());
+                if let Some(i) = had {
+                    model.remove(i);
+                }
+            } else {
+                let created = p.set(&f, &v);
+                match model.iter_mut().find(|(k, _)| *k == f) {
+                    Some(pair) => {
+                        assert!(!created);
+                        pair.1 = v;
+                    }
+                    None => {
+                        assert!(created);
+                        model.push((f, v));
+                    }
+                }
+            }
+            assert_eq!(p.len(), model.len());
+            if step % 50 == 0 {
+                assert_eq!(read_back(&p), model);
+            }
+        }
+        assert_eq!(read_back(&p), model);
+        let copy: PackedPairs = model.iter().map(|(f, v)| (f, v)).collect();
+        assert!(copy == p);
+        assert_eq!(copy.as_listpack(), p.as_listpack(), "built in one go or pair by pair: the same bytes");
+        assert!(PackedPairs::from_iter(Vec::<(&[u8], &[u8])>::new()).as_listpack().is_none());
     }
 
     #[test]

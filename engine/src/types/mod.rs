@@ -8,6 +8,7 @@
 
 pub mod hash;
 pub mod list;
+pub mod listpack;
 pub mod set;
 pub mod small;
 pub mod string;
