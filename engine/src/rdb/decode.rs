@@ -213,6 +213,13 @@ fn list_nodes(inp: &mut Input, ty: u8) -> Result<Decoded> {
             let parsed =
                 if ty == LIST_QUICKLIST_2 { blobs::listpack(&blob, elems) } else { blobs::ziplist(&blob, elems) };
             parsed.map_err(blob_err(at))?;
+            // A listpack of strings holds its elements as a chunk does: one copy of its entries.
+            if ty == LIST_QUICKLIST_2
+                && elems.iter().all(|e| matches!(e, Elem::Str(_)))
+                && l.push_back_entries(&blob[listpack::HEADER..listpack::end(&blob)], elems.len())
+            {
+                return Ok(());
+            }
             let mut rest: usize = elems.iter().map(|e| ListValue::entry_bytes(e.len())).sum();
             for &e in elems.iter() {
                 e.with_bytes(|b| l.push_back_sized(b, rest));

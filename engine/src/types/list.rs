@@ -1,14 +1,16 @@
 //! List values: a deque of chunks, each a compact byte buffer of entries (a quicklist of listpacks, in spirit).
 //! `OBJECT ENCODING` always says `quicklist`, as Redis 7.0 does for every list.
 //!
-//! Entry layout inside a chunk: the length as LEB128, the bytes, then the length as LEB128 written backwards,
-//! so an entry can be read from either end (pops at both ends, reverse iteration) with two bytes of overhead
-//! for elements under 128 bytes, instead of a pointer plus an allocation per element.
+//! Entry layout inside a chunk: a listpack's string entries ([`crate::types::listpack`]: encoding, bytes,
+//! back-length), so an entry can be read from either end (pops at both ends, reverse iteration) with two
+//! bytes of overhead for elements under 64 bytes, instead of a pointer plus an allocation per element; and a
+//! node of a Redis list whose elements are all strings becomes a chunk by one copy of its entries.
 //!
 //! Invariants: no chunk is empty; `len` is the sum of the chunk counts; a chunk holds more than
 //! [`CHUNK_BYTES`] only when it holds a single element (like Redis's plain nodes for big elements).
 //! Index access walks chunk counts from the nearer end, then entries inside one chunk.
 
+use crate::types::listpack;
 use std::collections::VecDeque;
 use std::fmt;
 
@@ -16,41 +18,13 @@ use std::fmt;
 /// size so that every operation crosses chunk boundaries.
 const CHUNK_BYTES: usize = if cfg!(test) { 40 } else { 8 * 1024 };
 
-fn varint_size(mut n: usize) -> usize {
-    let mut s = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        s += 1;
-    }
-    s
-}
-
-fn encode_varint(mut n: usize, out: &mut [u8; 10]) -> usize {
-    let mut i = 0;
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out[i] = b;
-            return i + 1;
-        }
-        out[i] = b | 0x80;
-        i += 1;
-    }
-}
-
 /// Encoded size of an entry holding `len` bytes.
 fn entry_size(len: usize) -> usize {
-    2 * varint_size(len) + len
+    listpack::str_entry_len(len)
 }
 
 fn write_entry(out: &mut Vec<u8>, v: &[u8]) {
-    let mut h = [0u8; 10];
-    let n = encode_varint(v.len(), &mut h);
-    out.reserve(2 * n + v.len());
-    out.extend_from_slice(&h[..n]);
-    out.extend_from_slice(v);
-    out.extend(h[..n].iter().rev());
+    listpack::put_str(out, v);
 }
 
 fn encode_entry(v: &[u8]) -> Vec<u8> {
@@ -61,35 +35,12 @@ fn encode_entry(v: &[u8]) -> Vec<u8> {
 
 /// Reads the entry starting at `pos`: (data start, data length, end of the entry).
 fn read_fwd(buf: &[u8], pos: usize) -> (usize, usize, usize) {
-    let (mut len, mut shift, mut p) = (0usize, 0u32, pos);
-    loop {
-        let b = buf[p];
-        p += 1;
-        len |= usize::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
-    let hdr = p - pos;
-    (p, len, p + len + hdr)
+    listpack::str_at(buf, pos)
 }
 
 /// Reads the entry ending at `end` (exclusive): (start of the entry, data start, data length).
 fn read_back(buf: &[u8], end: usize) -> (usize, usize, usize) {
-    let (mut len, mut shift, mut p) = (0usize, 0u32, end);
-    loop {
-        p -= 1;
-        let b = buf[p];
-        len |= usize::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
-    let hdr = end - p;
-    let data = p - len;
-    (data - hdr, data, len)
+    listpack::str_before(buf, end)
 }
 
 /// A run of consecutive elements in one buffer.
@@ -313,6 +264,32 @@ impl ListValue {
             }
         }
         self.len += 1;
+    }
+
+    /// Appends `count` elements given as chunk entries (the entries of a listpack whose entries are all
+    /// strings, which the caller guarantees): one copy, into the last chunk when they fit, else as a chunk of
+    /// their own. False, and nothing appended, when they would make a chunk of several elements over
+    /// [`CHUNK_BYTES`].
+    pub(crate) fn push_back_entries(&mut self, entries: &[u8], count: usize) -> bool {
+        if count == 0 || (count > 1 && entries.len() > CHUNK_BYTES) {
+            return count == 0;
+        }
+        match self.chunks.back_mut() {
+            Some(c) if c.buf.len() + entries.len() <= CHUNK_BYTES => {
+                c.buf.reserve_exact(entries.len());
+                c.buf.extend_from_slice(entries);
+                c.count += count;
+            }
+            last => {
+                if let Some(c) = last {
+                    c.buf.shrink_to_fit();
+                }
+                self.new_chunk_room();
+                self.chunks.push_back(Chunk { buf: entries.to_vec(), count });
+            }
+        }
+        self.len += count;
+        true
     }
 
     pub fn push_front(&mut self, v: &[u8]) {
@@ -651,15 +628,44 @@ mod tests {
     }
 
     #[test]
-    fn varints_round_trip_both_ways() {
-        for len in [0usize, 1, 127, 128, 300, 16_383, 16_384, 70_000] {
+    fn entries_read_both_ways() {
+        for len in [0usize, 1, 63, 64, 127, 128, 300, 4095, 4096, 16_383, 16_384, 70_000] {
             let v = vec![b'x'; len];
-            let mut buf = vec![];
+            let mut buf = b"prev".to_vec();
             write_entry(&mut buf, &v);
-            assert_eq!(buf.len(), entry_size(len));
-            assert_eq!(read_fwd(&buf, 0), (varint_size(len), len, buf.len()));
-            assert_eq!(read_back(&buf, buf.len()), (0, varint_size(len), len));
+            assert_eq!(buf.len(), 4 + entry_size(len));
+            let header = if len < 64 {
+                1
+            } else if len < 4096 {
+                2
+            } else {
+                5
+            };
+            assert_eq!(read_fwd(&buf, 4), (4 + header, len, buf.len()));
+            assert_eq!(read_back(&buf, buf.len()), (4, 4 + header, len));
         }
+    }
+
+    #[test]
+    fn listpack_entries_append_as_chunks() {
+        let lp = |items: &[&[u8]]| {
+            let mut out = Vec::new();
+            items.iter().for_each(|i| write_entry(&mut out, i));
+            out
+        };
+        let mut l = ListValue::new();
+        assert!(l.push_back_entries(&lp(&[b"a", b"bc"]), 2));
+        assert!(l.push_back_entries(&lp(&[b"d"]), 1));
+        assert!(l.push_back_entries(&[], 0));
+        let big = vec![b'x'; CHUNK_BYTES];
+        // Several elements over a chunk's size: refused, nothing changes; one alone is a chunk of its own.
+        assert!(!l.push_back_entries(&lp(&[b"e", &big]), 2));
+        assert!(l.push_back_entries(&lp(&[&big]), 1));
+        l.push_back(b"f");
+        l.check();
+        assert_eq!(elems(&l), [&b"a"[..], b"bc", b"d", &big, b"f"]);
+        assert_eq!(l.iter().next_back(), Some(&b"f"[..]));
+        assert_eq!(l.pop_front().as_deref(), Some(&b"a"[..]));
     }
 
     /// Sized pushes build the same list as plain ones, with no spare capacity in any chunk.

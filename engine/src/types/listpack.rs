@@ -89,10 +89,10 @@ pub fn header_count(lp: &[u8]) -> Option<usize> {
     (count != UNKNOWN).then_some(count)
 }
 
-/// Reads the string entry at `pos` of a listpack holding only string entries: its bytes and the position of
-/// the next entry. The buffer's maker guarantees the entries (a Redis listpack is checked entry by entry by
-/// the RDB reader before it is kept).
-pub fn read_str(lp: &[u8], pos: usize) -> (&[u8], usize) {
+/// The string entry at `pos` of a run of string entries (a listpack's, or a list chunk's): where its bytes
+/// start, their length, and where the next entry starts. The buffer's maker guarantees the entries (a Redis
+/// listpack is checked entry by entry by the RDB reader before it is kept).
+pub fn str_at(lp: &[u8], pos: usize) -> (usize, usize, usize) {
     let b = lp[pos];
     let (header, n) = match b {
         0x80..=0xbf => (1, usize::from(b & 0x3f)),
@@ -101,7 +101,31 @@ pub fn read_str(lp: &[u8], pos: usize) -> (&[u8], usize) {
         _ => unreachable!("a Moon listpack holds only string entries (byte {b:#x} at {pos})"),
     };
     let data = pos + header;
-    (&lp[data..data + n], data + n + backlen_size(header + n))
+    (data, n, data + n + backlen_size(header + n))
+}
+
+/// The string entry that ends at `end` (exclusive), read backwards through its back-length: where the entry
+/// starts, where its bytes start, and their length.
+pub fn str_before(lp: &[u8], end: usize) -> (usize, usize, usize) {
+    let (mut len, mut shift, mut p) = (0usize, 0u32, end);
+    loop {
+        p -= 1;
+        let b = lp[p];
+        len |= usize::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    let start = p - len;
+    let (data, n, _) = str_at(lp, start);
+    (start, data, n)
+}
+
+/// [`str_at`] as the entry's bytes and the position of the next entry.
+pub fn read_str(lp: &[u8], pos: usize) -> (&[u8], usize) {
+    let (data, n, next) = str_at(lp, pos);
+    (&lp[data..data + n], next)
 }
 
 /// The position of the terminator of a non-empty listpack (the end of its entries).
@@ -137,6 +161,14 @@ mod tests {
             pos = next;
         }
         assert_eq!(got, items);
+        let (mut end, mut back) = (end(&lp), Vec::new());
+        while end > HEADER {
+            let (start, data, n) = str_before(&lp, end);
+            back.push(lp[data..data + n].to_vec());
+            end = start;
+        }
+        back.reverse();
+        assert_eq!(back, items);
         // The RDB reader (Redis's full check: header, every entry, every back-length) agrees, digits and all.
         let mut elems = Vec::new();
         listpack(&lp, &mut elems).unwrap();
