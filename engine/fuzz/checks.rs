@@ -55,7 +55,7 @@ pub fn rdb_load(data: &[u8]) {
     let mut shards = [Keyspace::new(opts.cfg.databases), Keyspace::new(opts.cfg.databases)];
     let mut targets: Vec<&mut dyn ShardTarget> = shards.iter_mut().map(|k| k as &mut dyn ShardTarget).collect();
     let route = |key: &[u8]| key.first().map_or(0, |&b| usize::from(b & 1));
-    let got = rdb::load_sharded(data, &opts, &route, &mut targets);
+    let got = rdb::load_sharded(data, &opts, &route, &mut targets, &|_| {});
     match (&want, &got) {
         (Ok(w), Ok(g)) => {
             assert_eq!(

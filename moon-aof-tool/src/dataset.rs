@@ -248,7 +248,7 @@ pub fn validate_rdb(bytes: &[u8]) -> Result<(LoadReport, KeyCheck), RdbError> {
     let report = {
         let mut refs: Vec<&mut dyn rdb::ShardTarget> =
             targets.iter_mut().map(|t| t as &mut dyn rdb::ShardTarget).collect();
-        rdb::load_sharded(bytes, &opts, &route, &mut refs)?
+        rdb::load_sharded(bytes, &opts, &route, &mut refs, &|_| {})?
     };
     let mut sum = KeyCheck::new(now);
     for t in targets {
@@ -324,7 +324,7 @@ pub fn rdb_digest(bytes: &[u8]) -> Result<(String, Fingerprint), RdbError> {
     let report = {
         let mut refs: Vec<&mut dyn rdb::ShardTarget> =
             targets.iter_mut().map(|t| t as &mut dyn rdb::ShardTarget).collect();
-        rdb::load_sharded(bytes, &rdb::LoadOptions::default(), &route, &mut refs)?
+        rdb::load_sharded(bytes, &rdb::LoadOptions::default(), &route, &mut refs, &|_| {})?
     };
     if report.bytes_consumed != bytes.len() {
         let extra = bytes.len() - report.bytes_consumed;

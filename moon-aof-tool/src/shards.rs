@@ -52,7 +52,7 @@ impl Shards {
     /// Decodes an RDB into the shards on every core (`Err` as `rdb::load` reports it).
     pub fn load_rdb(&mut self, bytes: &[u8], opts: &LoadOptions) -> Result<LoadReport, RdbError> {
         let mut targets: Vec<&mut dyn ShardTarget> = self.parts.iter_mut().map(|p| p as &mut dyn ShardTarget).collect();
-        rdb::load_sharded(bytes, opts, &Shards::route, &mut targets)
+        rdb::load_sharded(bytes, opts, &Shards::route, &mut targets, &|_| {})
     }
 }
 

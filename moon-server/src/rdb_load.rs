@@ -35,12 +35,12 @@ pub fn load_file(server: &Server, path: &Path, opts: &LoadOptions) -> Result<Loa
         if let FileBytes::Mapped { .. } = bytes {
             let _ = std::thread::Builder::new().name("rdb-populate".into()).spawn_scoped(s, || bytes.populate());
         }
-        load_mapped(server, bytes.as_slice(), opts)
+        load_mapped(server, &bytes, opts)
     })
 }
 
 /// [`load_file`] of the file's bytes.
-fn load_mapped(server: &Server, bytes: &[u8], opts: &LoadOptions) -> Result<LoadReport, RdbError> {
+fn load_mapped(server: &Server, file: &FileBytes, opts: &LoadOptions) -> Result<LoadReport, RdbError> {
     let shards: &Shards = &server.shards;
     let progress = Progress { server, hinted: AtomicU64::new(0), inserted: AtomicU64::new(0) };
     let delay = crate::bgsave::key_delay(server, "key-load-delay");
@@ -49,7 +49,9 @@ fn load_mapped(server: &Server, bytes: &[u8], opts: &LoadOptions) -> Result<Load
         .collect();
     let mut targets: Vec<&mut dyn ShardTarget> = parts.iter_mut().map(|p| p as &mut dyn ShardTarget).collect();
     let route = |key: &[u8]| shards.shard_of(key);
-    rdb::load_sharded(bytes, opts, &route, &mut targets)
+    // The pages the load is done with are dropped while the shard threads finish, rather than all of them
+    // by the unmap after the load (about 3 ms of one CPU per 60 MB, with the other one idle).
+    rdb::load_sharded(file.as_slice(), opts, &route, &mut targets, &|n| file.release(n))
 }
 
 /// Keys announced and inserted over all shards, for `loading_loaded_bytes`.
@@ -231,6 +233,22 @@ impl FileBytes {
             // cannot run while `self` is borrowed). MADV_POPULATE_READ only faults pages in, as reading
             // them would; a kernel without it (before 5.14) answers EINVAL and the scan faults them in.
             unsafe { libc::madvise(ptr, len, libc::MADV_POPULATE_READ) };
+        }
+    }
+
+    /// Drops the mapping's pages of `bytes[..n]` (whole pages only). The mapping stays, so those bytes
+    /// still read the same (from the page cache) if anything reads them again; the unmap then has less to do.
+    fn release(&self, n: usize) {
+        if let FileBytes::Mapped { ptr, len } = *self {
+            // SAFETY: page size from sysconf, always positive.
+            let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096).max(1);
+            let n = n.min(len) / page * page;
+            if n > 0 {
+                // SAFETY: advice on the first `n` bytes of the live mapping made in `open` (page-aligned: the
+                // mapping starts on a page). MADV_DONTNEED on a private, read-only, never written file
+                // mapping only drops page table entries: later reads fault the same file bytes back in.
+                unsafe { libc::madvise(ptr, n, libc::MADV_DONTNEED) };
+            }
         }
     }
 

@@ -32,6 +32,7 @@ use super::{crc64_clmul, skip, Discard, LoadOptions, LoadReport, LoadTarget, Sha
 use crate::keyspace::encode_expire;
 use crate::table::{hash_of, prefetch_line, Entry, Prefetch};
 use crate::types::Value;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::thread;
@@ -75,16 +76,21 @@ type Batch<'a> = Vec<Item<'a>>;
 /// result, the report and any error are those [`super::load`] gives for a target that routes keys the same
 /// way. RESIZEDB hints reach every shard divided by the number of shards. With no
 /// targets the file is only validated.
+///
+/// Once the scan has reached the end of the file it calls `release(n)` (at most once) when the load will
+/// read none of `bytes[..n]` any more, while the shard threads finish: a caller that mapped the file can
+/// drop those pages then, instead of unmapping them all after the load.
 pub fn load_sharded(
     bytes: &[u8],
     opts: &LoadOptions,
     route: &dyn Fn(&[u8]) -> usize,
     targets: &mut [&mut dyn ShardTarget],
+    release: &dyn Fn(usize),
 ) -> std::result::Result<LoadReport, RdbError> {
     // The scan keeps one CPU busy: more shard threads than the other CPUs would only take turns with it
     // (on 2 CPUs, 2 shard threads cost about a third more CPU time than 1 serving both shards).
     let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-    load_on_threads(bytes, opts, route, targets, cpus.saturating_sub(1))
+    load_on_threads(bytes, opts, route, targets, cpus.saturating_sub(1), release)
 }
 
 /// [`load_sharded`] with at most `max_threads` shard threads (at least one).
@@ -94,6 +100,7 @@ pub(crate) fn load_on_threads(
     route: &dyn Fn(&[u8]) -> usize,
     targets: &mut [&mut dyn ShardTarget],
     max_threads: usize,
+    release: &dyn Fn(usize),
 ) -> std::result::Result<LoadReport, RdbError> {
     if targets.is_empty() {
         return load::load(bytes, opts, &mut Discard);
@@ -112,8 +119,10 @@ pub(crate) fn load_on_threads(
         }
         let mut senders = Vec::with_capacity(threads);
         let mut workers = Vec::with_capacity(threads);
+        let mut sent = Vec::with_capacity(threads);
         for (w, group) in groups.into_iter().enumerate() {
             let (tx, rx) = mpsc::sync_channel::<(usize, Batch)>(IN_FLIGHT * group.len());
+            sent.push(Sent { window: IN_FLIGHT * group.len() + 1, firsts: VecDeque::new() });
             let (recycle, failed) = (recycle_tx.clone(), &failed);
             let spawned = thread::Builder::new()
                 .name(format!("rdb-load-{w}"))
@@ -130,6 +139,7 @@ pub(crate) fn load_on_threads(
         let lanes = (0..shards)
             .map(|i| Lane {
                 shard: i,
+                thread: i % threads,
                 pending: Vec::with_capacity(BATCH),
                 tx: Some(senders[i % threads].clone()),
                 busy: false,
@@ -138,17 +148,21 @@ pub(crate) fn load_on_threads(
         drop(senders);
         drop(recycle_tx);
         let crc = Crc { on: opts.verify_checksum, value: 0, at: 0 };
-        let mut scan = Scan { route, opts, bytes, lanes, recycle: recycle_rx, failed: &failed, stopped: false, crc };
+        let mut scan =
+            Scan { route, opts, bytes, lanes, recycle: recycle_rx, failed: &failed, stopped: false, crc, sent };
         let scanned = load::walk(bytes, opts, &mut scan);
         // Everything routed so far goes out (a shard's earlier error may be in there), then the lanes close.
         for i in 0..scan.lanes.len() {
             scan.flush(i);
         }
         let (stopped, crc) = (scan.stopped, scan.crc);
+        let unread = scan.sent.iter().map(Sent::oldest).min().unwrap_or(usize::MAX);
         drop(scan);
-        // The rest of the CRC runs here while the shard threads finish their queues.
+        // The rest of the CRC runs here while the shard threads finish their queues; then the bytes before
+        // every key they may still read go.
         let scanned = scanned.and_then(|(mut report, eof_end)| {
             load::checksum_from(bytes, eof_end, opts, &mut report, (crc.value, crc.at))?;
+            release(unread.min(bytes.len()));
             Ok(report)
         });
         let mut first: Option<(usize, RdbError)> = None;
@@ -182,6 +196,8 @@ pub(crate) fn load_on_threads(
 /// A shard's queue as the scan sees it.
 struct Lane<'a> {
     shard: usize,
+    /// The shard thread serving it.
+    thread: usize,
     pending: Batch<'a>,
     /// The queue of the thread serving the shard; None once that thread has stopped.
     tx: Option<SyncSender<(usize, Batch<'a>)>>,
@@ -202,6 +218,40 @@ struct Scan<'a, 'x> {
     /// The file's CRC so far.
     crc: Crc,
     bytes: &'a [u8],
+    /// By shard thread: the batches it may not have finished.
+    sent: Vec<Sent>,
+}
+
+/// The last batches sent to one shard thread: its channel holds `window - 1` batches, so every batch sent
+/// before the last `window` ones has been received and a later one received after it, which the thread only
+/// does once it has finished the batch. Only those last ones can still be read.
+struct Sent {
+    window: usize,
+    /// The file offset of each one's first key (`usize::MAX` for a batch of RESIZEDB hints only), oldest first.
+    firsts: VecDeque<usize>,
+}
+
+/// The file offset of a batch's first key.
+fn first_key_at(batch: &Batch) -> Option<usize> {
+    batch.iter().find_map(|item| match item {
+        Item::Key(head, ..) => Some(head.at),
+        Item::Resize { .. } => None,
+    })
+}
+
+impl Sent {
+    /// Notes a batch sent, by [`first_key_at`].
+    fn record(&mut self, first: Option<usize>) {
+        if self.firsts.len() == self.window {
+            self.firsts.pop_front();
+        }
+        self.firsts.push_back(first.unwrap_or(usize::MAX));
+    }
+
+    /// The lowest file offset the thread may still read (items of a batch are in file order).
+    fn oldest(&self) -> usize {
+        self.firsts.iter().copied().min().unwrap_or(usize::MAX)
+    }
 }
 
 /// The CRC-64 of the bytes the scan has passed, kept up to date a step at a time while they are still in the
@@ -231,6 +281,7 @@ impl<'a> Scan<'a, '_> {
         let batch = std::mem::replace(&mut lane.pending, fresh);
         lane.busy = false;
         if let Some(tx) = &lane.tx {
+            self.sent[lane.thread].record(first_key_at(&batch));
             if tx.send((lane.shard, batch)).is_err() {
                 lane.tx = None;
                 self.stopped = true;
@@ -248,8 +299,11 @@ impl<'a> Scan<'a, '_> {
             self.stopped = true;
             return;
         };
-        match tx.try_send((lane.shard, std::mem::take(&mut lane.pending))) {
+        let batch = std::mem::take(&mut lane.pending);
+        let first = first_key_at(&batch);
+        match tx.try_send((lane.shard, batch)) {
             Ok(()) => {
+                self.sent[lane.thread].record(first);
                 lane.pending = self.recycle.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
                 lane.busy = false;
             }

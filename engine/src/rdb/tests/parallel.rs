@@ -6,7 +6,10 @@ use super::super::parallel::load_on_threads;
 use super::super::{load, load_sharded, ChecksumStatus, LoadOptions, LoadReport, RdbError, ShardTarget};
 use super::{db_summary, digest, expected, fixture, Expect};
 use crate::keyspace::Keyspace;
+use crate::rdb::LoadTarget;
 use crate::table::NO_EXPIRE;
+use crate::types::Value;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Routes by the key's bytes (any deterministic rule will do; the server's is the cluster slot).
 fn route_for(n: usize) -> impl Fn(&[u8]) -> usize {
@@ -19,7 +22,7 @@ fn load_n(bytes: &[u8], opts: &LoadOptions, n: usize) -> (Vec<Keyspace>, Result<
     let mut shards: Vec<Keyspace> = (0..n).map(|_| Keyspace::new(opts.cfg.databases)).collect();
     let mut targets: Vec<&mut dyn ShardTarget> = shards.iter_mut().map(|k| k as &mut dyn ShardTarget).collect();
     let threads = if n % 2 == 1 { 2 } else { n };
-    let r = load_on_threads(bytes, opts, &route_for(n), &mut targets, threads);
+    let r = load_on_threads(bytes, opts, &route_for(n), &mut targets, threads, &|_| {});
     (shards, r)
 }
 
@@ -289,9 +292,9 @@ fn many_keys_spread_over_the_shards_with_presizing() {
 fn no_targets_only_validates() {
     let bytes = fixture("all-types.rdb");
     let none: &mut [&mut dyn ShardTarget] = &mut [];
-    let r = load_sharded(&bytes, &LoadOptions::default(), &|_| 0, none).unwrap();
+    let r = load_sharded(&bytes, &LoadOptions::default(), &|_| 0, none, &|_| {}).unwrap();
     assert_eq!(r.keys_loaded, 47);
-    let e = load_sharded(&bytes[..100], &LoadOptions::default(), &|_| 0, none).unwrap_err();
+    let e = load_sharded(&bytes[..100], &LoadOptions::default(), &|_| 0, none, &|_| {}).unwrap_err();
     assert_eq!(e.code(), "unexpected-eof");
 }
 
@@ -316,7 +319,7 @@ fn values_decoded_by_the_scan_while_a_shard_is_behind_load_the_same() {
     let load_slow = |file: &[u8]| {
         let mut shards: Vec<Slow> = (0..2).map(|_| Slow { ks: Keyspace::new(16), stalled: false }).collect();
         let mut targets: Vec<&mut dyn ShardTarget> = shards.iter_mut().map(|k| k as &mut dyn ShardTarget).collect();
-        let r = load_on_threads(file, &LoadOptions::default(), &route_for(2), &mut targets, 2);
+        let r = load_on_threads(file, &LoadOptions::default(), &route_for(2), &mut targets, 2, &|_| {});
         (shards, r)
     };
     let bad_intset = |out: &mut Vec<u8>| out.extend_from_slice(b"\x0b\x03bad\x03\x01\x02\x03");
@@ -369,7 +372,7 @@ fn entries_built_by_the_scan_keep_expiry_and_counts() {
     let want = load(&file, &opts, &mut seq).unwrap();
     let mut shards: Vec<Slow> = (0..2).map(|_| Slow { ks: Keyspace::new(16), stalled: false }).collect();
     let mut targets: Vec<&mut dyn ShardTarget> = shards.iter_mut().map(|k| k as &mut dyn ShardTarget).collect();
-    let got = load_on_threads(&file, &opts, &route_for(2), &mut targets, 2).unwrap();
+    let got = load_on_threads(&file, &opts, &route_for(2), &mut targets, 2, &|_| {}).unwrap();
     same_report(&want, &got, "stalled shards with expiry");
     assert!(want.expired_dropped > 0 && want.expires_loaded > 0);
     let shards: Vec<Keyspace> = shards.into_iter().map(|s| s.ks).collect();
@@ -407,4 +410,77 @@ fn a_file_of_several_crc_steps_verifies_and_any_changed_byte_fails_as_in_a_seque
             assert!(e.to_string().contains("checksum") || e.to_string().contains("CRC"), "{e}");
         }
     }
+}
+
+/// A shard that checks that no key it inserts lies in the part of the file the loader said it was done with.
+struct Watch<'a> {
+    ks: Keyspace,
+    file: &'a [u8],
+    released: &'a AtomicUsize,
+    late_reads: &'a AtomicUsize,
+}
+
+impl LoadTarget for Watch<'_> {
+    fn resize(&mut self, db: usize, keys: u64, expires: u64) {
+        self.ks.resize(db, keys, expires);
+    }
+
+    fn insert(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>) -> Result<(), RdbError> {
+        // Keys borrowed from the file (the scan's own entries carry copies, which say nothing).
+        let at = (key.as_ptr() as usize).wrapping_sub(self.file.as_ptr() as usize);
+        if at < self.file.len() && at < self.released.load(Ordering::SeqCst) {
+            self.late_reads.fetch_add(1, Ordering::SeqCst);
+        }
+        self.ks.insert(db, key, value, expire_at)
+    }
+}
+
+/// A [`Watch`] that takes its time over every batch.
+struct Slowly<'a>(Watch<'a>);
+
+impl ShardTarget for Slowly<'_> {
+    fn batch(&mut self, f: &mut dyn FnMut(&mut dyn LoadTarget)) {
+        std::thread::sleep(std::time::Duration::from_micros(300));
+        f(&mut self.0)
+    }
+}
+
+#[test]
+fn released_bytes_are_never_read_again() {
+    let mut body = Vec::new();
+    many_keys(&mut body, 0, 100_000);
+    let file = rdb(&body);
+    let mut want = Keyspace::new(16);
+    load(&file, &LoadOptions::default(), &mut want).unwrap();
+    for (shards, threads) in [(1, 1), (2, 1), (2, 2), (3, 2)] {
+        let (released, late_reads, calls) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
+        let mut parts: Vec<Slowly> = (0..shards)
+            .map(|_| Slowly(Watch { ks: Keyspace::new(16), file: &file, released: &released, late_reads: &late_reads }))
+            .collect();
+        let mut targets: Vec<&mut dyn ShardTarget> = parts.iter_mut().map(|k| k as &mut dyn ShardTarget).collect();
+        let release = |n: usize| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            released.store(n, Ordering::SeqCst);
+        };
+        let r = load_on_threads(&file, &LoadOptions::default(), &route_for(shards), &mut targets, threads, &release);
+        assert_eq!(r.unwrap().keys_loaded, 100_000);
+        let what = format!("{shards} shards on {threads} threads");
+        assert_eq!(late_reads.load(Ordering::SeqCst), 0, "{what}: keys read after their bytes were released");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "{what}");
+        // The file goes before the shard threads are done, but for their last batches (up to 8k keys each
+        // while the threads are behind: a large share of this small file).
+        let n = released.load(Ordering::SeqCst);
+        assert!(n > 0 && n < file.len(), "{what}: released {n} of {}", file.len());
+        let all = merged(&parts.into_iter().map(|p| p.0.ks).collect::<Vec<_>>(), 16);
+        assert_eq!(digest(&all), digest(&want), "{what}");
+    }
+    // A failed load releases nothing.
+    let calls = AtomicUsize::new(0);
+    let mut ks = Keyspace::new(16);
+    let mut targets: Vec<&mut dyn ShardTarget> = vec![&mut ks];
+    let e = load_on_threads(&file[..file.len() - 3], &LoadOptions::default(), &route_for(1), &mut targets, 1, &|_| {
+        calls.fetch_add(1, Ordering::SeqCst);
+    });
+    assert!(e.is_err());
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
