@@ -361,10 +361,15 @@ where
     if has_duplicates(items.iter().map(|(m, _)| m.as_ref())) {
         return bad_value("Duplicate zset fields detected", at);
     }
-    // Redis writes members in order; sorting is only needed for files from elsewhere.
+    // Redis writes a listpack's members in order and a skiplist's in reverse (greatest first): a reversal
+    // then, and a sort only for files from elsewhere.
     let order = |a: &(M, f64), b: &(M, f64)| compare(a.1, a.0.as_ref(), b.1, b.0.as_ref());
     if !items.is_sorted_by(|a, b| order(a, b).is_le()) {
-        items.sort_by(order);
+        if items.is_sorted_by(|a, b| order(a, b).is_ge()) {
+            items.reverse();
+        } else {
+            items.sort_by(order);
+        }
     }
     let z = if from_blob && items.len() <= cfg.zset_max_listpack_entries {
         // 7.0 keeps a loaded listpack whatever its members' lengths; a listpack holds -0 as 0.
