@@ -102,6 +102,73 @@ fn redis_dump_loads_in_moon(shards: usize) {
     assert_eq!(digest(&mut c), expected);
 }
 
+/// Listpacks Moon keeps as Redis wrote them (hashes and list nodes of strings), edited in Moon, saved, then
+/// checked by redis-check-rdb and loaded by redis-server: the same digest as Moon's.
+fn redis_dump_edited_in_moon_loads_back_in_redis(shards: usize) {
+    if !have_redis_tools("rdb_e2e::redis_dump_edited_in_moon", &["redis-server", "redis-check-rdb"]) {
+        return;
+    }
+    let redis = Server::redis();
+    let mut c = redis.conn();
+    for i in 0..50 {
+        let (h, l, s) = (format!("h{i}"), format!("l{i}"), format!("s{i}"));
+        // Strings only (kept as they are), and one hash and list with integers (packed again).
+        c.cmd(&["HSET", &h, "name", "moon", "colour", &"x".repeat(i)]);
+        c.cmd(&["RPUSH", &l, "a", "bb", &"c".repeat(70)]);
+        c.cmd(&["SADD", &s, "p", "q", &format!("r{i}")]);
+    }
+    c.cmd(&["HSET", "hint", "n", "12", "m", "-3"]);
+    c.cmd(&["RPUSH", "lint", "1", "two", "3"]);
+    save(&redis);
+    redis.kill9();
+    let moon = moon_on(redis.dir(), shards);
+    let mut c = moon.conn();
+    for i in 0..50 {
+        let (h, l, s) = (format!("h{i}"), format!("l{i}"), format!("s{i}"));
+        match i % 4 {
+            0 => assert_eq!(c.cmd(&["HSET", &h, "added", "7", "name", "sun"]).int(), 1),
+            1 => assert_eq!(c.cmd(&["HDEL", &h, "name"]).int(), 1),
+            2 => assert_eq!(c.cmd(&["LPOP", &l]).text(), "a"),
+            _ => assert_eq!(c.cmd(&["RPUSH", &l, "42", &"d".repeat(5000)]).int(), 5),
+        }
+        c.cmd(&["SADD", &s, &format!("t{i}")]);
+        assert_eq!(
+            c.cmd(&["HLEN", &h]).int(),
+            if i % 4 == 0 {
+                3
+            } else if i % 4 == 1 {
+                1
+            } else {
+                2
+            }
+        );
+    }
+    c.cmd(&["HSET", "hint", "o", "x"]);
+    assert_eq!(c.cmd(&["LRANGE", "lint", "0", "-1"]), Value::Array(["1", "two", "3"].map(Value::bulk).to_vec()));
+    // Moon serves (and saves) in the directory it was given, Redis's.
+    let dir = redis.dir();
+    assert_eq!(c.cmd(&["SAVE"]), Value::simple("OK"));
+    let expected = digest(&mut c);
+    moon.kill9();
+    let check = std::process::Command::new(moon_tests::redis_tool("redis-check-rdb").unwrap());
+    let out = moon_tests::run_with_timeout(
+        {
+            let mut cmd = check;
+            cmd.arg(dir.join("dump.rdb"));
+            cmd
+        },
+        None,
+        std::time::Duration::from_secs(60),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("RDB looks OK!"), "redis-check-rdb:\n{text}");
+    let back = ServerOptions::redis().arg("dir", &dir.display().to_string()).start();
+    let mut c = back.conn();
+    assert_eq!(digest(&mut c), expected);
+    assert_eq!(c.cmd(&["HGET", "h0", "name"]).text(), "sun");
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "h1"]).text(), "listpack");
+}
+
 /// A damaged dump stops start-up with the offset and the tools to inspect it, instead of starting empty.
 #[test]
 fn corrupt_dump_refuses_to_start() {
@@ -169,4 +236,10 @@ fn dump_selects_each_database_once(shards: usize) {
     assert_eq!(database_runs(&std::fs::read(&dump).unwrap()), [0, 3, 5], "BGSAVE");
 }
 
-shard_tests!(save_survives_kill9, moon_dump_loads_in_redis, redis_dump_loads_in_moon, dump_selects_each_database_once);
+shard_tests!(
+    save_survives_kill9,
+    moon_dump_loads_in_redis,
+    redis_dump_loads_in_moon,
+    redis_dump_edited_in_moon_loads_back_in_redis,
+    dump_selects_each_database_once
+);
