@@ -7,8 +7,6 @@
 //! the offset of the blob in the file.
 
 use crate::types::listpack::backlen_size;
-#[cfg(test)]
-use crate::types::listpack::push_backlen;
 
 /// One entry of a listpack or ziplist: a string or an integer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,6 +311,7 @@ pub(crate) fn zipmap<'a>(zm: &'a [u8], out: &mut Vec<Elem<'a>>) -> BlobResult<()
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::listpack::push_backlen;
 
     fn lp(entries: &[&[u8]]) -> Vec<u8> {
         let mut body = Vec::new();

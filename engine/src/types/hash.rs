@@ -15,31 +15,6 @@ use std::ops::Range;
 /// One field and its value.
 pub type Pair = (Box<[u8]>, Box<[u8]>);
 
-/// Appends `len` as a LEB128 varint (7 bits a byte, low bits first).
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut len: usize) {
-    while len >= 0x80 {
-        out.push((len as u8) | 0x80);
-        len >>= 7;
-    }
-    out.push(len as u8);
-}
-
-/// Reads one varint-prefixed string at `pos` of a buffer written by [`put_varint`]; returns it and the
-/// position after it.
-pub(crate) fn read_elem(buf: &[u8], mut pos: usize) -> (&[u8], usize) {
-    let (mut len, mut shift) = (0usize, 0);
-    loop {
-        let b = buf[pos];
-        pos += 1;
-        len |= usize::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
-    (&buf[pos..pos + len], pos + len)
-}
-
 /// The small form of a hash: fields and values alternating in insertion order in one listpack of string
 /// entries ([`crate::types::listpack`]), the format Redis keeps: a Redis listpack without integer entries
 /// is loaded as it is, and the RDB writer saves the buffer as it is. Empty: no buffer at all. One exactly

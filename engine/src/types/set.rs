@@ -19,8 +19,7 @@
 
 use crate::config::EngineConfig;
 use crate::table::{Members, Table, NO_EXPIRE};
-use crate::types::hash::{put_varint, read_elem};
-use crate::types::small::{SmallBuf, ThinBuf};
+use crate::types::small::{put_varint, read_elem, SmallBuf, ThinBuf};
 use crate::util::parse_i64;
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -264,12 +263,12 @@ impl PackedSet {
         self.iter().any(|m| m == member)
     }
 
-    /// Appends `member` unless present; returns whether it was added and the count afterwards.
-    fn insert(&mut self, member: &[u8]) -> (bool, usize) {
+    /// Appends `member` unless present; returns the count afterwards when it was added.
+    fn insert(&mut self, member: &[u8]) -> Option<usize> {
         let mut n = 0;
         for m in self.iter() {
             if m == member {
-                return (false, 0);
+                return None;
             }
             n += 1;
         }
@@ -277,7 +276,7 @@ impl PackedSet {
             out.extend_from_slice(&self.0);
             PackedSet::put(out, member);
         });
-        (true, n + 1)
+        Some(n + 1)
     }
 
     /// Removes `member`; true when it was there. The others keep their order.
@@ -453,11 +452,11 @@ impl SetValue {
         }
         if let SetValue::Packed(p) = self {
             if member.len() <= cfg.set_max_listpack_value {
-                let (added, n) = p.insert(member);
-                if n > cfg.set_max_listpack_entries {
+                let added = p.insert(member);
+                if added.is_some_and(|n| n > cfg.set_max_listpack_entries) {
                     self.convert_to_table();
                 }
-                return added;
+                return added.is_some();
             }
             self.convert_to_table();
         }

@@ -176,6 +176,31 @@ fn with_scratch<T>(fill: impl FnOnce(&mut Vec<u8>), finish: impl FnOnce(&[u8]) -
     })
 }
 
+/// Appends `len` as a LEB128 varint (7 bits a byte, low bits first).
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut len: usize) {
+    while len >= 0x80 {
+        out.push((len as u8) | 0x80);
+        len >>= 7;
+    }
+    out.push(len as u8);
+}
+
+/// Reads one varint-prefixed string at `pos` of a buffer written by [`put_varint`]; returns it and the
+/// position after it.
+pub(crate) fn read_elem(buf: &[u8], mut pos: usize) -> (&[u8], usize) {
+    let (mut len, mut shift) = (0usize, 0);
+    loop {
+        let b = buf[pos];
+        pos += 1;
+        len |= usize::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    (&buf[pos..pos + len], pos + len)
+}
+
 /// A byte buffer that always lives on the heap, behind one 8-byte pointer: its length is a varint at the
 /// start of the allocation, as in a [`SmallBuf`]'s heap form. For contents that seldom fit inline, inside an
 /// enum whose inline space another variant already uses (two `SmallBuf` variants would make it 24 bytes).

@@ -14,7 +14,7 @@
 //! round-trips exactly.
 
 use super::compare;
-use crate::types::hash::put_varint;
+use crate::types::small::put_varint;
 use crate::types::small::SmallBuf;
 use std::cmp::Ordering;
 use std::ops::Range;
