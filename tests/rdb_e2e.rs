@@ -102,7 +102,7 @@ fn redis_dump_loads_in_moon(shards: usize) {
     assert_eq!(digest(&mut c), expected);
 }
 
-/// Listpacks Moon keeps as Redis wrote them (hashes and list nodes of strings), edited in Moon, saved, then
+/// Listpacks Moon keeps as Redis wrote them (hashes, zsets and list nodes of strings), edited in Moon, saved, then
 /// checked by redis-check-rdb and loaded by redis-server: the same digest as Moon's.
 fn redis_dump_edited_in_moon_loads_back_in_redis(shards: usize) {
     if !have_redis_tools("rdb_e2e::redis_dump_edited_in_moon", &["redis-server", "redis-check-rdb"]) {
@@ -116,8 +116,10 @@ fn redis_dump_edited_in_moon_loads_back_in_redis(shards: usize) {
         c.cmd(&["HSET", &h, "name", "moon", "colour", &"x".repeat(i)]);
         c.cmd(&["RPUSH", &l, "a", "bb", &"c".repeat(70)]);
         c.cmd(&["SADD", &s, "p", "q", &format!("r{i}")]);
+        c.cmd(&["ZADD", &format!("z{i}"), "1.5", "a", "2", "b", "-70000", "c", &i.to_string(), &format!("m{i}")]);
     }
     c.cmd(&["HSET", "hint", "n", "12", "m", "-3"]);
+    c.cmd(&["ZADD", "zint", "1", "12", "2.5", "x"]);
     c.cmd(&["RPUSH", "lint", "1", "two", "3"]);
     save(&redis);
     redis.kill9();
@@ -132,6 +134,21 @@ fn redis_dump_edited_in_moon_loads_back_in_redis(shards: usize) {
             _ => assert_eq!(c.cmd(&["RPUSH", &l, "42", &"d".repeat(5000)]).int(), 5),
         }
         c.cmd(&["SADD", &s, &format!("t{i}")]);
+        let z = format!("z{i}");
+        match i % 3 {
+            0 => assert_eq!(c.cmd(&["ZADD", &z, "1e300", "big", "-0.125", "small"]).int(), 2),
+            1 => assert_eq!(c.cmd(&["ZREM", &z, "a"]).int(), 1),
+            _ => assert_eq!(c.cmd(&["ZINCRBY", &z, "0.25", "b"]).text(), "2.25"),
+        }
+        assert_eq!(
+            c.cmd(&["ZREVRANGE", &z, "0", "1", "WITHSCORES"]).array()[..2],
+            match i % 3 {
+                0 => [Value::bulk("big"), Value::bulk("1.0000000000000001e+300")],
+                _ if i > 2 => [Value::bulk(&format!("m{i}")), Value::bulk(&i.to_string())],
+                1 => [Value::bulk("b"), Value::bulk("2")],
+                _ => [Value::bulk("b"), Value::bulk("2.25")],
+            }
+        );
         assert_eq!(
             c.cmd(&["HLEN", &h]).int(),
             if i % 4 == 0 {
@@ -144,6 +161,8 @@ fn redis_dump_edited_in_moon_loads_back_in_redis(shards: usize) {
         );
     }
     c.cmd(&["HSET", "hint", "o", "x"]);
+    assert_eq!(c.cmd(&["ZSCORE", "zint", "12"]).text(), "1");
+    c.cmd(&["ZADD", "zint", "-1", "y"]);
     assert_eq!(c.cmd(&["LRANGE", "lint", "0", "-1"]), Value::Array(["1", "two", "3"].map(Value::bulk).to_vec()));
     // Moon serves (and saves) in the directory it was given, Redis's.
     let dir = redis.dir();
@@ -167,6 +186,8 @@ fn redis_dump_edited_in_moon_loads_back_in_redis(shards: usize) {
     assert_eq!(digest(&mut c), expected);
     assert_eq!(c.cmd(&["HGET", "h0", "name"]).text(), "sun");
     assert_eq!(c.cmd(&["OBJECT", "ENCODING", "h1"]).text(), "listpack");
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "z1"]).text(), "listpack");
+    assert_eq!(c.cmd(&["ZRANGE", "z1", "0", "-1"]), Value::Array(["c", "m1", "b"].map(Value::bulk).to_vec()));
 }
 
 /// A damaged dump stops start-up with the offset and the tools to inspect it, instead of starting empty.

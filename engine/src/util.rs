@@ -61,6 +61,16 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     }
 }
 
+/// Parses a score or double stored as text (`%.17g` output, `inf`, `-inf` ...), like `strtod` on the whole
+/// string. NaN parses (the callers reject it with their own message).
+pub(crate) fn parse_double_text(text: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(text).ok()?.trim();
+    if s.is_empty() {
+        return None;
+    }
+    s.parse::<f64>().ok()
+}
+
 /// Appends the decimal form of `v` to `out`.
 pub fn push_i64(out: &mut Vec<u8>, v: i64) {
     out.extend_from_slice(v.to_string().as_bytes());

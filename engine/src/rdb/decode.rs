@@ -22,7 +22,7 @@
 
 use super::blobs::{self, format_i64, Elem, ElemBytes};
 use super::error::{err, ErrorKind, RdbError, Result};
-use super::input::{parse_double_text, Input, RdbStr};
+use super::input::{Input, RdbStr};
 use super::skip;
 use super::types::*;
 use crate::config::EngineConfig;
@@ -31,8 +31,9 @@ use crate::types::hash::PackedPairs;
 use crate::types::listpack;
 use crate::types::set::{IntSet, PackedSet};
 use crate::types::string::EMBSTR_LIMIT;
-use crate::types::zset::{compare, Limits};
+use crate::types::zset::{compare, Limits, PackedEntries};
 use crate::types::{HashValue, ListValue, SetValue, StrValue, Value, ZSetValue};
+use crate::util::parse_double_text;
 use crate::util::parse_i64;
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -107,7 +108,8 @@ pub(crate) fn read_object(inp: &mut Input, ty: u8, cfg: &EngineConfig, valkey: b
                 let parsed =
                     if ty == ZSET_ZIPLIST { blobs::ziplist(&blob, elems) } else { blobs::listpack(&blob, elems) };
                 parsed.map_err(blob_err(at))?;
-                zset_from_pairs(elems, cfg, at)
+                let kept = (ty == ZSET_LISTPACK).then_some(&blob[..]);
+                zset_from_pairs(elems, kept, cfg, at)
             });
         }
         HASH => return hash_plain(inp, cfg),
@@ -328,27 +330,59 @@ fn zset_plain(inp: &mut Input, ty: u8, cfg: &EngineConfig) -> Result<Decoded> {
     zset_finish(items, false, cfg, at)
 }
 
-/// Member/score pairs of a ziplist or listpack zset; scores are integers or text.
-fn zset_from_pairs(elems: &[Elem], cfg: &EngineConfig, at: usize) -> Result<Decoded> {
+/// Member/score pairs of a ziplist or listpack zset; scores are integers or text. `listpack` is the blob
+/// when it is a listpack: kept as it is when its members are strings, in order and distinct, and it is
+/// within `zset-max-listpack-entries`.
+fn zset_from_pairs(elems: &[Elem], listpack: Option<&[u8]>, cfg: &EngineConfig, at: usize) -> Result<Decoded> {
     if !elems.len().is_multiple_of(2) {
         return err(ErrorKind::BadBlob("Zset listpack"), at);
     }
-    let mut items = Vec::with_capacity(elems.len() / 2);
-    for pair in elems.chunks_exact(2) {
-        let score = match pair[1] {
+    let score = |e: Elem| {
+        let s = match e {
             Elem::Int(v) => v as f64,
             Elem::Str(s) => match parse_double_text(s) {
                 Some(v) => v,
                 None => return bad_value("Zset score is not a valid number", at),
             },
         };
-        if score.is_nan() {
+        if s.is_nan() {
             return bad_value("Zset with NAN score detected", at);
         }
-        items.push((ElemBytes::from(pair[0]), score));
+        Ok(s)
+    };
+    let n = elems.len() / 2;
+    if let Some(lp) = listpack.filter(|_| n > 0 && n <= cfg.zset_max_listpack_entries) {
+        let mut prev: Option<(&[u8], f64)> = None;
+        let mut keep = true;
+        for pair in elems.chunks_exact(2) {
+            let s = score(pair[1])?;
+            let Elem::Str(m) = pair[0] else {
+                keep = false;
+                break;
+            };
+            if prev.is_some_and(|(pm, ps)| compare(ps, pm, s, m) != std::cmp::Ordering::Less) {
+                keep = false;
+                break;
+            }
+            prev = Some((m, s));
+        }
+        if keep {
+            // Every member is a string here.
+            let members = elems.iter().step_by(2).map(|e| if let Elem::Str(m) = e { *m } else { &[][..] });
+            if has_duplicates(members) {
+                return bad_value(ZSET_DUP, at);
+            }
+            return Ok(Decoded::Value(Value::ZSet(ZSetValue::Listpack(PackedEntries::from_listpack(lp)))));
+        }
+    }
+    let mut items = Vec::with_capacity(n);
+    for pair in elems.chunks_exact(2) {
+        items.push((ElemBytes::from(pair[0]), score(pair[1])?));
     }
     zset_finish(items, true, cfg, at)
 }
+
+const ZSET_DUP: &str = "Duplicate zset fields detected";
 
 /// Builds a sorted set from members and scores (members may repeat only in a damaged file).
 fn zset_finish<M>(mut items: Vec<(M, f64)>, from_blob: bool, cfg: &EngineConfig, at: usize) -> Result<Decoded>
@@ -359,7 +393,7 @@ where
         return Ok(Decoded::Empty);
     }
     if has_duplicates(items.iter().map(|(m, _)| m.as_ref())) {
-        return bad_value("Duplicate zset fields detected", at);
+        return bad_value(ZSET_DUP, at);
     }
     // Redis writes a listpack's members in order and a skiplist's in reverse (greatest first): a reversal
     // then, and a sort only for files from elsewhere.
@@ -615,6 +649,52 @@ mod tests {
         let packed = hash(&ints);
         assert_ne!(packed.as_listpack(), Some(&ints[..]));
         assert_eq!(packed.iter().collect::<Vec<_>>(), [(&b"name"[..], &b"moon"[..]), (b"n", b"12")]);
+    }
+
+    #[test]
+    fn listpack_zsets_of_string_members_are_kept_as_they_are() {
+        let cfg = EngineConfig::default();
+        let zset = |lp: &[u8]| {
+            let mut raw = vec![0x40 | (lp.len() >> 8) as u8, lp.len() as u8];
+            raw.extend_from_slice(lp);
+            match read_object(&mut Input::new(&raw), ZSET_LISTPACK, &cfg, false) {
+                Ok(Decoded::Value(Value::ZSet(ZSetValue::Listpack(p)))) => Ok(p),
+                Ok(_) => panic!("not a listpack zset"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let build = |pairs: &[(&[u8], &[u8])]| {
+            // As Redis writes them: canonical integers as integer entries, scores through the same rule.
+            let mut lp = super::super::encode::Listpack::new();
+            for (m, s) in pairs {
+                lp.push(m);
+                lp.push(s);
+            }
+            lp.finish()
+        };
+        let kept = build(&[(b"a", b"-5000"), (b"b", b"1.5"), (b"c", b"1.5"), (b"d", b"70000"), (b"e", b"inf")]);
+        let z = zset(&kept).unwrap();
+        assert_eq!(z.as_listpack(), Some(&kept[..]));
+        let want = [(&b"a"[..], -5000.0), (b"b", 1.5), (b"c", 1.5), (b"d", 70000.0), (b"e", f64::INFINITY)];
+        assert_eq!(z.iter().collect::<Vec<_>>(), want);
+        // An integer member, or members out of order: packed again, in order.
+        let int_member = build(&[(b"7", b"1"), (b"x", b"2")]);
+        let z = zset(&int_member).unwrap();
+        assert_ne!(z.as_listpack(), Some(&int_member[..]));
+        assert_eq!(z.iter().collect::<Vec<_>>(), [(&b"7"[..], 1.0), (b"x", 2.0)]);
+        let unordered = build(&[(b"b", b"2"), (b"a", b"2"), (b"c", b"-1")]);
+        let z = zset(&unordered).unwrap();
+        assert_eq!(z.iter().collect::<Vec<_>>(), [(&b"c"[..], -1.0), (b"a", 2.0), (b"b", 2.0)]);
+        // Damage is refused whichever way the pairs would have gone.
+        for (pairs, msg) in [
+            (&[(&b"a"[..], &b"1"[..]), (b"a", b"2")][..], "Duplicate zset fields detected"),
+            (&[(b"a", b"1"), (b"b", b"1"), (b"a", b"0")], "Duplicate zset fields detected"),
+            (&[(b"a", b"x1")], "Zset score is not a valid number"),
+            (&[(b"a", b"1"), (b"b", b"nan")], "Zset with NAN score detected"),
+        ] {
+            let e = zset(&build(pairs)).err().expect("refused");
+            assert!(e.contains(msg), "{e}");
+        }
     }
 
     #[test]

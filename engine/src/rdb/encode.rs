@@ -16,8 +16,8 @@
 use super::lzf;
 use super::types::*;
 use crate::config::EngineConfig;
-use crate::resp::format_double_g17;
-use crate::types::listpack::{self, backlen_size, push_backlen};
+use crate::types::listpack;
+use crate::types::zset;
 use crate::types::{HashValue, ListValue, SetValue, StrValue, Value, ZSetValue};
 use crate::util::parse_i64;
 
@@ -143,26 +143,8 @@ impl Listpack {
     }
 
     pub fn push_int(&mut self, v: i64) {
-        let start = self.buf.len();
-        if (0..=127).contains(&v) {
-            self.buf.push(v as u8);
-        } else if (-4096..=4095).contains(&v) {
-            let u = (v as u64) & 0x1fff;
-            self.buf.extend_from_slice(&[0xc0 | (u >> 8) as u8, u as u8]);
-        } else if let Ok(h) = i16::try_from(v) {
-            self.buf.push(0xf1);
-            self.buf.extend_from_slice(&h.to_le_bytes());
-        } else if (-(1 << 23)..(1 << 23)).contains(&v) {
-            self.buf.push(0xf2);
-            self.buf.extend_from_slice(&(v as i32).to_le_bytes()[..3]);
-        } else if let Ok(w) = i32::try_from(v) {
-            self.buf.push(0xf3);
-            self.buf.extend_from_slice(&w.to_le_bytes());
-        } else {
-            self.buf.push(0xf4);
-            self.buf.extend_from_slice(&v.to_le_bytes());
-        }
-        self.end_entry(start);
+        listpack::put_int(&mut self.buf, v);
+        self.count += 1;
     }
 
     /// A string entry; canonical integers are stored as integers.
@@ -174,18 +156,9 @@ impl Listpack {
         self.count += 1;
     }
 
-    /// A zset score: an integer when `double2ll` accepts it, else `%.17g` text.
+    /// A zset score, as Redis stores it (see [`put_score`]).
     pub fn push_score(&mut self, score: f64) {
-        match double_to_i64(score) {
-            Some(v) => self.push_int(v),
-            None => self.push(format_double_g17(score).as_bytes()),
-        }
-    }
-
-    fn end_entry(&mut self, start: usize) {
-        let len = self.buf.len() - start;
-        self.buf.reserve(backlen_size(len));
-        push_backlen(&mut self.buf, len);
+        zset::put_score(&mut self.buf, score);
         self.count += 1;
     }
 
@@ -197,16 +170,6 @@ impl Listpack {
         self.buf[4..6].copy_from_slice(&count.to_le_bytes());
         self.buf
     }
-}
-
-/// Redis's `double2ll`: the value as an i64 when it is integral and within ±(i64::MAX / 2).
-fn double_to_i64(d: f64) -> Option<i64> {
-    const LIMIT: f64 = (i64::MAX / 2) as f64;
-    if !(-LIMIT..=LIMIT).contains(&d) {
-        return None;
-    }
-    let v = d as i64;
-    (v as f64 == d).then_some(v)
 }
 
 /// Elements at least this long get a node of their own, stored plain (Redis's `packed_threshold`, 1 GB).
@@ -355,6 +318,12 @@ pub(crate) fn encode_value_into(v: &Value, opts: &WriteOptions, out: &mut Vec<u8
         },
         Value::ZSet(z) => match z {
             ZSetValue::Listpack(items) => {
+                // The listpack as it is unless a member is an integer, which Redis stores as one (the
+                // scores already are as Redis stores them).
+                if let Some(lp) = items.as_listpack().filter(|_| items.iter().all(|(m, _)| parse_i64(m).is_none())) {
+                    put_string(out, lp, compress);
+                    return ZSET_LISTPACK;
+                }
                 let mut lp = Listpack::new();
                 for (m, s) in items {
                     lp.push(m);
@@ -425,17 +394,6 @@ mod tests {
         let got: Vec<i64> =
             out.iter().map(|e| if let super::super::blobs::Elem::Int(v) = e { *v } else { 0 }).collect();
         assert_eq!(got, vals.iter().chain(&more).copied().collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn scores_as_redis_stores_them() {
-        assert_eq!(double_to_i64(-0.0), Some(0));
-        assert_eq!(double_to_i64(1e17), Some(100_000_000_000_000_000));
-        assert_eq!(double_to_i64(4_611_686_018_427_387_904.0), Some(1 << 62));
-        assert_eq!(double_to_i64(4_611_686_018_427_388_928.0), None);
-        assert_eq!(double_to_i64(1.5), None);
-        assert_eq!(double_to_i64(f64::INFINITY), None);
-        assert_eq!(double_to_i64(f64::NAN), None);
     }
 
     #[test]

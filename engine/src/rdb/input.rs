@@ -8,6 +8,7 @@
 
 use super::error::{err, ErrorKind, Result};
 use super::lzf;
+use crate::util::parse_double_text;
 use std::borrow::Cow;
 
 /// Special string encodings (`11xxxxxx` length bytes).
@@ -220,16 +221,6 @@ impl<'a> Input<'a> {
             }
         }
     }
-}
-
-/// Parses a score or double stored as text (`%.17g` output, `inf`, `-inf` ...), like `strtod` on the whole
-/// string. NaN parses (the callers reject it with their own message).
-pub(crate) fn parse_double_text(text: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(text).ok()?.trim();
-    if s.is_empty() {
-        return None;
-    }
-    s.parse::<f64>().ok()
 }
 
 #[cfg(test)]

@@ -134,22 +134,7 @@ impl PackedPairs {
 
     /// The buffer with the entries at `range` replaced by `with`, `pairs` pairs in all.
     fn replace(&mut self, range: Range<usize>, with: &[u8], pairs: usize) {
-        if pairs == 0 {
-            self.0 = SmallBuf::default();
-            return;
-        }
-        let old = &self.0[..];
-        self.0 = SmallBuf::build(|out| {
-            let start = listpack::begin(out);
-            if old.is_empty() {
-                out.extend_from_slice(with);
-            } else {
-                out.extend_from_slice(&old[listpack::HEADER..range.start]);
-                out.extend_from_slice(with);
-                out.extend_from_slice(&old[range.end..listpack::end(old)]);
-            }
-            listpack::finish(out, start, 2 * pairs);
-        });
+        self.0 = listpack::replaced(&self.0, range, with, 2 * pairs);
     }
 
     /// Removes `field`; true when it existed. The other pairs keep their order.

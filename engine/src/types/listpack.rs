@@ -1,12 +1,15 @@
-//! Redis's listpack format, for the small encodings that keep one (hashes): a 6-byte header (total bytes,
+//! Redis's listpack format, for the small encodings that keep one (hashes, zsets): a 6-byte header (total bytes,
 //! u32 little-endian; entry count, u16, 65535 when unknown), the entries, and a 0xFF terminator. Each entry
 //! is its encoding and data followed by a back-length (the size of encoding plus data, readable from the
 //! end), so a listpack is read in either direction.
 //!
-//! Moon writes only string entries (6-, 12- and 32-bit length encodings), never Redis's integer ones: a
-//! reader then hands out every element as bytes borrowed from the buffer. Redis reads string entries holding
-//! digits like any other, so these buffers go into RDB files as they are, and a Redis listpack without
-//! integer entries loads as it is (a copy, no re-encoding).
+//! Moon writes elements as string entries (6-, 12- and 32-bit length encodings), never Redis's integer ones:
+//! a reader then hands out every element as bytes borrowed from the buffer. Redis reads string entries
+//! holding digits like any other, so these buffers go into RDB files as they are, and a Redis listpack
+//! without integer elements loads as it is (a copy, no re-encoding). Zset scores are the exception: they are
+//! numbers, stored as Redis stores them (an integer entry, or `%.17g` text), read by [`entry_at`].
+
+use crate::types::small::SmallBuf;
 
 /// Header bytes before the first entry.
 pub const HEADER: usize = 6;
@@ -89,6 +92,101 @@ pub fn header_count(lp: &[u8]) -> Option<usize> {
     (count != UNKNOWN).then_some(count)
 }
 
+/// Appends `v` as an integer entry, in the smallest of Redis's encodings that holds it (7-bit unsigned,
+/// 13-, 16-, 24-, 32- or 64-bit signed), as `lpAppendInteger` does.
+pub fn put_int(out: &mut Vec<u8>, v: i64) {
+    let start = out.len();
+    if (0..=127).contains(&v) {
+        out.push(v as u8);
+    } else if (-4096..=4095).contains(&v) {
+        let u = (v as u64) & 0x1fff;
+        out.extend_from_slice(&[0xc0 | (u >> 8) as u8, u as u8]);
+    } else if let Ok(h) = i16::try_from(v) {
+        out.push(0xf1);
+        out.extend_from_slice(&h.to_le_bytes());
+    } else if (-(1 << 23)..(1 << 23)).contains(&v) {
+        out.push(0xf2);
+        out.extend_from_slice(&(v as i32).to_le_bytes()[..3]);
+    } else if let Ok(w) = i32::try_from(v) {
+        out.push(0xf3);
+        out.extend_from_slice(&w.to_le_bytes());
+    } else {
+        out.push(0xf4);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    let len = out.len() - start;
+    push_backlen(out, len);
+}
+
+/// One entry of a listpack: a string (borrowed) or an integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry<'a> {
+    Str(&'a [u8]),
+    Int(i64),
+}
+
+/// The entry at `pos` (string or integer) and where the next one starts. The buffer's maker guarantees the
+/// entry (see [`str_at`]).
+pub fn entry_at(lp: &[u8], pos: usize) -> (Entry<'_>, usize) {
+    let b = lp[pos];
+    let int = |n: usize| {
+        let mut raw = [0u8; 8];
+        raw[..n].copy_from_slice(&lp[pos + 1..pos + 1 + n]);
+        // Sign-extend from n bytes.
+        let v = i64::from_le_bytes(raw) << (64 - 8 * n) >> (64 - 8 * n);
+        (Entry::Int(v), pos + 1 + n + backlen_size(1 + n))
+    };
+    match b {
+        0x00..=0x7f => (Entry::Int(i64::from(b)), pos + 2),
+        0xc0..=0xdf => {
+            let u = (i64::from(b & 0x1f) << 8) | i64::from(lp[pos + 1]);
+            (Entry::Int(if u >= 4096 { u - 8192 } else { u }), pos + 3)
+        }
+        0xf1 => int(2),
+        0xf2 => int(3),
+        0xf3 => int(4),
+        0xf4 => int(8),
+        _ => {
+            let (data, n, next) = str_at(lp, pos);
+            (Entry::Str(&lp[data..data + n]), next)
+        }
+    }
+}
+
+/// Where the entry that ends at `end` (exclusive) starts, read backwards through its back-length.
+pub fn start_before(lp: &[u8], end: usize) -> usize {
+    let (mut len, mut shift, mut p) = (0usize, 0u32, end);
+    loop {
+        p -= 1;
+        let b = lp[p];
+        len |= usize::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    p - len
+}
+
+/// A copy of listpack `old` (empty: none yet) with the entry bytes at `range` replaced by `with`, holding
+/// `count` entries in all; no buffer at all when `count` is 0.
+pub fn replaced(old: &[u8], range: std::ops::Range<usize>, with: &[u8], count: usize) -> SmallBuf {
+    if count == 0 {
+        return SmallBuf::default();
+    }
+    SmallBuf::build(|out| {
+        let start = begin(out);
+        if old.is_empty() {
+            out.extend_from_slice(with);
+        } else {
+            out.extend_from_slice(&old[HEADER..range.start]);
+            out.extend_from_slice(with);
+            out.extend_from_slice(&old[range.end..end(old)]);
+        }
+        finish(out, start, count);
+    })
+}
+
 /// The string entry at `pos` of a run of string entries (a listpack's, or a list chunk's): where its bytes
 /// start, their length, and where the next entry starts. The buffer's maker guarantees the entries (a Redis
 /// listpack is checked entry by entry by the RDB reader before it is kept).
@@ -107,17 +205,7 @@ pub fn str_at(lp: &[u8], pos: usize) -> (usize, usize, usize) {
 /// The string entry that ends at `end` (exclusive), read backwards through its back-length: where the entry
 /// starts, where its bytes start, and their length.
 pub fn str_before(lp: &[u8], end: usize) -> (usize, usize, usize) {
-    let (mut len, mut shift, mut p) = (0usize, 0u32, end);
-    loop {
-        p -= 1;
-        let b = lp[p];
-        len |= usize::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
-    let start = p - len;
+    let start = start_before(lp, end);
     let (data, n, _) = str_at(lp, start);
     (start, data, n)
 }

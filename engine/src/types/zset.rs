@@ -1,10 +1,10 @@
 //! Sorted set values, ordered by score and then by member bytes (memcmp), as Redis orders them.
 //!
 //! Two encodings, as Redis 7.0 (`OBJECT ENCODING`):
-//! - `listpack`: (member, score) entries kept sorted in one packed byte buffer ([`PackedEntries`], format in
+//! - `listpack`: (member, score) entries kept sorted in a Redis listpack ([`PackedEntries`], format in
 //!   `zset/packed.rs`), while the set has at most `zset-max-listpack-entries` members and none is longer
 //!   than `zset-max-listpack-value` bytes. Lookups by member are linear, as in Redis. Scores are stored the
-//!   way a listpack stores them (as text), so a negative zero reads back as `0`.
+//!   way Redis stores them in a listpack (an integer or text), so a negative zero reads back as `0`.
 //! - `skiplist`: a member -> score [`Table`] of [`Members`] (so ZSCAN gets the SCAN cursor guarantee) plus an
 //!   order-statistic B+tree (`OrderTree`) that gives rank, select-by-rank and range starts in O(log n). The
 //!   name is Redis's; the structure is a counted B+tree because it packs entries densely (32 bytes each,
@@ -17,14 +17,16 @@
 
 use crate::config::EngineConfig;
 use crate::table::{Members, Table, NO_EXPIRE};
+use crate::types::listpack;
 use std::cmp::Ordering;
 use std::fmt;
 use std::mem;
 
 mod packed;
 
-use packed::read_entry;
+pub(crate) use packed::put_score;
 pub use packed::PackedEntries;
+use packed::{read_entry, read_entry_before};
 
 /// A score with a total order (scores are never NaN). Like Redis, `-0` and `0` compare equal.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -154,7 +156,9 @@ impl ZSetValue {
     /// give a result of this size (listpack when it fits the limits).
     pub fn from_sorted(items: Vec<(Box<[u8]>, f64)>, lim: Limits) -> Self {
         debug_assert!(items.windows(2).all(|w| compare(w[0].1, &w[0].0, w[1].1, &w[1].0) == Ordering::Less));
-        if items.len() <= lim.entries && items.iter().all(|(m, _)| m.len() <= lim.value) {
+        let bytes = items.iter().fold(0usize, |sum, (m, _)| sum.saturating_add(packed::pair_bytes(m.len())));
+        if items.len() <= lim.entries && items.iter().all(|(m, _)| m.len() <= lim.value) && bytes <= listpack::MAX_SAFE
+        {
             ZSetValue::Listpack(items.into_iter().collect())
         } else {
             ZSetValue::Skiplist(Box::new(SkipList::from_sorted(items)))
@@ -191,12 +195,7 @@ impl ZSetValue {
             count == 0 || (start < self.len() && (if rev { count <= start + 1 } else { start + count <= self.len() }))
         );
         let src = match self {
-            ZSetValue::Listpack(v) if rev => {
-                let mut items: Vec<(&[u8], f64)> =
-                    v.iter().skip((start + 1).saturating_sub(count)).take(count).collect();
-                items.reverse();
-                IterSrc::Collected(items.into_iter())
-            }
+            ZSetValue::Listpack(v) if rev => IterSrc::PackedRev(v.bytes(), v.offset_of(start + 1)),
             ZSetValue::Listpack(v) => IterSrc::Packed(v.bytes(), v.offset_of(start)),
             ZSetValue::Skiplist(s) => {
                 let (leaf, pos) = if count == 0 { (NIL, 0) } else { s.tree.locate(start) };
@@ -232,7 +231,10 @@ impl ZSetValue {
             ZSetValue::Skiplist(s) => return s.insert(member, score),
             ZSetValue::Listpack(v) => v,
         };
-        if v.score(member).is_none() && (v.len() + 1 > lim.entries || member.len() > lim.value) {
+        let too_big = v.len() + 1 > lim.entries
+            || member.len() > lim.value
+            || v.byte_len() + packed::pair_bytes(member.len()) > listpack::MAX_SAFE;
+        if v.score(member).is_none() && too_big {
             self.convert_to_skiplist();
             return self.insert(member, score, lim);
         }
@@ -343,10 +345,10 @@ pub struct Iter<'a> {
 }
 
 enum IterSrc<'a> {
-    /// The packed buffer and the byte position of the next entry (forward walks).
+    /// The listpack and the byte position of the next entry (forward walks).
     Packed(&'a [u8], usize),
-    /// Entries gathered up front (backward walks of the packed form, which cannot step back).
-    Collected(std::vec::IntoIter<(&'a [u8], f64)>),
+    /// The listpack and the byte position where the next entry ends (backward walks).
+    PackedRev(&'a [u8], usize),
     /// Tree, leaf, position in the leaf.
     Tree(&'a OrderTree, u32, usize),
 }
@@ -367,7 +369,12 @@ impl<'a> Iterator for Iter<'a> {
                 *pos = next;
                 Some((m, s))
             }
-            IterSrc::Collected(items) => items.next(),
+            IterSrc::PackedRev(buf, end) => {
+                let buf: &'a [u8] = buf;
+                let (m, s, start) = read_entry_before(buf, *end);
+                *end = start;
+                Some((m, s))
+            }
             IterSrc::Tree(t, leaf, pos) => {
                 let t: &'a OrderTree = t;
                 let l = t.leaf(*leaf);

@@ -1,146 +1,93 @@
-//! The small form of a sorted set ([`PackedEntries`], the role of Redis's listpack): entries sorted by
-//! (score, member) in one exactly sized buffer.
+//! The small form of a sorted set ([`PackedEntries`]): a Redis listpack ([`crate::types::listpack`]) of
+//! member, score, member, score ... sorted by (score, member), the form Redis 7 keeps.
 //!
-//! Each entry is one header byte, the member bytes and the score:
-//!
-//! | header bits | meaning |
-//! |---|---|
-//! | 0..5 (`len`) | member length; 31 = the length follows as a LEB128 varint |
-//! | 5..8 (`kind`) | score form: 0 = integer (zigzag varint), 1..=4 = decimal `m / 10^kind` (zigzag varint `m`), 5 = raw f64 (8 bytes little-endian) |
-//!
-//! Scores are what a listpack's text form gives back, so small integers and short decimals take one or two
-//! bytes: a three-member zset of short members fits the 15 bytes a [`SmallBuf`] keeps inline. A score is
-//! encoded in a short form only when decoding that form gives back the same bits, so every score
-//! round-trips exactly.
+//! Members are string entries. A score is stored as Redis's `zzlInsertAt` stores it: an integer entry when
+//! `double2ll` accepts it (integral and within ±2^62), else its `%.17g` text; reading a text score parses it,
+//! as Redis does. So a Redis listpack whose members are all strings loads as it is (a copy after the
+//! checks), the RDB writer saves the buffer as it is, and a negative zero is stored as the integer 0 and
+//! reads back as `0`.
 
 use super::compare;
-use crate::types::small::put_varint;
+use crate::resp::format_double_g17;
+use crate::types::listpack::{self, Entry};
 use crate::types::small::SmallBuf;
+use crate::util::parse_double_text;
 use std::cmp::Ordering;
 use std::ops::Range;
 
-/// A listpack holds scores as text, where `-0` is written `0`.
-pub(super) fn listpack_score(score: f64) -> f64 {
-    if score == 0.0 {
-        0.0
-    } else {
-        score
+/// Redis's `double2ll`: `d` as an i64 when it is integral and within ±(i64::MAX / 2).
+pub(crate) fn score_int(d: f64) -> Option<i64> {
+    const LIMIT: f64 = (i64::MAX / 2) as f64;
+    if !(-LIMIT..=LIMIT).contains(&d) {
+        return None;
+    }
+    let v = d as i64;
+    (v as f64 == d).then_some(v)
+}
+
+/// Appends `score` as a listpack entry, as Redis stores a zset score.
+pub(crate) fn put_score(out: &mut Vec<u8>, score: f64) {
+    match score_int(score) {
+        Some(v) => listpack::put_int(out, v),
+        None => listpack::put_str(out, format_double_g17(score).as_bytes()),
     }
 }
 
-const LEN_BITS: u8 = 0x1f;
-/// Header length value meaning "the length follows as a varint".
-const LEN_ESCAPE: usize = 31;
-const KIND_INT: u8 = 0;
-/// Decimal kinds 1..=4: the score is `m / 10^kind`.
-const KIND_DECIMAL_MAX: u8 = 4;
-const KIND_RAW: u8 = 5;
-const POW10: [f64; 5] = [1.0, 10.0, 100.0, 1000.0, 10000.0];
-/// Integers of at most this magnitude are exact in an f64.
-const EXACT_INT: f64 = 9_007_199_254_740_992.0;
-
-fn put_uvarint(out: &mut Vec<u8>, v: u64) {
-    put_varint(out, v as usize);
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-/// Reads a varint at `pos`; returns it and the position after it.
-fn read_uvarint(buf: &[u8], mut pos: usize) -> (u64, usize) {
-    let (mut v, mut shift) = (0u64, 0);
-    loop {
-        let b = buf[pos];
-        pos += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return (v, pos);
-        }
-        shift += 7;
+/// A score entry's value (an integer, or text as Redis reads it); None when text does not parse.
+fn score_of(e: Entry<'_>) -> Option<f64> {
+    match e {
+        Entry::Int(v) => Some(v as f64),
+        Entry::Str(s) => parse_double_text(s),
     }
 }
 
-/// The shortest form of `score`: its kind and, for the integer and decimal kinds, the integer to store.
-fn score_form(score: f64) -> (u8, i64) {
-    if score.abs() < EXACT_INT {
-        if score.fract() == 0.0 {
-            return (KIND_INT, score as i64);
-        }
-        for kind in 1..=KIND_DECIMAL_MAX {
-            let m = (score * POW10[usize::from(kind)]).round();
-            if m.abs() < EXACT_INT && (m / POW10[usize::from(kind)]).to_bits() == score.to_bits() {
-                return (kind, m as i64);
-            }
-        }
-    }
-    (KIND_RAW, 0)
+/// Reads the pair at `pos`: member, score, and the position after it.
+pub(super) fn read_entry(lp: &[u8], pos: usize) -> (&[u8], f64, usize) {
+    let (member, at) = listpack::read_str(lp, pos);
+    let (score, next) = listpack::entry_at(lp, at);
+    // Scores were checked when the buffer was made (see `PackedEntries::from_listpack`).
+    (member, score_of(score).unwrap_or_default(), next)
 }
 
-/// Appends one entry.
-fn put_entry(out: &mut Vec<u8>, member: &[u8], score: f64) {
-    let score = listpack_score(score);
-    let (kind, m) = score_form(score);
-    let len = member.len().min(LEN_ESCAPE) as u8;
-    out.push(len | (kind << 5));
-    if member.len() >= LEN_ESCAPE {
-        put_varint(out, member.len());
-    }
-    out.extend_from_slice(member);
-    if kind == KIND_RAW {
-        out.extend_from_slice(&score.to_le_bytes());
-    } else {
-        put_uvarint(out, zigzag(m));
-    }
+/// Reads the pair that ends at `end`: member, score, and where the pair starts.
+pub(super) fn read_entry_before(lp: &[u8], end: usize) -> (&[u8], f64, usize) {
+    let score_at = listpack::start_before(lp, end);
+    let (start, data, n) = listpack::str_before(lp, score_at);
+    let (score, _) = listpack::entry_at(lp, score_at);
+    (&lp[data..data + n], score_of(score).unwrap_or_default(), start)
 }
 
+/// Most bytes a pair with a member of `n` bytes takes (a `%.17g` score is at most 24 characters).
+pub(super) fn pair_bytes(n: usize) -> usize {
+    listpack::str_entry_len(n) + listpack::str_entry_len(24)
+}
+
+/// Bytes of one pair's entries.
 fn encode_entry(member: &[u8], score: f64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(member.len() + 11);
-    put_entry(&mut out, member, score);
+    let mut out = Vec::with_capacity(pair_bytes(member.len()));
+    listpack::put_str(&mut out, member);
+    put_score(&mut out, score);
     out
 }
 
-/// Reads the entry at `pos`: member, score, and the position after it.
-pub(super) fn read_entry(buf: &[u8], pos: usize) -> (&[u8], f64, usize) {
-    let header = buf[pos];
-    let (kind, mut len, mut at) = (header >> 5, usize::from(header & LEN_BITS), pos + 1);
-    if len == LEN_ESCAPE {
-        let (n, next) = read_uvarint(buf, at);
-        (len, at) = (n as usize, next);
-    }
-    let member = &buf[at..at + len];
-    at += len;
-    if kind == KIND_RAW {
-        let score = f64::from_le_bytes(buf[at..at + 8].try_into().expect("8 bytes"));
-        return (member, score, at + 8);
-    }
-    let (v, end) = read_uvarint(buf, at);
-    let m = unzigzag(v) as f64;
-    let score = if kind == KIND_INT { m } else { m / POW10[usize::from(kind)] };
-    (member, score, end)
-}
-
-/// Entries sorted by (score, member) in one [`SmallBuf`] (see the module docs): inline up to 15 bytes, else
-/// one exactly sized allocation. Lookups are linear and every change rewrites the buffer, which is cheap at
+/// Entries sorted by (score, member) in one listpack (see the module docs), in one exactly sized allocation
+/// (no buffer at all when empty). Lookups are linear and every change rewrites the buffer, which is cheap at
 /// listpack sizes.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct PackedEntries(SmallBuf);
 
-/// Walks a [`PackedEntries`] from a byte position: each item is an entry and the byte range it occupies.
+/// Walks a [`PackedEntries`] from a byte position: each item is a pair and the byte range it occupies.
 struct Spans<'a> {
     buf: &'a [u8],
     pos: usize,
+    end: usize,
 }
 
 impl<'a> Iterator for Spans<'a> {
     type Item = (&'a [u8], f64, Range<usize>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.pos >= self.buf.len() {
+        if self.pos >= self.end {
             return None;
         }
         let start = self.pos;
@@ -151,11 +98,26 @@ impl<'a> Iterator for Spans<'a> {
 }
 
 impl PackedEntries {
-    fn spans(&self) -> Spans<'_> {
-        Spans { buf: &self.0, pos: 0 }
+    /// A zset holding the pairs of `lp`, a listpack the RDB reader checked entry by entry and found to hold
+    /// string members, distinct, with scores that parse and are not NaN, in ascending order. Kept as it is.
+    pub(crate) fn from_listpack(lp: &[u8]) -> PackedEntries {
+        debug_assert!(lp.len() > listpack::HEADER && lp[lp.len() - 1] == 0xff);
+        PackedEntries(SmallBuf::new(lp))
     }
 
-    /// The encoded bytes (for walks that start at a byte offset).
+    /// The listpack (a valid Redis zset listpack), or None for the empty set.
+    pub fn as_listpack(&self) -> Option<&[u8]> {
+        (!self.0.is_empty()).then_some(&self.0[..])
+    }
+
+    fn spans(&self) -> Spans<'_> {
+        match self.0.len() {
+            0 => Spans { buf: &[], pos: 0, end: 0 },
+            _ => Spans { buf: &self.0, pos: listpack::HEADER, end: listpack::end(&self.0) },
+        }
+    }
+
+    /// The listpack's bytes (for walks that start at a byte offset; empty when the set is).
     pub(super) fn bytes(&self) -> &[u8] {
         &self.0
     }
@@ -164,9 +126,10 @@ impl PackedEntries {
         self.spans().enumerate().find(|(_, (m, _, _))| *m == member).map(|(i, (_, s, r))| (i, s, r))
     }
 
-    /// Byte offset of the entry of rank `rank` (the end of the buffer when there is none).
+    /// Byte offset of the pair of rank `rank` (the end of the entries when there is none).
     pub(super) fn offset_of(&self, rank: usize) -> usize {
-        self.spans().nth(rank).map_or(self.0.len(), |(_, _, r)| r.start)
+        let mut spans = self.spans();
+        spans.nth(rank).map_or(spans.end, |(_, _, r)| r.start)
     }
 
     /// Entries in ascending order.
@@ -174,9 +137,12 @@ impl PackedEntries {
         self.spans().map(|(m, s, _)| (m, s))
     }
 
-    /// Number of entries (a walk: the buffer has no header).
+    /// Number of entries (the header's count; a walk past 32767 pairs).
     pub fn len(&self) -> usize {
-        self.spans().count()
+        match self.0.len() {
+            0 => 0,
+            _ => listpack::header_count(&self.0).map_or_else(|| self.spans().count(), |n| n / 2),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -188,6 +154,11 @@ impl PackedEntries {
         self.0.heap_bytes()
     }
 
+    /// Bytes of the listpack (0 when empty).
+    pub fn byte_len(&self) -> usize {
+        self.0.len()
+    }
+
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         self.find(member).map(|(_, s, _)| s)
     }
@@ -196,28 +167,33 @@ impl PackedEntries {
         self.find(member).map(|(i, _, _)| i)
     }
 
-    /// Inserts a member known to be absent at its place in the order.
-    fn insert_new(&mut self, member: &[u8], score: f64) {
-        let score = listpack_score(score);
-        let at = self
-            .spans()
+    /// The buffer with the pairs at `range` replaced by `with`, `pairs` pairs in all.
+    fn replace(&mut self, range: Range<usize>, with: &[u8], pairs: usize) {
+        self.0 = listpack::replaced(&self.0, range, with, 2 * pairs);
+    }
+
+    /// Inserts a member known to be absent at its place in the order; `len` is the count before.
+    fn insert_new(&mut self, member: &[u8], score: f64, len: usize) {
+        let mut spans = self.spans();
+        let at = spans
             .find(|(m, s, _)| compare(*s, m, score, member) != Ordering::Less)
-            .map_or(self.0.len(), |(_, _, r)| r.start);
-        self.0 = self.0.spliced(at..at, &encode_entry(member, score));
+            .map_or(spans.end, |(_, _, r)| r.start);
+        self.replace(at..at, &encode_entry(member, score), len + 1);
     }
 
     /// Adds `member` or moves it to `score`; returns the previous score (unchanged when equal).
     pub(super) fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
+        let len = self.len();
         match self.find(member) {
             Some((_, old, r)) => {
                 if old != score {
-                    self.0 = self.0.spliced(r, &[]);
-                    self.insert_new(member, score);
+                    self.replace(r, &[], len - 1);
+                    self.insert_new(member, score, len - 1);
                 }
                 Some(old)
             }
             None => {
-                self.insert_new(member, score);
+                self.insert_new(member, score, len);
                 None
             }
         }
@@ -225,7 +201,8 @@ impl PackedEntries {
 
     pub(super) fn remove(&mut self, member: &[u8]) -> Option<f64> {
         let (_, score, r) = self.find(member)?;
-        self.0 = self.0.spliced(r, &[]);
+        let len = self.len();
+        self.replace(r, &[], len - 1);
         Some(score)
     }
 
@@ -234,18 +211,38 @@ impl PackedEntries {
     }
 
     pub(super) fn pop(&mut self, max: bool) -> Option<(Box<[u8]>, f64)> {
-        let (m, s, r) = if max { self.spans().last()? } else { self.spans().next()? };
+        if self.is_empty() {
+            return None;
+        }
+        let (m, s, r) = if max {
+            let end = listpack::end(&self.0);
+            let (m, s, start) = read_entry_before(&self.0, end);
+            (m, s, start..end)
+        } else {
+            self.spans().next()?
+        };
         let out = (Box::from(m), s);
-        self.0 = self.0.spliced(r, &[]);
+        let len = self.len();
+        self.replace(r, &[], len - 1);
         Some(out)
     }
 
     /// Removes ranks `start..end` (both within the set).
     pub(super) fn remove_range(&mut self, start: usize, end: usize) {
         let (a, b) = (self.offset_of(start), self.offset_of(end));
-        self.0 = self.0.spliced(a..b, &[]);
+        let len = self.len();
+        self.replace(a..b, &[], len - (end - start));
     }
 }
+
+/// Equal when they hold the same entries.
+impl PartialEq for PackedEntries {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for PackedEntries {}
 
 impl<'a> IntoIterator for &'a PackedEntries {
     type Item = (&'a [u8], f64);
@@ -259,11 +256,17 @@ impl<'a> IntoIterator for &'a PackedEntries {
 impl<M: AsRef<[u8]>> FromIterator<(M, f64)> for PackedEntries {
     /// Packs entries given in (score, member) order with distinct members.
     fn from_iter<I: IntoIterator<Item = (M, f64)>>(iter: I) -> Self {
-        PackedEntries(SmallBuf::build(|out| {
+        let mut pairs = 0;
+        let packed = SmallBuf::build(|out| {
+            let start = listpack::begin(out);
             for (m, s) in iter {
-                put_entry(out, m.as_ref(), s);
+                listpack::put_str(out, m.as_ref());
+                put_score(out, s);
+                pairs += 1;
             }
-        }))
+            listpack::finish(out, start, 2 * pairs);
+        });
+        PackedEntries(if pairs == 0 { SmallBuf::default() } else { packed })
     }
 }
 
@@ -283,7 +286,6 @@ mod tests {
     fn every_score_round_trips_exactly() {
         let fixed = [
             0.0,
-            -0.0,
             1.0,
             -1.0,
             2.5,
@@ -296,6 +298,8 @@ mod tests {
             -1e15,
             9_007_199_254_740_991.0,
             9_007_199_254_740_992.0,
+            4_611_686_018_427_387_904.0,
+            4_611_686_018_427_388_928.0,
             1e300,
             -1e-300,
             f64::MIN_POSITIVE,
@@ -315,23 +319,102 @@ mod tests {
             _ => rng.i64(..) as f64,
         });
         for s in fixed.into_iter().chain(random).filter(|s| !s.is_nan()) {
-            assert_eq!(round_trip(s).to_bits(), listpack_score(s).to_bits(), "{s:e}");
+            assert_eq!(round_trip(s).to_bits(), s.to_bits(), "{s:e}");
         }
+        // A listpack has no negative zero: Redis stores it as the integer 0.
+        assert_eq!(round_trip(-0.0).to_bits(), 0.0f64.to_bits());
     }
 
     #[test]
-    fn short_scores_and_members_take_few_bytes() {
-        let p: PackedEntries = [(&b"m123456"[..], 1.0), (b"x", 2.5), (b"y", 3.0)].into_iter().collect();
-        assert_eq!((p.bytes().len(), p.heap_bytes()), (15, 0));
-        assert_eq!(p.iter().collect::<Vec<_>>(), [(&b"m123456"[..], 1.0), (b"x", 2.5), (b"y", 3.0)]);
-        let one = |m: &[u8], s: f64| [(m, s)].into_iter().collect::<PackedEntries>().bytes().len();
-        assert_eq!(one(b"a", -1.0), 3);
-        assert_eq!(one(b"a", 0.25), 3);
-        assert_eq!(one(b"a", 1.5e300), 10);
-        let long = vec![b'x'; 200];
-        assert_eq!(one(&long, 7.0), 1 + 2 + 200 + 1);
-        let p: PackedEntries = [(&long[..30], 1.0), (&long[..31], 2.0), (&long[..], 3.0)].into_iter().collect();
-        let lens: Vec<_> = p.iter().map(|(m, s)| (m.len(), s)).collect();
-        assert_eq!(lens, [(30, 1.0), (31, 2.0), (200, 3.0)]);
+    fn scores_as_redis_stores_them() {
+        assert_eq!(score_int(-0.0), Some(0));
+        assert_eq!(score_int(1e17), Some(100_000_000_000_000_000));
+        assert_eq!(score_int(4_611_686_018_427_387_904.0), Some(1 << 62));
+        assert_eq!(score_int(4_611_686_018_427_388_928.0), None);
+        assert_eq!(score_int(1.5), None);
+        assert_eq!(score_int(f64::INFINITY), None);
+        assert_eq!(score_int(f64::NAN), None);
+        // FORMATS.md §4.7: "a" 1.5, "b" 2 is the text "1.5" and the 7-bit integer 2.
+        let p: PackedEntries = [(&b"a"[..], 1.5), (b"b", 2.0)].into_iter().collect();
+        assert_eq!(
+            p.as_listpack().unwrap(),
+            [0x14, 0, 0, 0, 4, 0, 0x81, b'a', 2, 0x83, b'1', b'.', b'5', 4, 0x81, b'b', 2, 2, 1, 0xff]
+        );
+        assert_eq!(PackedEntries::default().as_listpack(), None);
+    }
+
+    /// Integer scores of every width Redis writes read back, forwards and backwards.
+    #[test]
+    fn integer_scores_of_every_width_read_both_ways() {
+        let scores = [-(1i64 << 62), -(1 << 40), -(1 << 31), -(1 << 23), -70_000, -32_768, -4096, -1, 0, 5, 127, 128]
+            .into_iter()
+            .chain([4095, 4096, 32_767, 40_000, (1 << 23) - 1, 1 << 23, i64::from(i32::MAX), 1 << 40, 1 << 62]);
+        let items: Vec<(Vec<u8>, f64)> =
+            scores.enumerate().map(|(i, s)| (format!("m{i}").into_bytes(), s as f64)).collect();
+        let p: PackedEntries = items.iter().map(|(m, s)| (m, *s)).collect();
+        let fwd: Vec<(Vec<u8>, f64)> = p.iter().map(|(m, s)| (m.to_vec(), s)).collect();
+        assert_eq!(fwd, items);
+        let (lp, mut end, mut back) = (p.bytes(), listpack::end(p.bytes()), Vec::new());
+        while end > listpack::HEADER {
+            let (m, s, start) = read_entry_before(lp, end);
+            back.push((m.to_vec(), s));
+            end = start;
+        }
+        back.reverse();
+        assert_eq!(back, items);
+        assert_eq!(p.len(), items.len());
+    }
+
+    #[test]
+    fn edits_keep_the_order_and_the_header() {
+        let mut p = PackedEntries::default();
+        let mut model: Vec<(Vec<u8>, f64)> = Vec::new();
+        let mut rng = fastrand::Rng::with_seed(5);
+        for step in 0..3000 {
+            let m = format!("k{}", rng.u8(..40)).into_bytes();
+            let s = [rng.i64(-300..300) as f64, rng.f64(), -0.0, 1e300][rng.usize(..4)];
+            match rng.u8(..6) {
+                0..=2 => {
+                    let old = model.iter().position(|(x, _)| *x == m).map(|i| model.remove(i).1);
+                    assert_eq!(p.insert(&m, s), old);
+                    model.push((m, if s == 0.0 { 0.0 } else { s }));
+                }
+                3 => {
+                    let old = model.iter().position(|(x, _)| *x == m).map(|i| model.remove(i).1);
+                    assert_eq!(p.remove(&m), old);
+                }
+                4 => {
+                    let max = rng.bool();
+                    model.sort_by(|a, b| compare(a.1, &a.0, b.1, &b.0));
+                    let want = if max {
+                        model.pop()
+                    } else if model.is_empty() {
+                        None
+                    } else {
+                        Some(model.remove(0))
+                    };
+                    assert_eq!(p.pop(max).map(|(m, s)| (m.to_vec(), s)), want);
+                }
+                _ if !model.is_empty() => {
+                    model.sort_by(|a, b| compare(a.1, &a.0, b.1, &b.0));
+                    let a = rng.usize(..model.len());
+                    let b = rng.usize(a..=model.len());
+                    p.remove_range(a, b);
+                    model.drain(a..b);
+                }
+                _ => {}
+            }
+            model.sort_by(|a, b| compare(a.1, &a.0, b.1, &b.0));
+            let got: Vec<(Vec<u8>, f64)> = p.iter().map(|(m, s)| (m.to_vec(), s)).collect();
+            assert_eq!(got, model, "step {step}");
+            assert_eq!(p.len(), model.len());
+            if let Some(lp) = p.as_listpack() {
+                // What the RDB reader's full check says of it: valid, and the count in the header.
+                let mut elems = Vec::new();
+                crate::rdb::blobs::listpack(lp, &mut elems).unwrap();
+                assert_eq!(elems.len(), 2 * model.len());
+                assert_eq!(listpack::header_count(lp), Some(2 * model.len()));
+            }
+        }
     }
 }
