@@ -173,7 +173,9 @@ impl Shards {
     pub fn shard_of(&self, key: &[u8]) -> usize {
         match self.parts.len() {
             1 => 0,
-            // A 32-bit division: several times cheaper than a 64-bit one, and a loader routes every key.
+            // A mask for a power of two, else a 32-bit division (several times cheaper than a 64-bit one):
+            // a loader routes every key.
+            n if n.is_power_of_two() => usize::from(key_slot(key)) & (n - 1),
             n => (u32::from(key_slot(key)) % n as u32) as usize,
         }
     }
@@ -411,6 +413,17 @@ mod tests {
         assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
         assert_ne!(key_slot(b"foo{}{bar}"), key_slot(b"bar"));
         assert_eq!(key_slot(b"foo{{bar}}zap"), key_slot(b"{bar"));
+    }
+
+    #[test]
+    fn a_key_goes_to_its_slot_modulo_the_shard_count() {
+        for n in 1..=7 {
+            let s = Shards::new(n, 1);
+            for i in 0..2000 {
+                let key = format!("key:{i}");
+                assert_eq!(s.shard_of(key.as_bytes()), usize::from(key_slot(key.as_bytes())) % n, "{n} shards");
+            }
+        }
     }
 
     #[test]

@@ -347,7 +347,9 @@ impl<'a> Sink<'a> for Scan<'a, '_> {
     }
 
     fn key_value(&mut self, inp: &mut Input<'a>, head: KeyHead<'a>, report: &mut LoadReport) -> Result<()> {
-        let shard = (self.route)(&head.key) % self.lanes.len();
+        // Routes are normally in range already: no division then.
+        let (route, lanes) = ((self.route)(&head.key), self.lanes.len());
+        let shard = if route < lanes { route } else { route % lanes };
         let hash = hash_of(&head.key);
         let start = inp.pos();
         // While the shard thread is behind, the scan decodes values and builds their entries (allocating
