@@ -367,9 +367,7 @@ fn zset_from_pairs(elems: &[Elem], listpack: Option<&[u8]>, cfg: &EngineConfig, 
             prev = Some((m, s));
         }
         if keep {
-            // Every member is a string here.
-            let members = elems.iter().step_by(2).map(|e| if let Elem::Str(m) = e { *m } else { &[][..] });
-            if has_duplicates(members) {
+            if has_duplicates(firsts(elems)) {
                 return bad_value(ZSET_DUP, at);
             }
             return Ok(Decoded::Value(Value::ZSet(ZSetValue::Listpack(PackedEntries::from_listpack(lp)))));
@@ -392,9 +390,6 @@ where
     if items.is_empty() {
         return Ok(Decoded::Empty);
     }
-    if has_duplicates(items.iter().map(|(m, _)| m.as_ref())) {
-        return bad_value(ZSET_DUP, at);
-    }
     // Redis writes a listpack's members in order and a skiplist's in reverse (greatest first): a reversal
     // then, and a sort only for files from elsewhere.
     let order = |a: &(M, f64), b: &(M, f64)| compare(a.1, a.0.as_ref(), b.1, b.0.as_ref());
@@ -405,11 +400,19 @@ where
             items.sort_by(order);
         }
     }
-    let z = if from_blob && items.len() <= cfg.zset_max_listpack_entries {
-        // 7.0 keeps a loaded listpack whatever its members' lengths; a listpack holds -0 as 0.
+    // 7.0 keeps a loaded listpack whatever its members' lengths.
+    let lim = Limits::from_config(cfg);
+    let z = if (from_blob && items.len() <= cfg.zset_max_listpack_entries) || ZSetValue::fits_listpack(&items, lim) {
+        if has_duplicates(items.iter().map(|(m, _)| m.as_ref())) {
+            return bad_value(ZSET_DUP, at);
+        }
+        // A listpack holds -0 as 0.
         ZSetValue::Listpack(items.iter().map(|(m, s)| (m.as_ref(), if *s == 0.0 { 0.0 } else { *s })).collect())
     } else {
-        ZSetValue::from_sorted(items.into_iter().map(|(m, s)| (m.into(), s)).collect(), Limits::from_config(cfg))
+        match ZSetValue::skiplist_from_sorted(items.into_iter().map(|(m, s)| (m.into(), s)).collect()) {
+            Some(z) => z,
+            None => return bad_value(ZSET_DUP, at),
+        }
     };
     Ok(Decoded::Value(Value::ZSet(z)))
 }
@@ -450,8 +453,13 @@ fn hash_from_elems(
     if small && n > 0 {
         // The listpack as it is when every entry is a string (a copy, no parsing), else packed from the
         // elements; the duplicate check reads the packed fields.
-        let packed = match listpack {
-            Some(lp) if elems.iter().all(|e| matches!(e, Elem::Str(_))) => PackedPairs::from_listpack(lp),
+        let packed: PackedPairs = match listpack {
+            Some(lp) if elems.iter().all(|e| matches!(e, Elem::Str(_))) => {
+                if has_duplicates(firsts(elems)) {
+                    return bad_value(HASH_DUP, at);
+                }
+                return Ok(Decoded::Value(Value::Hash(HashValue::Listpack(PackedPairs::from_listpack(lp)))));
+            }
             _ if packs(elems.iter().map(|e| e.len())) => pairs.collect(),
             _ => return hash_finish(pairs.collect(), false, at),
         };
@@ -461,6 +469,14 @@ fn hash_from_elems(
         return Ok(Decoded::Value(Value::Hash(HashValue::Listpack(packed))));
     }
     hash_finish(pairs.collect(), small, at)
+}
+
+/// The first of each pair of a blob whose elements are all strings (hash fields, zset members).
+fn firsts<'a, 'e>(elems: &'e [Elem<'a>]) -> impl Iterator<Item = &'a [u8]> + 'e {
+    elems.iter().step_by(2).map(|e| match e {
+        Elem::Str(s) => *s,
+        Elem::Int(_) => unreachable!("the caller checked every element is a string"),
+    })
 }
 
 const HASH_DUP: &str = "Duplicate hash fields detected";
@@ -694,6 +710,35 @@ mod tests {
         ] {
             let e = zset(&build(pairs)).err().expect("refused");
             assert!(e.contains(msg), "{e}");
+        }
+    }
+
+    #[test]
+    fn plain_zsets_with_a_repeated_member_are_refused_in_either_form() {
+        let cfg = EngineConfig::default();
+        let zset = |members: &[Vec<u8>]| {
+            // ZSET_2: the count, then each member and its score as an f64 (lengths in the 14-bit form).
+            let len14 = |n: usize| [0x40 | (n >> 8) as u8, n as u8];
+            let mut raw = len14(members.len()).to_vec();
+            for (i, m) in members.iter().enumerate() {
+                raw.extend_from_slice(&len14(m.len()));
+                raw.extend_from_slice(m);
+                raw.extend_from_slice(&(i as f64).to_le_bytes());
+            }
+            read_object(&mut Input::new(&raw), ZSET_2, &cfg, false)
+        };
+        let long = [b'x'; 65];
+        for (n, member) in [(3usize, &b"m"[..]), (300, b"m"), (3, &long[..])] {
+            let mut members: Vec<Vec<u8>> = (0..n).map(|i| [member, format!("{i}").as_bytes()].concat()).collect();
+            let form = match zset(&members) {
+                Ok(Decoded::Value(Value::ZSet(z))) => z.encoding_name(),
+                Ok(_) => "not a zset",
+                Err(e) => panic!("{e}"),
+            };
+            assert_eq!(form, if n > 128 || member.len() > 64 { "skiplist" } else { "listpack" });
+            members[n - 1] = members[0].clone();
+            let e = zset(&members).err().expect("refused").to_string();
+            assert!(e.contains("Duplicate zset fields detected"), "{e}");
         }
     }
 

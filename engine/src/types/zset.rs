@@ -78,13 +78,20 @@ pub struct SkipList {
 
 impl SkipList {
     fn from_sorted(items: Vec<(Box<[u8]>, f64)>) -> Self {
+        Self::from_sorted_distinct(items).expect("distinct members")
+    }
+
+    /// [`SkipList::from_sorted`] of entries whose members may repeat (a damaged file): None when one does.
+    fn from_sorted_distinct(items: Vec<(Box<[u8]>, f64)>) -> Option<Self> {
         let tree = OrderTree::from_sorted(items.iter().map(|(m, s)| (*s, Member::new(m))).collect());
         let member_bytes = tree_bytes_of(items.iter().map(|(m, _)| m.len()));
         let mut dict = Table::with_capacity(items.len());
         for (m, s) in items {
-            dict.insert(m, s, NO_EXPIRE);
+            if dict.insert(m, s, NO_EXPIRE).is_some() {
+                return None;
+            }
         }
-        SkipList { dict, tree, member_bytes }
+        Some(SkipList { dict, tree, member_bytes })
     }
 
     fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
@@ -156,13 +163,25 @@ impl ZSetValue {
     /// give a result of this size (listpack when it fits the limits).
     pub fn from_sorted(items: Vec<(Box<[u8]>, f64)>, lim: Limits) -> Self {
         debug_assert!(items.windows(2).all(|w| compare(w[0].1, &w[0].0, w[1].1, &w[1].0) == Ordering::Less));
-        let bytes = items.iter().fold(0usize, |sum, (m, _)| sum.saturating_add(packed::pair_bytes(m.len())));
-        if items.len() <= lim.entries && items.iter().all(|(m, _)| m.len() <= lim.value) && bytes <= listpack::MAX_SAFE
-        {
+        if Self::fits_listpack(&items, lim) {
             ZSetValue::Listpack(items.into_iter().collect())
         } else {
             ZSetValue::Skiplist(Box::new(SkipList::from_sorted(items)))
         }
+    }
+
+    /// Whether a zset of these entries takes the listpack form under `lim`.
+    pub fn fits_listpack<M: AsRef<[u8]>>(items: &[(M, f64)], lim: Limits) -> bool {
+        let bytes = items.iter().fold(0usize, |sum, (m, _)| sum.saturating_add(packed::pair_bytes(m.as_ref().len())));
+        items.len() <= lim.entries
+            && items.iter().all(|(m, _)| m.as_ref().len() <= lim.value)
+            && bytes <= listpack::MAX_SAFE
+    }
+
+    /// The skiplist form of entries sorted by [`compare`] whose members may repeat (a damaged file): None
+    /// when one does. The member table finds a repeat as it is built.
+    pub fn skiplist_from_sorted(items: Vec<(Box<[u8]>, f64)>) -> Option<Self> {
+        SkipList::from_sorted_distinct(items).map(|s| ZSetValue::Skiplist(Box::new(s)))
     }
 
     pub fn len(&self) -> usize {
