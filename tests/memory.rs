@@ -1,5 +1,6 @@
 //! Memory per key against Debian's redis-server 7.0.15: for each small-value shape the issue names (strings,
-//! 3-field hashes, 3-element lists, 3-integer sets, 3-member zsets, 3-string sets) and for the mixed workload,
+//! 3-field hashes, 3-element lists, 3-integer sets, 3-member zsets, 3-string sets), for `raw` strings of 45
+//! to 200 bytes and for the mixed workload,
 //! Moon's resident memory per key must be no worse than Redis's.
 //!
 //! Method: a fresh redis-server and moon-server (`--shards 1`) per shape; the same keys are written to both
@@ -58,6 +59,8 @@ enum Shape {
     IntSet,
     ZSet,
     StrSet,
+    /// Strings of 45 to 200 bytes: Redis's `raw` encoding.
+    Long,
     /// 40% strings, 10% strings with a TTL, 10% each of the five collection shapes.
     Mixed,
 }
@@ -71,6 +74,7 @@ impl Shape {
             Shape::IntSet => "iset",
             Shape::ZSet => "zset",
             Shape::StrSet => "sset",
+            Shape::Long => "long",
             Shape::Mixed => "mixed",
         }
     }
@@ -106,6 +110,7 @@ impl Shape {
             Shape::IntSet => argv(&["SADD", &key, &i.to_string(), &(i + 1).to_string(), &(i + 2).to_string()]),
             Shape::ZSet => argv(&["ZADD", &key, "1", &format!("m{i}"), "2.5", "x", "3", "y"]),
             Shape::StrSet => argv(&["SADD", &key, &format!("s{i}"), "t", "u"]),
+            Shape::Long => argv(&["SET", &key, &format!("{i:0>width$}", width = 45 + i % 156)]),
             Shape::Mixed => unreachable!("resolved above"),
         }
     }
@@ -195,7 +200,8 @@ fn encoding(server: &Server, shape: Shape) -> String {
 fn memory_per_key_is_no_worse_than_redis() {
     require_redis!("redis-server");
     let started = Instant::now();
-    let shapes = [Shape::Str, Shape::Hash, Shape::List, Shape::IntSet, Shape::ZSet, Shape::StrSet, Shape::Mixed];
+    let shapes =
+        [Shape::Str, Shape::Hash, Shape::List, Shape::IntSet, Shape::ZSet, Shape::StrSet, Shape::Long, Shape::Mixed];
     let mut report = Vec::new();
     let mut worse = Vec::new();
     for shape in shapes {

@@ -169,7 +169,7 @@ fn str_value(s: RdbStr) -> StrValue {
             if v.len() <= EMBSTR_LIMIT {
                 StrValue::from_bytes_no_int(&v)
             } else {
-                StrValue::Raw(Box::new(v))
+                StrValue::from_raw(v)
             }
         }
     }

@@ -6,6 +6,9 @@
 //! Both report `embstr` and compare equal when their bytes are equal.
 
 use crate::util::parse_i64;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
+use std::ptr::NonNull;
 
 /// Longest string Redis stores as `embstr` (OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
 pub const EMBSTR_LIMIT: usize = 44;
@@ -49,7 +52,114 @@ pub enum StrValue {
     Inline(InlineStr),
     /// `embstr` on the heap (longer than [`INLINE_CAP`], or built directly by a caller).
     Emb(Box<[u8]>),
-    Raw(Box<Vec<u8>>),
+    /// `raw`: one growable heap buffer ([`RawBuf`]).
+    Raw(RawBuf),
+}
+
+/// The bytes of a `raw` string: a `Vec<u8>` whose length and capacity are kept in 32 bits each, so that it
+/// fits in a [`StrValue`] and the string takes one allocation (its bytes), as an `embstr` does. A string of
+/// 4 GiB or more (possible only with `proto-max-bulk-len` raised past its 512 MB default) keeps a boxed
+/// `Vec` instead, marked by a capacity of `u32::MAX`.
+pub struct RawBuf {
+    ptr: NonNull<u8>,
+    len: u32,
+    cap: u32,
+}
+
+/// The capacity that marks `ptr` as a `Box<Vec<u8>>`.
+const BOXED: u32 = u32::MAX;
+
+// A RawBuf owns its bytes as a Vec<u8> does.
+unsafe impl Send for RawBuf {}
+unsafe impl Sync for RawBuf {}
+
+impl RawBuf {
+    pub fn from_vec(v: Vec<u8>) -> RawBuf {
+        match (u32::try_from(v.len()), u32::try_from(v.capacity())) {
+            (Ok(len), Ok(cap)) if cap != BOXED => {
+                let mut v = ManuallyDrop::new(v);
+                RawBuf { ptr: NonNull::new(v.as_mut_ptr()).expect("a Vec's pointer is never null"), len, cap }
+            }
+            _ => {
+                let boxed = NonNull::from(Box::leak(Box::new(v)));
+                RawBuf { ptr: boxed.cast(), len: 0, cap: BOXED }
+            }
+        }
+    }
+
+    /// Takes the bytes out as the Vec they came from, leaving an empty buffer.
+    fn take_vec(&mut self) -> Vec<u8> {
+        let me = std::mem::replace(self, RawBuf::from_vec(Vec::new()));
+        let me = ManuallyDrop::new(me);
+        // SAFETY: `ptr`, `len` and `cap` are those of a Vec<u8> (or of the Box holding one) that `from_vec`
+        // took apart, and `me` is never used again.
+        unsafe {
+            if me.cap == BOXED {
+                *Box::from_raw(me.ptr.cast::<Vec<u8>>().as_ptr())
+            } else {
+                Vec::from_raw_parts(me.ptr.as_ptr(), me.len as usize, me.cap as usize)
+            }
+        }
+    }
+
+    /// Runs `f` on the bytes as a `Vec` (APPEND, SETRANGE), then keeps what it left.
+    pub fn edit<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let mut v = self.take_vec();
+        let out = f(&mut v);
+        *self = RawBuf::from_vec(v);
+        out
+    }
+
+    /// Bytes allocated for the string (its capacity, plus the `Vec` of a boxed one).
+    pub fn heap_bytes(&self) -> usize {
+        if self.cap == BOXED {
+            std::mem::size_of::<Vec<u8>>() + self.boxed().capacity()
+        } else {
+            self.cap as usize
+        }
+    }
+
+    fn boxed(&self) -> &Vec<u8> {
+        // SAFETY: with `cap == BOXED`, `ptr` is the Box<Vec<u8>> that `from_vec` leaked, owned by self.
+        unsafe { self.ptr.cast::<Vec<u8>>().as_ref() }
+    }
+}
+
+impl Deref for RawBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        if self.cap == BOXED {
+            self.boxed()
+        } else {
+            // SAFETY: `ptr` holds `len` initialised bytes of a Vec's buffer owned by self.
+            unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len as usize) }
+        }
+    }
+}
+
+impl Drop for RawBuf {
+    fn drop(&mut self) {
+        drop(self.take_vec());
+    }
+}
+
+impl Clone for RawBuf {
+    fn clone(&self) -> Self {
+        RawBuf::from_vec(self.to_vec())
+    }
+}
+
+impl PartialEq for RawBuf {
+    fn eq(&self, other: &Self) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl std::fmt::Debug for RawBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RawBuf").field(&&self[..]).finish()
+    }
 }
 
 /// Equal when both report the same encoding and hold the same bytes (inline and heap `embstr` alike).
@@ -84,7 +194,7 @@ impl StrValue {
         } else if b.len() <= EMBSTR_LIMIT {
             StrValue::Emb(b.into())
         } else {
-            StrValue::Raw(Box::new(b.to_vec()))
+            StrValue::from_raw(b.to_vec())
         }
     }
 
@@ -106,7 +216,7 @@ impl StrValue {
             StrValue::Int(v) => v.to_string().into_bytes(),
             StrValue::Inline(s) => s.as_bytes().to_vec(),
             StrValue::Emb(b) => b.to_vec(),
-            StrValue::Raw(b) => b.as_ref().clone(),
+            StrValue::Raw(b) => b.to_vec(),
         }
     }
 
@@ -152,14 +262,15 @@ impl StrValue {
     }
     /// A `raw` string that owns `buf` as is (SETRANGE on a missing key creates one, as Redis does).
     pub fn from_raw(buf: Vec<u8>) -> StrValue {
-        StrValue::Raw(Box::new(buf))
+        StrValue::Raw(RawBuf::from_vec(buf))
     }
 
     /// APPEND: adds `tail` at the end, leaving the value `raw`; returns the new length.
     pub fn append(&mut self, tail: &[u8]) -> usize {
-        let buf = self.make_raw();
-        buf.extend_from_slice(tail);
-        buf.len()
+        self.edit_raw(|buf| {
+            buf.extend_from_slice(tail);
+            buf.len()
+        })
     }
 
     /// SETRANGE: writes `bytes` at `offset`, padding with zero bytes when the value is shorter, leaving it
@@ -168,22 +279,23 @@ impl StrValue {
         if bytes.is_empty() {
             return self.len();
         }
-        let buf = self.make_raw();
-        let end = offset + bytes.len();
-        if buf.len() < end {
-            buf.resize(end, 0);
-        }
-        buf[offset..end].copy_from_slice(bytes);
-        buf.len()
+        self.edit_raw(|buf| {
+            let end = offset + bytes.len();
+            if buf.len() < end {
+                buf.resize(end, 0);
+            }
+            buf[offset..end].copy_from_slice(bytes);
+            buf.len()
+        })
     }
 
-    /// Turns the value into a growable `raw` buffer (APPEND, SETRANGE) and returns it.
-    pub fn make_raw(&mut self) -> &mut Vec<u8> {
+    /// Turns the value into a growable `raw` buffer (APPEND, SETRANGE) and runs `f` on it.
+    pub fn edit_raw<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         if !matches!(self, StrValue::Raw(_)) {
-            *self = StrValue::Raw(Box::new(self.to_bytes()));
+            *self = StrValue::from_raw(self.to_bytes());
         }
         match self {
-            StrValue::Raw(b) => b,
+            StrValue::Raw(b) => b.edit(f),
             _ => unreachable!("just converted to raw"),
         }
     }
@@ -193,7 +305,7 @@ impl StrValue {
         match self {
             StrValue::Int(_) | StrValue::Inline(_) => 0,
             StrValue::Emb(b) => b.len(),
-            StrValue::Raw(b) => std::mem::size_of::<Vec<u8>>() + b.capacity(),
+            StrValue::Raw(b) => b.heap_bytes(),
         }
     }
 }
@@ -617,7 +729,7 @@ mod tests {
     fn in_place_edits_make_raw() {
         let mut v = StrValue::from_bytes(b"12");
         assert_eq!(v.append(b"3"), 3);
-        assert_eq!(v, StrValue::Raw(Box::new(b"123".to_vec())));
+        assert_eq!(v, StrValue::from_raw(b"123".to_vec()));
         assert_eq!(v.as_i64(), Some(123));
 
         let mut v = StrValue::from_bytes(b"hello");
@@ -631,6 +743,27 @@ mod tests {
         assert_eq!(v.set_range(0, b"8"), 1);
         assert_eq!(v.to_bytes(), b"8".to_vec());
         assert_eq!(v.encoding_name(), "raw");
+    }
+
+    #[test]
+    fn raw_strings_are_one_allocation_and_grow_in_place() {
+        assert_eq!(std::mem::size_of::<RawBuf>(), 16);
+        let mut v = StrValue::from_bytes(&[b'a'; 100]);
+        assert_eq!((v.encoding_name(), v.heap_bytes()), ("raw", 100));
+        assert_eq!(v.append(b"bc"), 102);
+        assert!(v.heap_bytes() >= 102);
+        assert_eq!(v.set_range(200, b"z"), 201);
+        let bytes = v.to_bytes();
+        assert_eq!((&bytes[..100], &bytes[100..102], bytes[150], bytes[200]), (&[b'a'; 100][..], &b"bc"[..], 0, b'z'));
+        assert_eq!(v.clone(), v);
+        // A buffer whose capacity does not fit in 32 bits is kept boxed, with the same behaviour (the 4 GiB
+        // are reserved, not touched).
+        let mut big = Vec::with_capacity(u32::MAX as usize);
+        big.extend_from_slice(b"huge");
+        let mut v = StrValue::from_raw(big);
+        assert_eq!((v.len(), v.append(b"!"), v.to_bytes()), (4, 5, b"huge!".to_vec()));
+        assert!(v.heap_bytes() >= u32::MAX as usize);
+        assert_eq!(v, StrValue::from_raw(b"huge!".to_vec()));
     }
 
     #[test]
@@ -659,7 +792,7 @@ mod tests {
         assert_eq!(StrValue::from_bytes_no_int(b"12").as_i64(), Some(12));
 
         let mut v = StrValue::from_bytes(b"ab");
-        v.make_raw().push(b'c');
+        v.edit_raw(|b| b.push(b'c'));
         assert_eq!(v, StrValue::from_raw(b"abc".to_vec()));
     }
 
