@@ -253,11 +253,34 @@ impl ZSetValue {
         let too_big = v.len() + 1 > lim.entries
             || member.len() > lim.value
             || v.byte_len() + packed::pair_bytes(member.len()) > listpack::MAX_SAFE;
-        if v.score(member).is_none() && too_big {
+        if too_big && v.score(member).is_none() {
             self.convert_to_skiplist();
             return self.insert(member, score, lim);
         }
         v.insert(member, score)
+    }
+
+    /// Before adding `members` (a ZADD's, which cannot fail once it starts adding): a listpack that would
+    /// convert to skiplist during the adds converts now, so the adds go straight to the skiplist instead of
+    /// into a listpack that gets rebuilt on every add first. The result is the same: a zset only grows
+    /// during the adds and never converts back, so it ends a skiplist exactly when one add breaks a limit.
+    pub fn prepare_for<'m>(&mut self, members: impl ExactSizeIterator<Item = &'m [u8]>, lim: Limits) {
+        let ZSetValue::Listpack(v) = self else { return };
+        let (len, count) = (v.len(), members.len());
+        if count < 2 || len + count <= lim.entries {
+            return;
+        }
+        let mut new = std::collections::HashSet::with_capacity(count);
+        for m in members {
+            if m.len() > lim.value && v.score(m).is_none() {
+                return self.convert_to_skiplist();
+            }
+            new.insert(m);
+        }
+        new.retain(|m| v.score(m).is_none());
+        if len + new.len() > lim.entries {
+            self.convert_to_skiplist();
+        }
     }
 
     /// Removes `member`, returning its score.

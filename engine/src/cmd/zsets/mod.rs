@@ -319,6 +319,9 @@ fn zadd_generic(ctx: &mut Ctx, a: &[Bytes], zincrby: bool) -> CmdResult {
         return Ok(if incr { Reply::Nil } else { Reply::Int(0) });
     }
     let z = ctx.zset_or_create(key)?;
+    if !xx && !incr {
+        z.prepare_for(pairs.chunks(2).map(|p| &p[1][..]), lim);
+    }
     let (mut added, mut updated, mut processed, mut last, mut nan) = (0i64, 0i64, 0, 0.0, false);
     for (pair, &score) in pairs.chunks(2).zip(&scores) {
         let m = &pair[1];

@@ -898,3 +898,43 @@ mod model {
         }
     }
 }
+
+/// A ZADD of many pairs ends as the same zset, in the same encoding, as the same pairs added one at a time
+/// (it may convert to skiplist before adding, when the adds would convert it anyway).
+#[test]
+fn zadd_of_many_pairs_matches_one_at_a_time() {
+    let mut rng = fastrand::Rng::with_seed(3);
+    let long = "l".repeat(65);
+    for round in 0..300 {
+        let mut k = Kit::new();
+        let start = rng.usize(..140);
+        for i in 0..start {
+            for key in ["one", "many"] {
+                k.run(&format!("ZADD {key} {i} m{i}"));
+            }
+        }
+        let opts = ["", "NX", "GT", "LT", "CH", "XX"][rng.usize(..6)];
+        let n = [1, 2, 10, 60, 130, 200][rng.usize(..6)];
+        let spread = [1, 5, 100, 300][rng.usize(..4)];
+        let pairs: Vec<String> = (0..n)
+            .map(|_| {
+                let m = if rng.u8(..50) == 0 { long.clone() } else { format!("m{}", rng.usize(..spread)) };
+                format!("{} {m}", rng.i32(-5..300))
+            })
+            .collect();
+        let many = k.run(&format!("ZADD many {opts} {}", pairs.join(" ")));
+        let mut added = 0;
+        for p in &pairs {
+            if let Reply::Int(a) = k.run(&format!("ZADD one {opts} {p}")) {
+                added += a;
+            }
+        }
+        let what = format!("round {round}: {start} members, ZADD {opts} of {n} pairs over {spread}");
+        assert_eq!(many, int(added), "{what}");
+        let (one, many) = (k.run("ZRANGE one 0 -1 WITHSCORES"), k.run("ZRANGE many 0 -1 WITHSCORES"));
+        assert_eq!(one, many, "{what}");
+        if !matches!(one, Reply::Array(ref v) if v.is_empty()) {
+            assert_eq!(encoding(&k, "one"), encoding(&k, "many"), "{what}");
+        }
+    }
+}

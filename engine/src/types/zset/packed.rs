@@ -76,7 +76,8 @@ fn encode_entry(member: &[u8], score: f64) -> Vec<u8> {
 #[derive(Clone, Default)]
 pub struct PackedEntries(SmallBuf);
 
-/// Walks a [`PackedEntries`] from a byte position: each item is a pair and the byte range it occupies.
+/// Walks a [`PackedEntries`] from a byte position: each item is a member, its score's entry (parsed only by
+/// the walks that need scores: a text score costs a parse, as in Redis) and the byte range of the pair.
 struct Spans<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -84,17 +85,23 @@ struct Spans<'a> {
 }
 
 impl<'a> Iterator for Spans<'a> {
-    type Item = (&'a [u8], f64, Range<usize>);
+    type Item = (&'a [u8], Entry<'a>, Range<usize>);
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.pos >= self.end {
             return None;
         }
         let start = self.pos;
-        let (m, s, end) = read_entry(self.buf, start);
+        let (member, at) = listpack::read_str(self.buf, start);
+        let (score, end) = listpack::entry_at(self.buf, at);
         self.pos = end;
-        Some((m, s, start..end))
+        Some((member, score, start..end))
     }
+}
+
+/// A score entry's value (see [`read_entry`]).
+fn score(e: Entry<'_>) -> f64 {
+    score_of(e).unwrap_or_default()
 }
 
 impl PackedEntries {
@@ -123,7 +130,7 @@ impl PackedEntries {
     }
 
     fn find(&self, member: &[u8]) -> Option<(usize, f64, Range<usize>)> {
-        self.spans().enumerate().find(|(_, (m, _, _))| *m == member).map(|(i, (_, s, r))| (i, s, r))
+        self.spans().enumerate().find(|(_, (m, _, _))| *m == member).map(|(i, (_, s, r))| (i, score(s), r))
     }
 
     /// Byte offset of the pair of rank `rank` (the end of the entries when there is none).
@@ -134,7 +141,7 @@ impl PackedEntries {
 
     /// Entries in ascending order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], f64)> + '_ {
-        self.spans().map(|(m, s, _)| (m, s))
+        self.spans().map(|(m, s, _)| (m, score(s)))
     }
 
     /// Number of entries (the header's count; a walk past 32767 pairs).
@@ -176,7 +183,7 @@ impl PackedEntries {
     fn insert_new(&mut self, member: &[u8], score: f64, len: usize) {
         let mut spans = self.spans();
         let at = spans
-            .find(|(m, s, _)| compare(*s, m, score, member) != Ordering::Less)
+            .find(|(m, s, _)| compare(self::score(*s), m, score, member) != Ordering::Less)
             .map_or(spans.end, |(_, _, r)| r.start);
         self.replace(at..at, &encode_entry(member, score), len + 1);
     }
@@ -219,7 +226,8 @@ impl PackedEntries {
             let (m, s, start) = read_entry_before(&self.0, end);
             (m, s, start..end)
         } else {
-            self.spans().next()?
+            let (m, s, r) = self.spans().next()?;
+            (m, score(s), r)
         };
         let out = (Box::from(m), s);
         let len = self.len();
