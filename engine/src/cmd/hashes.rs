@@ -66,6 +66,7 @@ fn set_pairs(ctx: &mut Ctx, a: &[Bytes], name: &str) -> CmdResult<i64> {
     }
     let cfg = ctx.cfg;
     let h = ctx.hash_or_create(&a[1])?;
+    h.prepare_for(a[2..].chunks(2).map(|p| (&p[0][..], &p[1][..])), cfg);
     let created = a[2..].chunks(2).filter(|p| h.set(&p[0], &p[1], cfg)).count();
     ctx.dirty += ((a.len() - 2) / 2) as u64;
     Ok(created as i64)
@@ -802,5 +803,43 @@ mod tests {
         assert_eq!(encoding(&k, "h"), "hashtable");
         k.run("HSET g a 1234");
         assert_eq!(encoding(&k, "g"), "hashtable");
+    }
+
+    /// An HSET of many pairs ends as the same hash, in the same encoding, as the same pairs set one at a time
+    /// (it may convert to a hashtable before setting, when the sets would convert it anyway).
+    #[test]
+    fn hset_of_many_pairs_matches_one_at_a_time() {
+        let mut rng = fastrand::Rng::with_seed(4);
+        let long = "l".repeat(65);
+        for round in 0..600 {
+            let mut k = Kit::new();
+            // Zsets' default limit, so that both sides of it come up often.
+            k.cfg.hash_max_listpack_entries = 128;
+            let start = rng.usize(..140);
+            for i in 0..start {
+                for key in ["one", "many"] {
+                    k.run(&format!("HSET {key} f{i} {i}"));
+                }
+            }
+            let n = [1, 2, 5, 10, 20, 60, 130, 200][rng.usize(..8)];
+            let spread = [1, 5, 100, 300][rng.usize(..4)];
+            let pairs: Vec<String> = (0..n)
+                .map(|_| {
+                    let v = if rng.u8(..60) == 0 { long.clone() } else { rng.u16(..).to_string() };
+                    format!("f{} {v}", rng.usize(..spread))
+                })
+                .collect();
+            let many = k.run(&format!("HSET many {}", pairs.join(" ")));
+            let added: i64 =
+                pairs.iter().map(|p| if let Reply::Int(a) = k.run(&format!("HSET one {p}")) { a } else { 0 }).sum();
+            let what = format!("round {round}: {start} fields, HSET of {n} pairs over {spread}");
+            assert_eq!(many, Reply::Int(added), "{what}");
+            let all = |k: &mut Kit, key: &str| match k.run(&format!("HGETALL {key}")) {
+                Reply::Map(pairs) => pairs.into_iter().map(|(f, v)| format!("{f:?}={v:?}")).collect::<BTreeSet<_>>(),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(all(&mut k, "one"), all(&mut k, "many"), "{what}");
+            assert_eq!(encoding(&k, "one"), encoding(&k, "many"), "{what}");
+        }
     }
 }

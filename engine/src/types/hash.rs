@@ -293,6 +293,32 @@ impl HashValue {
         self.get(field).is_some()
     }
 
+    /// Before setting `pairs` (an HSET's, which cannot fail once it starts): a listpack that would convert to
+    /// a hashtable during the sets converts now, so the sets go straight to the table instead of into a
+    /// listpack rewritten on every set first. The result is the same: the hash only grows during the sets
+    /// and never converts back, so it ends a hashtable exactly when one set breaks a limit. (Redis 7.0 also
+    /// converts up front for a long field or value.)
+    pub fn prepare_for<'p>(&mut self, pairs: impl ExactSizeIterator<Item = (&'p [u8], &'p [u8])>, cfg: &EngineConfig) {
+        let HashValue::Listpack(v) = self else { return };
+        let (len, count) = (v.len(), pairs.len());
+        if count < 2 {
+            return;
+        }
+        let mut new = HashSet::with_capacity(if len + count > cfg.hash_max_listpack_entries { count } else { 0 });
+        for (f, val) in pairs {
+            if f.len() > cfg.hash_max_listpack_value || val.len() > cfg.hash_max_listpack_value {
+                return self.convert_to_table();
+            }
+            if len + count > cfg.hash_max_listpack_entries {
+                new.insert(f);
+            }
+        }
+        new.retain(|f| v.get(f).is_none());
+        if len + new.len() > cfg.hash_max_listpack_entries {
+            self.convert_to_table();
+        }
+    }
+
     /// Sets `field` to `value`; true when the field is new. Converts to a hashtable, as Redis does, when the
     /// field or the value is longer than `hash-max-listpack-value` or the listpack would pass 1 GB (before
     /// writing), or when the hash ends up with more than `hash-max-listpack-entries` fields.

@@ -905,7 +905,7 @@ mod model {
 fn zadd_of_many_pairs_matches_one_at_a_time() {
     let mut rng = fastrand::Rng::with_seed(3);
     let long = "l".repeat(65);
-    for round in 0..300 {
+    for round in 0..600 {
         let mut k = Kit::new();
         let start = rng.usize(..140);
         for i in 0..start {
@@ -914,7 +914,7 @@ fn zadd_of_many_pairs_matches_one_at_a_time() {
             }
         }
         let opts = ["", "NX", "GT", "LT", "CH", "XX"][rng.usize(..6)];
-        let n = [1, 2, 10, 60, 130, 200][rng.usize(..6)];
+        let n = [1, 2, 5, 10, 20, 60, 130, 200][rng.usize(..8)];
         let spread = [1, 5, 100, 300][rng.usize(..4)];
         let pairs: Vec<String> = (0..n)
             .map(|_| {
