@@ -128,6 +128,39 @@ fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     &buf[i..]
 }
 
+/// `%.17g` of a nonzero `d` under 10^13 in magnitude that is a multiple of 1/16 (an integer, or `x.5`,
+/// `x.25`, `x.0625` ...): its decimal expansion is exact in at most 13 + 4 digits, so `%.17g` prints exactly
+/// that, in plain notation (the magnitude is at least 1/16, so the exponent is at least -2). None otherwise.
+/// The common scores and doubles without the general formatter's work.
+fn short_decimal(d: f64) -> Option<String> {
+    if d == 0.0 || d.is_nan() || d.abs() >= 1e13 {
+        return None;
+    }
+    // Multiplying by a power of two is exact.
+    let sixteenths = d * 16.0;
+    if sixteenths.fract() != 0.0 {
+        return None;
+    }
+    let n = sixteenths.abs() as u64;
+    let mut out = String::with_capacity(20);
+    if d < 0.0 {
+        out.push('-');
+    }
+    out.push_str(&(n / 16).to_string());
+    // frac / 16 = frac * 625 / 10^4: four decimal digits, without the trailing zeros.
+    let mut frac = (n % 16) * 625;
+    if frac != 0 {
+        out.push('.');
+        let mut div = 1000;
+        while frac != 0 {
+            out.push(char::from(b'0' + (frac / div) as u8));
+            frac %= div;
+            div /= 10;
+        }
+    }
+    Some(out)
+}
+
 /// Formats `d` exactly like C's `printf("%.17g", d)` with glibc, which is what
 /// Redis 7.0 sends for ZSCORE, INCRBYFLOAT-free double replies and RESP3
 /// doubles: `1.1` → `1.1000000000000001`, `3.0` → `3`, `1e20` → `1e+20`,
@@ -140,6 +173,11 @@ pub fn format_double_g17(d: f64) -> String {
     if d.is_infinite() {
         return if d > 0.0 { "inf" } else { "-inf" }.to_owned();
     }
+    short_decimal(d).unwrap_or_else(|| g17_general(d))
+}
+
+/// [`format_double_g17`] for any finite `d`.
+fn g17_general(d: f64) -> String {
     // Rust's exact-precision formatting rounds the true binary value half to
     // even, as glibc does, so these 17 digits are printf's digits; %g only
     // decides where the point goes and strips trailing zeros.
@@ -331,6 +369,29 @@ mod tests {
         ];
         for (x, want) in table {
             assert_eq!(format_double_g17(*x), *want, "{x:e}");
+        }
+    }
+
+    /// The shortcut for multiples of 1/16 prints what the general formatter prints.
+    #[test]
+    fn short_decimals_match_the_general_formatter() {
+        let mut rng = fastrand::Rng::with_seed(9);
+        let top = 1e13 - 1.0 / 16.0;
+        let edges = [1.0 / 16.0, 0.5, 1.0, top, -top, 1e13 - 1.0, 123.4375];
+        let random = (0..100_000).map(|i| {
+            let scale = [16, 1 << 10, 1 << 30, 1 << 47][i % 4];
+            rng.i64(-scale..scale) as f64 / 16.0
+        });
+        let mut short = 0;
+        for d in edges.into_iter().chain(random) {
+            if let Some(s) = short_decimal(d) {
+                assert_eq!(s, g17_general(d), "{d:e}");
+                short += 1;
+            }
+        }
+        assert!(short > 90_000, "{short}");
+        for d in [0.1, 1e13, 1e14 + 0.125, 1.0 / 32.0, 0.0, -0.0, f64::NAN, f64::INFINITY] {
+            assert_eq!(short_decimal(d), None, "{d:e}");
         }
     }
 }
