@@ -91,21 +91,36 @@ pub struct ServerOptions {
     pub args: Vec<String>,
     /// Extra environment variables of the server process.
     pub env: Vec<(String, String)>,
+    /// This port instead of a free one (a restart where the last server listened).
+    pub port: Option<u16>,
 }
 
 impl ServerOptions {
     pub fn moon(shards: usize) -> ServerOptions {
-        ServerOptions { kind: Kind::Moon, shards, persistence: false, args: Vec::new(), env: Vec::new() }
+        ServerOptions { kind: Kind::Moon, shards, persistence: false, args: Vec::new(), env: Vec::new(), port: None }
     }
 
     pub fn redis() -> ServerOptions {
-        ServerOptions { kind: Kind::Redis, shards: 1, persistence: false, args: Vec::new(), env: Vec::new() }
+        ServerOptions {
+            kind: Kind::Redis,
+            shards: 1,
+            persistence: false,
+            args: Vec::new(),
+            env: Vec::new(),
+            port: None,
+        }
     }
 
     /// Adds `--name value`.
     pub fn arg(mut self, name: &str, value: &str) -> ServerOptions {
         self.args.push(format!("--{name}"));
         self.args.push(value.to_string());
+        self
+    }
+
+    /// Listens on `port` (no retry on another port if it is taken).
+    pub fn port(mut self, port: u16) -> ServerOptions {
+        self.port = Some(port);
         self
     }
 
@@ -147,7 +162,7 @@ impl Server {
         let mut last_log = String::new();
         for _attempt in 0..5 {
             let dir = tempfile::Builder::new().prefix("moon-e2e-").tempdir().expect("tempdir");
-            let port = free_port();
+            let port = opts.port.unwrap_or_else(free_port);
             let log = dir.path().join("server.log");
             let child = spawn_server(&opts, port, dir.path(), &log);
             let mut server = Server { child: Some(child), port, kind: opts.kind, log, dir };
@@ -156,7 +171,7 @@ impl Server {
                 Err(text) => {
                     server.kill();
                     last_log = text;
-                    if !last_log.contains("in use") {
+                    if !last_log.contains("in use") || opts.port.is_some() {
                         break;
                     }
                 }

@@ -1,6 +1,6 @@
 //! Access control and process safety: requirepass, maxclients, idle timeout, SIGTERM, bad start-up config.
 
-use moon_tests::{bin_path, run_with_timeout, RawConn, ServerOptions, Value};
+use moon_tests::{bin_path, run_with_timeout, RawConn, Server, ServerOptions, Value};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -225,5 +225,31 @@ fn protected_mode_refuses_non_loopback_clients() {
     assert_eq!(authed, "+OK\r\n+PONG\r\n");
     if let Some(redis) = seen.get(1) {
         assert_eq!(&seen[0], redis, "moon vs redis-server");
+    }
+}
+
+/// A server stopped by SIGKILL, SIGTERM or SHUTDOWN, with clients connected, is followed at once by a new one
+/// on the same port: the port is free when the old process is gone (Moon's io_uring used to keep the listening
+/// socket open a few milliseconds longer, and the restart failed with "Address already in use").
+#[test]
+fn a_restart_binds_the_same_port_at_once() {
+    for how in ["SIGKILL", "SIGTERM", "SHUTDOWN"] {
+        for _ in 0..3 {
+            let mut old = Server::moon(2);
+            let mut conns: Vec<RawConn> = (0..4).map(|_| old.conn()).collect();
+            for (i, c) in conns.iter_mut().enumerate() {
+                assert_eq!(c.cmd(&["SET", &format!("k{i}"), "v"]), Value::simple("OK"));
+            }
+            match how {
+                "SIGKILL" => old.kill9(),
+                "SIGTERM" => assert!(old.terminate(Duration::from_secs(20)).success()),
+                _ => {
+                    conns[0].send(b"SHUTDOWN NOSAVE\r\n");
+                    assert!(old.wait_exit(Duration::from_secs(20)).success());
+                }
+            }
+            let new = ServerOptions::moon(2).port(old.port()).start();
+            assert_eq!(new.conn().cmd(&["PING"]), Value::simple("PONG"), "{how}");
+        }
     }
 }

@@ -115,7 +115,8 @@ fn bind_all(binds: &[String], port: u16) -> Result<Vec<TcpListener>> {
             },
         };
         let sock = SocketAddr::new(ip, port);
-        match bind_one(sock) {
+        // An optional address is not waited for: `-::*` fails at once when the IPv4 wildcard holds the port.
+        match bind_one(sock, !optional) {
             Ok(l) => out.push(l),
             Err(_) if optional => continue,
             Err(e) => return Err(e).with_context(|| format!("Could not create server TCP listening socket {sock}")),
@@ -127,10 +128,33 @@ fn bind_all(binds: &[String], port: u16) -> Result<Vec<TcpListener>> {
     Ok(out)
 }
 
-fn bind_one(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let l = TcpListener::bind(addr)?;
+/// How long a bind keeps trying while the address is in use. A Moon that just exited holds its port for a
+/// few milliseconds more (its io_uring is torn down after the process ends, and an accept in flight keeps
+/// the listening socket open until then), so a restart right after a crash or `kill` would otherwise fail.
+const BIND_RETRY: Duration = Duration::from_millis(500);
+
+fn bind_one(addr: SocketAddr, retry: bool) -> std::io::Result<TcpListener> {
+    let deadline = std::time::Instant::now() + if retry { BIND_RETRY } else { Duration::ZERO };
+    let l = loop {
+        match TcpListener::bind(addr) {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => break other?,
+        }
+    };
     l.set_nonblocking(true)?;
     Ok(l)
+}
+
+/// Stops listening on every listener at once, so the next server can bind the port as soon as this one
+/// exits (see [`BIND_RETRY`]): the shard threads' copies share the sockets.
+fn close_listeners(listeners: &[TcpListener]) {
+    use std::os::fd::AsRawFd;
+    for l in listeners {
+        // SAFETY: shutdown(2) on a descriptor this process owns; it only changes the socket's state.
+        unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) };
+    }
 }
 
 fn run(config: config::Config, file: Option<std::path::PathBuf>) -> Result<()> {
@@ -206,6 +230,7 @@ fn run(config: config::Config, file: Option<std::path::PathBuf>) -> Result<()> {
         }
     }
     server.shutting_down.store(true, Ordering::Relaxed);
+    close_listeners(&listeners);
     notice!("Moon is now ready to exit, bye bye...");
     std::process::exit(0);
 }
