@@ -176,22 +176,86 @@ pub fn format_double_g17(d: f64) -> String {
     short_decimal(d).unwrap_or_else(|| g17_general(d))
 }
 
-/// [`format_double_g17`] for any finite `d`.
+/// [`format_double_g17`] for any finite `d`: its 17 significant digits and decimal exponent, then `%g`'s
+/// layout.
 fn g17_general(d: f64) -> String {
-    // Rust's exact-precision formatting rounds the true binary value half to
-    // even, as glibc does, so these 17 digits are printf's digits; %g only
-    // decides where the point goes and strips trailing zeros.
-    let sci = format!("{:.16e}", d);
-    let (mantissa, exp) = match sci.split_once('e') {
-        Some(parts) => parts,
-        None => return sci,
+    let (negative, digits, exp) = match g17_digits_exact(d) {
+        Some((digits, exp)) => (d < 0.0, digits, exp),
+        None => g17_digits_std(d),
     };
+    g17_layout(negative, &digits, exp)
+}
+
+/// The 17 significant digits (ASCII) and the decimal exponent of `d` by Rust's exact-precision formatting,
+/// which rounds the true binary value half to even, as glibc does: printf's digits.
+fn g17_digits_std(d: f64) -> (bool, [u8; 17], i32) {
+    let sci = format!("{:.16e}", d);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let (negative, mantissa) = match mantissa.strip_prefix('-') {
         Some(m) => (true, m),
         None => (false, mantissa),
     };
-    let digits: Vec<u8> = mantissa.bytes().filter(|c| c.is_ascii_digit()).collect();
+    let mut digits = [b'0'; 17];
+    for (slot, c) in digits.iter_mut().zip(mantissa.bytes().filter(|c| c.is_ascii_digit())) {
+        *slot = c;
+    }
+    (negative, digits, exp)
+}
+
+/// [`g17_digits_std`] without its formatting machinery for `|d|` in [1e-4, 1e16), where every value times
+/// the power of ten that gives it 17 integer digits fits in 128 bits: the exact product, rounded half to
+/// even on the exact remainder. None outside that range (and for zero).
+fn g17_digits_exact(d: f64) -> Option<([u8; 17], i32)> {
+    let a = d.abs();
+    if !(1e-4..1e16).contains(&a) {
+        return None;
+    }
+    // a = m * 2^e exactly (a is normal in this range).
+    let bits = a.to_bits();
+    let m = u128::from((bits & ((1 << 52) - 1)) | (1 << 52));
+    let e = ((bits >> 52) & 0x7ff) as i32 - 1075;
+    // 10^16 <= a * 10^k < 10^17 for k = 16 - floor(log10 a); the estimate is corrected below.
+    let mut exp = a.log10().floor() as i32;
+    for _ in 0..3 {
+        let k = 16 - exp;
+        // k is in 1..=20 here: 10^k < 2^67 and m < 2^53, so the product fits; e is in -66..=1.
+        let scaled = m * 10u128.pow(k as u32);
+        let (q, r, half) = if e >= 0 {
+            (scaled << e, 0, 1)
+        } else {
+            let shift = (-e) as u32;
+            (scaled >> shift, scaled & ((1 << shift) - 1), 1u128 << (shift - 1))
+        };
+        if q < 10u128.pow(16) {
+            exp -= 1;
+            continue;
+        }
+        if q >= 10u128.pow(17) {
+            exp += 1;
+            continue;
+        }
+        let mut n = q;
+        if r > half || (r == half && n % 2 == 1) {
+            n += 1;
+        }
+        if n == 10u128.pow(17) {
+            n = 10u128.pow(16);
+            exp += 1;
+        }
+        let mut digits = [b'0'; 17];
+        for slot in digits.iter_mut().rev() {
+            *slot = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        return Some((digits, exp));
+    }
+    None
+}
+
+/// `%g`'s layout of 17 significant digits with decimal exponent `exp`: plain notation for exponents -4 to
+/// 16, else scientific, trailing zeros dropped.
+fn g17_layout(negative: bool, digits: &[u8; 17], exp: i32) -> String {
     let mut out = String::with_capacity(24);
     if negative {
         out.push('-');
@@ -228,7 +292,7 @@ fn g17_general(d: f64) -> String {
         for _ in 0..(-exp - 1) {
             out.push('0');
         }
-        push_digits(&mut out, &digits[..trim(&digits)]);
+        push_digits(&mut out, &digits[..trim(digits)]);
     }
     out
 }
@@ -369,6 +433,33 @@ mod tests {
         ];
         for (x, want) in table {
             assert_eq!(format_double_g17(*x), *want, "{x:e}");
+        }
+    }
+
+    /// The exact 128-bit digits are Rust's exact-precision digits (glibc's), ties included.
+    #[test]
+    fn exact_digits_match_the_standard_formatter() {
+        let mut rng = fastrand::Rng::with_seed(17);
+        let ties = [1e14 + 0.125, 1e14 + 0.375, 0.1, 0.3, 1.1, 9_999_999_999_999_998.0, 1e-4, 1e16 - 2.0];
+        let random = (0..300_000).map(|i| match i % 3 {
+            // Uniform over the bits of the range, over decimals with few digits, and near powers of ten.
+            0 => f64::from_bits(rng.u64(0x3f1a_36e2_eb1c_432d..0x4341_c379_37e0_8000)),
+            1 => rng.i64(1..10_000_000_000) as f64 / 10f64.powi(rng.i32(0..9)),
+            _ => 10f64.powi(rng.i32(-4..16)) * (1.0 + (rng.f64() - 0.5) * 1e-12),
+        });
+        let mut exact = 0;
+        for d in ties.into_iter().chain(random) {
+            for d in [d, -d] {
+                let std = g17_digits_std(d);
+                if let Some((digits, exp)) = g17_digits_exact(d) {
+                    assert_eq!((d < 0.0, digits, exp), std, "{d:e}");
+                    exact += 1;
+                }
+            }
+        }
+        assert!(exact > 550_000, "{exact}");
+        for d in [0.0, 9.9e-5, 1e16, 1e300, 5e-324] {
+            assert_eq!(g17_digits_exact(d), None, "{d:e}");
         }
     }
 
