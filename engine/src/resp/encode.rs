@@ -146,7 +146,8 @@ fn short_decimal(d: f64) -> Option<String> {
     if d < 0.0 {
         out.push('-');
     }
-    out.push_str(&(n / 16).to_string());
+    let mut buf = [0u8; 20];
+    out.extend(format_u64(n / 16, &mut buf).iter().map(|&c| char::from(c)));
     // frac / 16 = frac * 625 / 10^4: four decimal digits, without the trailing zeros.
     let mut frac = (n % 16) * 625;
     if frac != 0 {

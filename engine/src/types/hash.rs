@@ -304,12 +304,14 @@ impl HashValue {
         if count < 2 {
             return;
         }
-        let mut new = HashSet::with_capacity(if len + count > cfg.hash_max_listpack_entries { count } else { 0 });
+        // Only a command that could pass the count needs its distinct new fields counted.
+        let may_pass = len + count > cfg.hash_max_listpack_entries;
+        let mut new = HashSet::with_capacity(if may_pass { count } else { 0 });
         for (f, val) in pairs {
             if f.len() > cfg.hash_max_listpack_value || val.len() > cfg.hash_max_listpack_value {
                 return self.convert_to_table();
             }
-            if len + count > cfg.hash_max_listpack_entries {
+            if may_pass {
                 new.insert(f);
             }
         }

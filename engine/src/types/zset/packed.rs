@@ -33,20 +33,11 @@ pub(crate) fn put_score(out: &mut Vec<u8>, score: f64) {
     }
 }
 
-/// A score entry's value (an integer, or text as Redis reads it); None when text does not parse.
-fn score_of(e: Entry<'_>) -> Option<f64> {
-    match e {
-        Entry::Int(v) => Some(v as f64),
-        Entry::Str(s) => parse_double_text(s),
-    }
-}
-
 /// Reads the pair at `pos`: member, score, and the position after it.
 pub(super) fn read_entry(lp: &[u8], pos: usize) -> (&[u8], f64, usize) {
     let (member, at) = listpack::read_str(lp, pos);
     let (score, next) = listpack::entry_at(lp, at);
-    // Scores were checked when the buffer was made (see `PackedEntries::from_listpack`).
-    (member, score_of(score).unwrap_or_default(), next)
+    (member, self::score(score), next)
 }
 
 /// Reads the pair that ends at `end`: member, score, and where the pair starts.
@@ -54,7 +45,7 @@ pub(super) fn read_entry_before(lp: &[u8], end: usize) -> (&[u8], f64, usize) {
     let score_at = listpack::start_before(lp, end);
     let (start, data, n) = listpack::str_before(lp, score_at);
     let (score, _) = listpack::entry_at(lp, score_at);
-    (&lp[data..data + n], score_of(score).unwrap_or_default(), start)
+    (&lp[data..data + n], self::score(score), start)
 }
 
 /// Most bytes a pair with a member of `n` bytes takes (a `%.17g` score is at most 24 characters).
@@ -99,9 +90,13 @@ impl<'a> Iterator for Spans<'a> {
     }
 }
 
-/// A score entry's value (see [`read_entry`]).
+/// A score entry's value: an integer, or text as Redis reads it. Scores were checked when the buffer was
+/// made (see [`PackedEntries::from_listpack`]), so text always parses.
 fn score(e: Entry<'_>) -> f64 {
-    score_of(e).unwrap_or_default()
+    match e {
+        Entry::Int(v) => v as f64,
+        Entry::Str(s) => parse_double_text(s).unwrap_or_default(),
+    }
 }
 
 impl PackedEntries {
