@@ -400,9 +400,10 @@ where
             items.sort_by(order);
         }
     }
-    // 7.0 keeps a loaded listpack whatever its members' lengths.
+    // 7.0 keeps a loaded listpack whatever its members' lengths (packed again, it must still fit a listpack).
     let lim = Limits::from_config(cfg);
-    let z = if (from_blob && items.len() <= cfg.zset_max_listpack_entries) || ZSetValue::fits_listpack(&items, lim) {
+    let small = if from_blob { Limits { value: usize::MAX, ..lim } } else { lim };
+    let z = if ZSetValue::fits_listpack(&items, small) {
         if has_duplicates(items.iter().map(|(m, _)| m.as_ref())) {
             return bad_value(ZSET_DUP, at);
         }
