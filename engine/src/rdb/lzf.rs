@@ -189,8 +189,10 @@ fn compress_with(input: &[u8], max_out: usize, table: &mut Table) -> Option<Vec<
 /// Decompresses `input`, which must yield exactly `out_len` bytes. `None` for any malformed stream.
 /// The caller bounds `out_len` (at most [`MAX_RATIO`] times the input) before calling.
 pub fn decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
-    // Reserve what the input can plausibly produce; a stream that really expands further grows the vector.
-    let mut out = Vec::with_capacity(out_len.min(input.len().saturating_mul(4).saturating_add(64)));
+    // The whole output is reserved at once (no regrowth, no spare capacity kept by the value), except that a
+    // stream claiming more than a MiB reserves only what it could plausibly produce and grows from there:
+    // a damaged length then costs no more than the bytes that back it.
+    let mut out = Vec::with_capacity(out_len.min(input.len().saturating_mul(4).saturating_add(64).max(1 << 20)));
     let mut ip = 0;
     while ip < input.len() {
         let ctrl = usize::from(input[ip]);
@@ -215,18 +217,24 @@ pub fn decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
             if back > out.len() || out.len() + len > out_len {
                 return None;
             }
-            let start = out.len() - back;
-            if back >= len {
-                out.extend_from_within(start..start + len);
-            } else {
-                for i in 0..len {
-                    let b = out[start + i];
-                    out.push(b);
-                }
-            }
+            copy_back(&mut out, back, len);
         }
     }
     (out.len() == out_len).then_some(out)
+}
+
+/// Appends `len` bytes, each a copy of the byte `back` places before it (`back <= out.len()`). When the
+/// source overlaps what is being written (`back < len`), the output repeats with period `back`: the bytes from
+/// the source's start are copied in chunks that double, each a whole number of periods, so each chunk reads
+/// only bytes already written.
+fn copy_back(out: &mut Vec<u8>, back: usize, len: usize) {
+    let start = out.len() - back;
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(out.len() - start);
+        out.extend_from_within(start..start + n);
+        left -= n;
+    }
 }
 
 #[cfg(test)]
@@ -282,6 +290,34 @@ mod tests {
                 assert_eq!(compress(input, input.len()), fresh, "round {round}");
             }
         }
+    }
+
+    /// Chunked back references write what copying one byte at a time writes, for every distance and length
+    /// a stream can encode (periods that do and do not divide the length, sources that do not overlap).
+    #[test]
+    fn back_references_match_a_byte_by_byte_copy() {
+        let seed: Vec<u8> = (0..300u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+        for back in (1..=300).step_by(7).chain(1..=20) {
+            for len in 2..=MAX_REF {
+                let mut want = seed[..back.max(1)].to_vec();
+                let mut got = want.clone();
+                for _ in 0..len {
+                    want.push(want[want.len() - back]);
+                }
+                copy_back(&mut got, back, len);
+                assert_eq!(got, want, "back {back} len {len}");
+            }
+        }
+    }
+
+    /// The output is reserved once, to the exact length (a raw string value keeps the buffer as it is).
+    #[test]
+    fn output_is_reserved_exactly() {
+        let data = b"abcdefgh".repeat(40);
+        let c = compress(&data, data.len()).expect("compressible");
+        assert!(c.len() * 4 + 64 < data.len(), "a stream that expands more than 4x");
+        let out = decompress(&c, data.len()).expect("valid");
+        assert_eq!((out.len(), out.capacity()), (data.len(), data.len()));
     }
 
     #[test]
