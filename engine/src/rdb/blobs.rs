@@ -256,15 +256,29 @@ pub(crate) fn intset(blob: &[u8]) -> BlobResult<(usize, &[u8])> {
         return Err(NAME);
     }
     let members = &blob[8..];
-    let mut last = i64::MIN;
-    for (i, chunk) in members.chunks_exact(width).enumerate() {
-        let v = sign_extend(le_uint(chunk), 8 * width as u32);
-        if i > 0 && last >= v {
-            return Err(NAME);
+    let ascending = match width {
+        2 => strictly_ascending(members, |c: [u8; 2]| i64::from(i16::from_le_bytes(c))),
+        4 => strictly_ascending(members, |c: [u8; 4]| i64::from(i32::from_le_bytes(c))),
+        _ => strictly_ascending(members, i64::from_le_bytes),
+    };
+    if !ascending {
+        return Err(NAME);
+    }
+    Ok((width, members))
+}
+
+/// Whether the `W`-byte integers of `members` (read by `read`) are in strictly ascending order: one loop per
+/// width, so each member is a single load.
+fn strictly_ascending<const W: usize>(members: &[u8], read: impl Fn([u8; W]) -> i64) -> bool {
+    let mut values = members.chunks_exact(W).map(|c| read(c.try_into().expect("chunks of W bytes")));
+    let Some(mut last) = values.next() else { return true };
+    for v in values {
+        if v <= last {
+            return false;
         }
         last = v;
     }
-    Ok((width, members))
+    true
 }
 
 /// Decodes a zipmap (the hash encoding of RDB 1-3): appends field, value, field, value ...

@@ -512,9 +512,17 @@ fn hash_finish<F: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: Vec<(F, V)>, small: bool, 
 /// handful of items, sorting otherwise.
 fn has_duplicates<'a>(mut items: impl Iterator<Item = &'a [u8]>) -> bool {
     type Fingerprint = (usize, u64, u64);
+    /// A few overlapping loads that cover an item of up to 16 bytes entirely.
     fn fingerprint(b: &[u8]) -> Fingerprint {
-        let word = |s: &[u8]| s.iter().fold(0u64, |w, &x| (w << 8) | u64::from(x));
-        (b.len(), word(&b[..b.len().min(8)]), word(&b[b.len().saturating_sub(8)..]))
+        let n = b.len();
+        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        let u32_at = |i: usize| u64::from(u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes")));
+        match n {
+            8.. => (n, u64_at(0), u64_at(n - 8)),
+            4..=7 => (n, u32_at(0), u32_at(n - 4)),
+            1..=3 => (n, u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16, 0),
+            0 => (0, 0, 0),
+        }
     }
     const FEW: usize = 8;
     let mut few = [((0, 0, 0), &[][..]); FEW];
@@ -570,6 +578,16 @@ mod tests {
         assert!(!has_duplicates(many.iter().map(|v| &v[..]).chain([a, b])));
         assert!(has_duplicates(many.iter().map(|v| &v[..]).chain([a, b, b])));
         assert!(!has_duplicates([&b""[..], b"\0"].into_iter()));
+        // Items that differ in one byte, at every position of every length the fingerprint reads in parts.
+        for len in 1..=20 {
+            for at in 0..len {
+                let a = vec![b'a'; len];
+                let mut b = a.clone();
+                b[at] = b'b';
+                assert!(!has_duplicates([&a[..], &b[..]].into_iter()), "{len} {at}");
+                assert!(has_duplicates([&a[..], &b[..], &b[..]].into_iter()), "{len} {at}");
+            }
+        }
         // Around the switch from the stack to sorting: a duplicate before, at and after the ninth item.
         for n in 7..=10 {
             let items: Vec<Vec<u8>> = (0..n).map(|i| vec![b'a' + i as u8; 3]).collect();

@@ -70,6 +70,13 @@ enum Item<'a> {
 
 type Batch<'a> = Vec<Item<'a>>;
 
+/// An empty batch with room for [`BATCH_MAX`] items, so that a batch that grows while its thread is behind
+/// is never reallocated (copying it and touching fresh pages for each doubling). Only the part written is
+/// ever backed by memory, and batches are recycled.
+fn new_batch<'a>() -> Batch<'a> {
+    Vec::with_capacity(BATCH_MAX)
+}
+
 /// Loads an RDB from `bytes` into `targets`, the shards of one dataset: each key goes to
 /// `targets[route(key)]` (taken modulo the number of targets), decoded and inserted by one thread per
 /// target (or per group of targets: no more threads than the CPUs the scan leaves), in file order. The
@@ -140,7 +147,7 @@ pub(crate) fn load_on_threads(
             .map(|i| Lane {
                 shard: i,
                 thread: i % threads,
-                pending: Vec::with_capacity(BATCH),
+                pending: new_batch(),
                 tx: Some(senders[i % threads].clone()),
                 busy: false,
             })
@@ -277,7 +284,7 @@ impl<'a> Scan<'a, '_> {
         if lane.pending.is_empty() {
             return;
         }
-        let fresh = self.recycle.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        let fresh = self.recycle.try_recv().unwrap_or_else(|_| new_batch());
         let batch = std::mem::replace(&mut lane.pending, fresh);
         lane.busy = false;
         if let Some(tx) = &lane.tx {
@@ -304,7 +311,7 @@ impl<'a> Scan<'a, '_> {
         match tx.try_send((lane.shard, batch)) {
             Ok(()) => {
                 self.sent[lane.thread].record(first);
-                lane.pending = self.recycle.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                lane.pending = self.recycle.try_recv().unwrap_or_else(|_| new_batch());
                 lane.busy = false;
             }
             Err(TrySendError::Full((_, batch))) => {
