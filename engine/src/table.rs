@@ -496,10 +496,16 @@ impl<V, K: Kind> Table<V, K> {
 
     /// Redis's `dictRehash`: moves up to `n` non-empty buckets of `ht[0]` to `ht[1]`, looking at no more
     /// than `10 * n` empty ones; swaps the arrays when `ht[0]` is drained.
+    #[inline]
     fn rehash(&mut self, n: usize) {
-        if !self.is_rehashing() {
-            return;
+        if self.is_rehashing() {
+            self.rehash_some(n);
         }
+    }
+
+    /// [`Table::rehash`] while rehashing (out of line: every operation calls `rehash`, few find work).
+    #[inline(never)]
+    fn rehash_some(&mut self, n: usize) {
         let mut idx = self.rehash_idx;
         let seed = process_seed();
         let mut empty_visits = n.saturating_mul(EMPTY_VISITS);
@@ -555,10 +561,17 @@ impl<V, K: Kind> Table<V, K> {
 
     /// Grows when the table holds as many entries as buckets, or a smallest table its `SMALL_MAX` entries
     /// (called before an insert of a new key).
+    #[inline]
     fn expand_if_needed(&mut self) {
-        if self.is_rehashing() {
-            return;
+        let (size, used) = (self.ht[0].slots.len(), self.ht[0].used);
+        if !self.is_rehashing() && (size == 0 || used >= size.max(K::SMALL_MAX)) {
+            self.expand();
         }
+    }
+
+    /// [`Table::expand_if_needed`] once it found that the table must grow (or get its first buckets).
+    #[inline(never)]
+    fn expand(&mut self) {
         let (size, used) = (self.ht[0].slots.len(), self.ht[0].used);
         if size == 0 {
             self.ht[0] = Buckets::with_size(K::MIN_SIZE);
