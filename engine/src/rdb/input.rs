@@ -126,8 +126,30 @@ impl<'a> Input<'a> {
         })
     }
 
+    /// The length `n` of a plain string of under 64 bytes at the cursor (one length byte), when that is what
+    /// is there and all its bytes are in the input: most keys, short values and counts, taken without the
+    /// general decoding.
+    #[inline]
+    fn short(&self) -> Option<usize> {
+        let &b = self.buf.get(self.pos)?;
+        let n = usize::from(b);
+        (b < 0x40 && n < self.remaining()).then_some(n)
+    }
+
     /// A length (`rdbLoadLen`); a special-encoding byte here is an error.
+    #[inline]
     pub fn len(&mut self) -> Result<u64> {
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x40 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
+        self.len_general()
+    }
+
+    #[inline(never)]
+    fn len_general(&mut self) -> Result<u64> {
         let at = self.pos;
         match self.len_or_special()? {
             Len::Plain(n) => Ok(n),
@@ -148,7 +170,18 @@ impl<'a> Input<'a> {
     }
 
     /// A string in any of its encodings.
+    #[inline]
     pub fn rdb_str(&mut self) -> Result<RdbStr<'a>> {
+        if let Some(n) = self.short() {
+            let s = &self.buf[self.pos + 1..self.pos + 1 + n];
+            self.pos += 1 + n;
+            return Ok(RdbStr::Bytes(Cow::Borrowed(s)));
+        }
+        self.rdb_str_general()
+    }
+
+    #[inline(never)]
+    fn rdb_str_general(&mut self) -> Result<RdbStr<'a>> {
         let at = self.pos;
         match self.len_or_special()? {
             Len::Plain(n) => {
@@ -175,7 +208,17 @@ impl<'a> Input<'a> {
 
     /// Passes over a string in any encoding without decoding it (LZF data is not inflated: its lengths
     /// are checked when the value is decoded).
+    #[inline]
     pub fn skip_str(&mut self) -> Result<()> {
+        if let Some(n) = self.short() {
+            self.pos += 1 + n;
+            return Ok(());
+        }
+        self.skip_str_general()
+    }
+
+    #[inline(never)]
+    fn skip_str_general(&mut self) -> Result<()> {
         let n = match self.len_or_special()? {
             Len::Plain(n) => usize::try_from(n).unwrap_or(usize::MAX),
             Len::Special(ENC_INT8) => 1,
