@@ -104,6 +104,10 @@ fn sign_extend(v: u64, bits: u32) -> i64 {
 /// returns the back-length's size.
 #[inline]
 fn backlen_at(b: &[u8], len: usize) -> Option<usize> {
+    if len < 128 {
+        // Most entries: a one-byte back-length equal to the entry's size.
+        return (b.first() == Some(&(len as u8))).then_some(1);
+    }
     let n = backlen_size(len);
     let stored = b.get(..n)?;
     let ok = stored.iter().enumerate().all(|(j, &byte)| {
