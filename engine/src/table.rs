@@ -376,6 +376,7 @@ impl<V, K: Kind> Table<V, K> {
     }
 
     /// [`Table::prefetch`] of a key whose [`hash_of`] is `h`.
+    #[inline]
     pub fn prefetch_hashed(&self, h: u64, step: Prefetch) {
         // While rehashing, a lookup walks the key's bucket in both arrays (unless it has already moved).
         for (t, b) in self.ht[..self.tables()].iter().enumerate() {

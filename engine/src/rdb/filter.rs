@@ -86,6 +86,7 @@ impl LoadFilter {
     /// [`Table::prefetch_hashed`](crate::table::Table::prefetch_hashed) for an insert through this filter:
     /// with the bucket slot, the filter's word; the entries of the bucket only when the insert will search
     /// them.
+    #[inline]
     pub fn prefetch(&self, db: &Db, hash: u64, step: Prefetch) {
         match step {
             Prefetch::Slot => {
