@@ -172,12 +172,19 @@ impl<'a> Input<'a> {
     /// A string in any of its encodings.
     #[inline]
     pub fn rdb_str(&mut self) -> Result<RdbStr<'a>> {
-        if let Some(n) = self.short() {
-            let s = &self.buf[self.pos + 1..self.pos + 1 + n];
-            self.pos += 1 + n;
-            return Ok(RdbStr::Bytes(Cow::Borrowed(s)));
+        match self.take_short() {
+            Some(s) => Ok(RdbStr::Bytes(Cow::Borrowed(s))),
+            None => self.rdb_str_general(),
         }
-        self.rdb_str_general()
+    }
+
+    /// The bytes of a [`Input::short`] string, passed over.
+    #[inline]
+    fn take_short(&mut self) -> Option<&'a [u8]> {
+        let n = self.short()?;
+        let s = &self.buf[self.pos + 1..self.pos + 1 + n];
+        self.pos += 1 + n;
+        Some(s)
     }
 
     #[inline(never)]
@@ -235,8 +242,12 @@ impl<'a> Input<'a> {
     }
 
     /// A string's bytes (integers in decimal).
+    #[inline]
     pub fn string(&mut self) -> Result<Cow<'a, [u8]>> {
-        Ok(self.rdb_str()?.into_bytes())
+        match self.take_short() {
+            Some(s) => Ok(Cow::Borrowed(s)),
+            None => Ok(self.rdb_str_general()?.into_bytes()),
+        }
     }
 
     /// A string that must be plain bytes or LZF (a blob: listpack, ziplist, intset ...).
