@@ -81,9 +81,36 @@ pub fn eq_ic(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())
 }
 
+/// Up to 8 bytes as a little-endian word, zero above them, from at most three overlapping loads. Building a
+/// short inline buffer from such words (instead of copying into a zeroed array) lets the value be moved with
+/// wide loads at once: after a small copy's byte-sized stores, a wide load of the same bytes waits for them
+/// to reach the cache (a store-forwarding stall).
+#[inline]
+pub(crate) fn padded_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    let u32_at = |i: usize| u64::from(u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes")));
+    match n {
+        8.. => u64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
+        4..=7 => u32_at(0) | u32_at(n - 4) << (8 * (n - 4)),
+        1..=3 => u64::from(b[0]) | u64::from(b[n / 2]) << (8 * (n / 2)) | u64::from(b[n - 1]) << (8 * (n - 1)),
+        0 => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn padded_words_of_every_length() {
+        let src: Vec<u8> = (1..=9u8).map(|i| i.wrapping_mul(29) | 1).collect();
+        for n in 0..=8 {
+            let mut want = [0u8; 8];
+            want[..n].copy_from_slice(&src[..n]);
+            assert_eq!(padded_word(&src[..n]), u64::from_le_bytes(want), "{n}");
+        }
+        assert_eq!(padded_word(&src), padded_word(&src[..8]), "only the first 8 bytes");
+    }
 
     #[test]
     fn strict_integers() {

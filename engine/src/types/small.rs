@@ -7,6 +7,7 @@
 //! Redis's. Keeping the smallest encodings (a three-integer set, a three-member zset of short members)
 //! inside the value removes their allocation altogether.
 
+use crate::util::padded_word;
 use std::alloc::{self, Layout};
 use std::cell::RefCell;
 use std::fmt;
@@ -70,7 +71,20 @@ const LENS: [Len; INLINE + 1] = [
 
 impl SmallBuf {
     pub fn new(bytes: &[u8]) -> SmallBuf {
-        SmallBuf::concat(&[bytes])
+        let n = bytes.len();
+        if n > INLINE {
+            return SmallBuf(Repr::Heap(HeapBuf::new(&[bytes], n)));
+        }
+        // From whole words (see `padded_word`): a copy into a zeroed buffer made the wide moves of the value
+        // that follow wait on the copy's small stores.
+        let (w0, w1) = match n {
+            0..=8 => (padded_word(bytes), 0),
+            _ => (padded_word(&bytes[..8]), padded_word(&bytes[8..])),
+        };
+        let mut buf = [0; INLINE];
+        buf[..8].copy_from_slice(&w0.to_le_bytes());
+        buf[8..].copy_from_slice(&w1.to_le_bytes()[..INLINE - 8]);
+        SmallBuf(Repr::Inline(LENS[n], buf))
     }
 
     /// The concatenation of `parts`, in one allocation at most.
@@ -341,6 +355,19 @@ impl Drop for HeapBuf {
 mod tests {
     use super::*;
     use std::mem::size_of;
+
+    /// Every inline length keeps its bytes and zeroes the rest, as the concatenation does.
+    #[test]
+    fn new_matches_concat_at_every_inline_length() {
+        let src: Vec<u8> = (1..=INLINE as u8 + 1).map(|i| i.wrapping_mul(41) | 1).collect();
+        for n in 0..=INLINE + 1 {
+            let (a, b) = (SmallBuf::new(&src[..n]), SmallBuf::concat(&[&src[..n]]));
+            assert_eq!((&a[..], a.is_inline()), (&b[..], b.is_inline()), "{n}");
+            if let (Repr::Inline(_, x), Repr::Inline(_, y)) = (&a.0, &b.0) {
+                assert_eq!(x, y, "{n}");
+            }
+        }
+    }
 
     #[test]
     fn stays_sixteen_bytes_with_room_for_tags() {

@@ -5,7 +5,7 @@
 //! common short value costs no allocation; longer ones ([`StrValue::Emb`]) are one exact-size heap buffer.
 //! Both report `embstr` and compare equal when their bytes are equal.
 
-use crate::util::parse_i64;
+use crate::util::{padded_word, parse_i64};
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::ptr::NonNull;
@@ -36,9 +36,9 @@ impl InlineStr {
         // took most of building a short string).
         let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
         let (w0, w1, w2) = match n {
-            0..=8 => (padded(b), 0, 0),
-            9..=16 => (word(0), padded(&b[8..]), 0),
-            _ => (word(0), word(8), padded(&b[16..])),
+            0..=8 => (padded_word(b), 0, 0),
+            9..=16 => (word(0), padded_word(&b[8..]), 0),
+            _ => (word(0), word(8), padded_word(&b[16..])),
         };
         let mut buf = [0u8; INLINE_CAP];
         buf[..8].copy_from_slice(&w0.to_le_bytes());
@@ -49,19 +49,6 @@ impl InlineStr {
 
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..usize::from(self.len)]
-    }
-}
-
-/// Up to 8 bytes as a little-endian word, zero above them (overlapping loads, no byte-by-byte copy).
-#[inline]
-fn padded(b: &[u8]) -> u64 {
-    let n = b.len();
-    let u32_at = |i: usize| u64::from(u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes")));
-    match n {
-        8.. => u64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
-        4..=7 => u32_at(0) | u32_at(n - 4) << (8 * (n - 4)),
-        1..=3 => u64::from(b[0]) | u64::from(b[n / 2]) << (8 * (n / 2)) | u64::from(b[n - 1]) << (8 * (n - 1)),
-        0 => 0,
     }
 }
 
