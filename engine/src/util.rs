@@ -81,6 +81,22 @@ pub fn eq_ic(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())
 }
 
+/// `b` (at most `N` bytes) at the start of an array of `N`, zeros after it, written a word at a time from
+/// [`padded_word`]s (see there for why not `copy_from_slice` into a zeroed array).
+#[inline]
+pub(crate) fn inline_array<const N: usize>(b: &[u8]) -> [u8; N] {
+    debug_assert!(b.len() <= N);
+    let mut buf = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        let w = padded_word(b.get(i..).unwrap_or_default()).to_le_bytes();
+        let n = (N - i).min(8);
+        buf[i..i + n].copy_from_slice(&w[..n]);
+        i += 8;
+    }
+    buf
+}
+
 /// Up to 8 bytes as a little-endian word, zero above them, from at most three overlapping loads. Building a
 /// short inline buffer from such words (instead of copying into a zeroed array) lets the value be moved with
 /// wide loads at once: after a small copy's byte-sized stores, a wide load of the same bytes waits for them
@@ -100,6 +116,19 @@ pub(crate) fn padded_word(b: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inline_arrays_of_every_length() {
+        let src: Vec<u8> = (1..=22u8).map(|i| i.wrapping_mul(29) | 1).collect();
+        for n in 0..=22 {
+            let mut want = [0u8; 22];
+            want[..n].copy_from_slice(&src[..n]);
+            assert_eq!(inline_array::<22>(&src[..n]), want, "{n}");
+        }
+        for n in 0..=15 {
+            assert_eq!(inline_array::<15>(&src[..n])[..n], src[..n], "{n}");
+        }
+    }
 
     #[test]
     fn padded_words_of_every_length() {

@@ -301,9 +301,7 @@ impl MemberKey {
     }
 
     fn inline(b: &[u8]) -> Option<MemberKey> {
-        let mut buf = [0; INLINE_KEY];
-        buf.get_mut(..b.len())?.copy_from_slice(b);
-        Some(MemberKey(Repr::Inline(b.len() as u8, buf)))
+        (b.len() <= INLINE_KEY).then(|| MemberKey(Repr::Inline(b.len() as u8, crate::util::inline_array(b))))
     }
 }
 

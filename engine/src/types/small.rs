@@ -7,7 +7,7 @@
 //! Redis's. Keeping the smallest encodings (a three-integer set, a three-member zset of short members)
 //! inside the value removes their allocation altogether.
 
-use crate::util::padded_word;
+use crate::util::inline_array;
 use std::alloc::{self, Layout};
 use std::cell::RefCell;
 use std::fmt;
@@ -75,15 +75,8 @@ impl SmallBuf {
         if n > INLINE {
             return SmallBuf(Repr::Heap(HeapBuf::new(&[bytes], n)));
         }
-        // From whole words (see `padded_word`): a copy into a zeroed buffer made the wide moves of the value
-        // that follow wait on the copy's small stores.
-        let (w0, w1) = match n {
-            0..=8 => (padded_word(bytes), 0),
-            _ => (padded_word(&bytes[..8]), padded_word(&bytes[8..])),
-        };
-        let mut buf = [0; INLINE];
-        buf[..8].copy_from_slice(&w0.to_le_bytes());
-        buf[8..].copy_from_slice(&w1.to_le_bytes()[..INLINE - 8]);
+        // From whole words: a copy into a zeroed buffer made the value's moves wait (see `inline_array`).
+        let buf = inline_array(bytes);
         SmallBuf(Repr::Inline(LENS[n], buf))
     }
 

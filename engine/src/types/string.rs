@@ -5,7 +5,7 @@
 //! common short value costs no allocation; longer ones ([`StrValue::Emb`]) are one exact-size heap buffer.
 //! Both report `embstr` and compare equal when their bytes are equal.
 
-use crate::util::{padded_word, parse_i64};
+use crate::util::{inline_array, parse_i64};
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::ptr::NonNull;
@@ -31,19 +31,8 @@ impl InlineStr {
         if n > INLINE_CAP {
             return None;
         }
-        // Whole words, never a copy into a zeroed buffer: small copies store a few bytes at a time, and the
-        // wide load that moves the buffer into the value then waited for them (a store-forwarding stall that
-        // took most of building a short string).
-        let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        let (w0, w1, w2) = match n {
-            0..=8 => (padded_word(b), 0, 0),
-            9..=16 => (word(0), padded_word(&b[8..]), 0),
-            _ => (word(0), word(8), padded_word(&b[16..])),
-        };
-        let mut buf = [0u8; INLINE_CAP];
-        buf[..8].copy_from_slice(&w0.to_le_bytes());
-        buf[8..16].copy_from_slice(&w1.to_le_bytes());
-        buf[16..].copy_from_slice(&w2.to_le_bytes()[..INLINE_CAP - 16]);
+        // From whole words: a copy into a zeroed buffer made the value's move wait (see `inline_array`).
+        let buf = inline_array(b);
         Some(InlineStr { len: n as u8, buf })
     }
 

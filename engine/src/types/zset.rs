@@ -484,9 +484,7 @@ impl Member {
 
     fn new(m: &[u8]) -> Self {
         if m.len() <= INLINE {
-            let mut b = [0; INLINE];
-            b[..m.len()].copy_from_slice(m);
-            Member::Inline(m.len() as u8, b)
+            Member::Inline(m.len() as u8, crate::util::inline_array(m))
         } else {
             Member::Heap(m.into())
         }
