@@ -117,28 +117,24 @@ pub(crate) fn padded_word(b: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn inline_arrays_of_every_length() {
-        let src: Vec<u8> = (1..=22u8).map(|i| i.wrapping_mul(29) | 1).collect();
-        for n in 0..=22 {
-            let mut want = [0u8; 22];
-            want[..n].copy_from_slice(&src[..n]);
-            assert_eq!(inline_array::<22>(&src[..n]), want, "{n}");
-        }
-        for n in 0..=15 {
-            assert_eq!(inline_array::<15>(&src[..n])[..n], src[..n], "{n}");
-        }
+    /// `b` then zeros, the slow way.
+    fn zero_padded<const N: usize>(b: &[u8]) -> [u8; N] {
+        let mut a = [0u8; N];
+        a[..b.len()].copy_from_slice(b);
+        a
     }
 
     #[test]
-    fn padded_words_of_every_length() {
-        let src: Vec<u8> = (1..=9u8).map(|i| i.wrapping_mul(29) | 1).collect();
-        for n in 0..=8 {
-            let mut want = [0u8; 8];
-            want[..n].copy_from_slice(&src[..n]);
-            assert_eq!(padded_word(&src[..n]), u64::from_le_bytes(want), "{n}");
+    fn words_and_inline_arrays_of_every_length() {
+        let src: Vec<u8> = (1..=22u8).map(|i| i.wrapping_mul(29) | 1).collect();
+        for n in 0..=22 {
+            assert_eq!(inline_array::<22>(&src[..n]), zero_padded::<22>(&src[..n]), "{n}");
+            if n <= 15 {
+                assert_eq!(inline_array::<15>(&src[..n]), zero_padded::<15>(&src[..n]), "{n}");
+            }
+            let word = padded_word(&src[..n]).to_le_bytes();
+            assert_eq!(word, zero_padded::<8>(&src[..n.min(8)]), "{n}: only the first 8 bytes");
         }
-        assert_eq!(padded_word(&src), padded_word(&src[..8]), "only the first 8 bytes");
     }
 
     #[test]
