@@ -573,11 +573,10 @@ impl<V, K: Kind> Table<V, K> {
     /// [`Table::expand_if_needed`] once it found that the table must grow (or get its first buckets).
     #[inline(never)]
     fn expand(&mut self) {
-        let (size, used) = (self.ht[0].slots.len(), self.ht[0].used);
-        if size == 0 {
+        if self.ht[0].slots.is_empty() {
             self.ht[0] = Buckets::with_size(K::MIN_SIZE);
-        } else if used >= size.max(K::SMALL_MAX) {
-            self.start_resize(Self::size_for(used + 1));
+        } else {
+            self.start_resize(Self::size_for(self.ht[0].used + 1));
         }
     }
 

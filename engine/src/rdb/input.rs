@@ -148,6 +148,7 @@ impl<'a> Input<'a> {
         self.len_general()
     }
 
+    /// [`Input::len`] of anything but a one-byte length.
     #[inline(never)]
     fn len_general(&mut self) -> Result<u64> {
         let at = self.pos;
@@ -187,6 +188,7 @@ impl<'a> Input<'a> {
         Some(s)
     }
 
+    /// [`Input::rdb_str`] of anything but a one-byte length.
     #[inline(never)]
     fn rdb_str_general(&mut self) -> Result<RdbStr<'a>> {
         let at = self.pos;
@@ -224,6 +226,7 @@ impl<'a> Input<'a> {
         self.skip_str_general()
     }
 
+    /// [`Input::skip_str`] of anything but a one-byte length.
     #[inline(never)]
     fn skip_str_general(&mut self) -> Result<()> {
         let n = match self.len_or_special()? {
