@@ -33,8 +33,8 @@ use crate::types::set::{IntSet, PackedSet};
 use crate::types::string::EMBSTR_LIMIT;
 use crate::types::zset::{compare, Limits, PackedEntries};
 use crate::types::{HashValue, ListValue, SetValue, StrValue, Value, ZSetValue};
-use crate::util::parse_double_text;
 use crate::util::parse_i64;
+use crate::util::{padded_word, parse_double_text};
 use std::borrow::Cow;
 use std::cell::Cell;
 
@@ -512,17 +512,9 @@ fn hash_finish<F: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: Vec<(F, V)>, small: bool, 
 /// handful of items, sorting otherwise.
 fn has_duplicates<'a>(mut items: impl Iterator<Item = &'a [u8]>) -> bool {
     type Fingerprint = (usize, u64, u64);
-    /// A few overlapping loads that cover an item of up to 16 bytes entirely.
+    /// The first and last (up to) 8 bytes as words: an item of up to 16 bytes entirely.
     fn fingerprint(b: &[u8]) -> Fingerprint {
-        let n = b.len();
-        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        let u32_at = |i: usize| u64::from(u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes")));
-        match n {
-            8.. => (n, u64_at(0), u64_at(n - 8)),
-            4..=7 => (n, u32_at(0), u32_at(n - 4)),
-            1..=3 => (n, u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16, 0),
-            0 => (0, 0, 0),
-        }
+        (b.len(), padded_word(b), padded_word(&b[b.len().saturating_sub(8)..]))
     }
     const FEW: usize = 8;
     let mut few = [((0, 0, 0), &[][..]); FEW];
