@@ -232,8 +232,11 @@ with open(results, "w") as out:
 def median(xs):
     xs = sorted(xs); return xs[len(xs) // 2]
 
-print(f"\nmedian of {runs} runs; 'load' is the server's own 'DB loaded from disk' figure, 'ready' is spawn to PING")
-print(f"{'dataset':8} {'server':16} {'load s':>8} {'ready s':>8} {'redis/moon (load)':>18} {'(ready)':>8}")
+print(f"\nmedian of {runs} runs; 'load' is the server's own 'DB loaded from disk' figure, 'ready' is spawn to PING;")
+print("'per run' pairs each run's redis-server load with Moon's right after it (the median and range of those")
+print("ratios: on a shared machine the speed drifts between periods, and paired runs see the same period)")
+print(f"{'dataset':8} {'server':16} {'load s':>8} {'ready s':>8} {'redis/moon (load)':>18} {'(ready)':>8}"
+      f" {'per run (load)':>22}")
 for ds in datasets:
     size = os.path.getsize(os.path.join(bench, ds, "dump.rdb")) / 1e6
     base = rows[(ds, "redis-server")]
@@ -243,6 +246,9 @@ for ds in datasets:
         l, rd = median([x[0] for x in rows[(ds, name)]]), median([x[1] for x in rows[(ds, name)]])
         ratio = "" if server == "redis" else f"{bl / max(l, 1e-4):.2f}x"
         rratio = "" if server == "redis" else f"{br / max(rd, 1e-4):.2f}x"
-        print(f"{ds:8} {name:16} {l:8.3f} {rd:8.3f} {ratio:>18} {rratio:>8}")
+        paired = [b[0] / max(m[0], 1e-4) for b, m in zip(base, rows[(ds, name)])]
+        per_run = "" if server == "redis" else \
+            f"{median(paired):.2f}x ({min(paired):.2f}-{max(paired):.2f})"
+        print(f"{ds:8} {name:16} {l:8.3f} {rd:8.3f} {ratio:>18} {rratio:>8} {per_run:>22}")
     print(f"{'':8} ({size:.1f} MB dump.rdb, digest checked on every load)")
 PY
