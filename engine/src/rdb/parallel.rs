@@ -13,7 +13,8 @@
 //! computes each key's table hash once, for the shard thread's prefetches and its insert. RESIZEDB hints
 //! travel in the same batches, split evenly over the shards. The scanning thread keeps the CRC up to date as it
 //! goes (every 256 KB, while those bytes are in its cache) and finishes it at EOF, while the shard threads
-//! finish. Shard threads warm their table a few keys ahead
+//! finish; every few MB it tells the caller which bytes no thread will read again (a mapped file's pages
+//! can go). Shard threads warm their table a few keys ahead
 //! (`LoadTarget::prefetch`), so the cache misses of consecutive inserts overlap instead of adding up.
 //!
 //! **Same result, same errors as [`super::load`].** The scan stops at its first error; a shard thread stops at
@@ -84,9 +85,10 @@ fn new_batch<'a>() -> Batch<'a> {
 /// way. RESIZEDB hints reach every shard divided by the number of shards. With no
 /// targets the file is only validated.
 ///
-/// Once the scan has reached the end of the file it calls `release(n)` (at most once) when the load will
-/// read none of `bytes[..n]` any more, while the shard threads finish: a caller that mapped the file can
-/// drop those pages then, instead of unmapping them all after the load.
+/// As the scan goes it calls `release(n)` (with `n` growing) once the load will read none of `bytes[..n]`
+/// any more, the last time at the end of the file while the shard threads finish: a caller that mapped
+/// the file can drop those pages as it goes, instead of unmapping them all after the load (one CPU's
+/// work at the end, waiting on the other's acknowledgement of each TLB flush).
 pub fn load_sharded(
     bytes: &[u8],
     opts: &LoadOptions,
@@ -155,21 +157,34 @@ pub(crate) fn load_on_threads(
         drop(senders);
         drop(recycle_tx);
         let crc = Crc { on: opts.verify_checksum, value: 0, at: 0 };
-        let mut scan =
-            Scan { route, opts, bytes, lanes, recycle: recycle_rx, failed: &failed, stopped: false, crc, sent };
+        let mut scan = Scan {
+            route,
+            opts,
+            bytes,
+            lanes,
+            recycle: recycle_rx,
+            failed: &failed,
+            stopped: false,
+            crc,
+            sent,
+            release,
+            released: 0,
+        };
         let scanned = load::walk(bytes, opts, &mut scan);
         // Everything routed so far goes out (a shard's earlier error may be in there), then the lanes close.
         for i in 0..scan.lanes.len() {
             scan.flush(i);
         }
-        let (stopped, crc) = (scan.stopped, scan.crc);
-        let unread = scan.sent.iter().map(Sent::oldest).min().unwrap_or(usize::MAX);
+        let (stopped, crc, released) = (scan.stopped, scan.crc, scan.released);
+        let unread = scan.sent.iter().map(Sent::oldest).min().unwrap_or(usize::MAX).min(bytes.len());
         drop(scan);
         // The rest of the CRC runs here while the shard threads finish their queues; then the bytes before
         // every key they may still read go.
         let scanned = scanned.and_then(|(mut report, eof_end)| {
             load::checksum_from(bytes, eof_end, opts, &mut report, (crc.value, crc.at))?;
-            release(unread.min(bytes.len()));
+            if unread > released {
+                release(unread);
+            }
             Ok(report)
         });
         let mut first: Option<(usize, RdbError)> = None;
@@ -227,6 +242,9 @@ struct Scan<'a, 'x> {
     bytes: &'a [u8],
     /// By shard thread: the batches it may not have finished.
     sent: Vec<Sent>,
+    /// Told of the bytes the load is done with, and how far it was told.
+    release: &'x dyn Fn(usize),
+    released: usize,
 }
 
 /// The last batches sent to one shard thread: its channel holds `window - 1` batches, so every batch sent
@@ -275,6 +293,9 @@ struct Crc {
 
 /// Bytes the scan passes between two CRC updates.
 const CRC_STEP: usize = 256 * 1024;
+
+/// Bytes the load is done with before the scan has them released (less in tests, whose files are small).
+const RELEASE_STEP: usize = if cfg!(test) { 16 << 10 } else { 4 << 20 };
 
 impl<'a> Scan<'a, '_> {
     /// Sends lane `i`'s pending batch, waiting for room. Marks the scan stopped when the thread is gone or
@@ -325,6 +346,20 @@ impl<'a> Scan<'a, '_> {
         }
         if self.failed.load(Ordering::Relaxed) {
             self.stopped = true;
+        }
+    }
+
+    /// Releases the bytes before every one the load may still read, the scan being at the key record at
+    /// `at`: the keys of the batches a shard thread may not have finished or not yet received, and the CRC's
+    /// next bytes.
+    fn release_done(&mut self, at: usize) {
+        let pending = self.lanes.iter().filter_map(|l| first_key_at(&l.pending));
+        let sent = self.sent.iter().map(Sent::oldest);
+        let crc = if self.crc.on { self.crc.at } else { at };
+        let done = pending.chain(sent).fold(at.min(crc), usize::min);
+        if done >= self.released + RELEASE_STEP {
+            (self.release)(done);
+            self.released = done;
         }
     }
 
@@ -380,6 +415,9 @@ impl<'a> Sink<'a> for Scan<'a, '_> {
         if self.crc.on && end - self.crc.at >= CRC_STEP {
             self.crc.value = crc64_clmul::update(self.crc.value, &self.bytes[self.crc.at..end]);
             self.crc.at = end;
+        }
+        if end - self.released >= 2 * RELEASE_STEP {
+            self.release_done(head.at);
         }
         self.push(shard, Item::Key(head, hash, payload))
     }
