@@ -169,6 +169,7 @@ pub(crate) fn load_on_threads(
             sent,
             release,
             released: 0,
+            release_check: RELEASE_STEP,
         };
         let scanned = load::walk(bytes, opts, &mut scan);
         // Everything routed so far goes out (a shard's earlier error may be in there), then the lanes close.
@@ -245,6 +246,8 @@ struct Scan<'a, 'x> {
     /// Told of the bytes the load is done with, and how far it was told.
     release: &'x dyn Fn(usize),
     released: usize,
+    /// The file offset at which the scan next works out what it can release.
+    release_check: usize,
 }
 
 /// The last batches sent to one shard thread: its channel holds `window - 1` batches, so every batch sent
@@ -294,7 +297,8 @@ struct Crc {
 /// Bytes the scan passes between two CRC updates.
 const CRC_STEP: usize = 256 * 1024;
 
-/// Bytes the load is done with before the scan has them released (less in tests, whose files are small).
+/// Bytes the load is done with before the scan has them released (less in tests, whose files are small);
+/// the scan looks every quarter of that.
 const RELEASE_STEP: usize = if cfg!(test) { 16 << 10 } else { 4 << 20 };
 
 impl<'a> Scan<'a, '_> {
@@ -416,8 +420,9 @@ impl<'a> Sink<'a> for Scan<'a, '_> {
             self.crc.value = crc64_clmul::update(self.crc.value, &self.bytes[self.crc.at..end]);
             self.crc.at = end;
         }
-        if end - self.released >= 2 * RELEASE_STEP {
+        if end >= self.release_check {
             self.release_done(head.at);
+            self.release_check = end + RELEASE_STEP / 4;
         }
         self.push(shard, Item::Key(head, hash, payload))
     }
