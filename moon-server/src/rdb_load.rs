@@ -208,10 +208,10 @@ const POPULATE_STEP: usize = 2 << 20;
 
 /// A file's bytes: a private read-only mapping, or (where mapping fails) a copy in memory.
 enum FileBytes {
-    /// `released`: the bytes [`FileBytes::release`] dropped the pages of, from the start.
     Mapped {
         ptr: *mut libc::c_void,
         len: usize,
+        /// How far from the start [`FileBytes::release`] has dropped the pages.
         released: AtomicUsize,
     },
     Read(Vec<u8>),
