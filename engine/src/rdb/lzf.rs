@@ -189,51 +189,129 @@ fn compress_with(input: &[u8], max_out: usize, table: &mut Table) -> Option<Vec<
 /// Decompresses `input`, which must yield exactly `out_len` bytes. `None` for any malformed stream.
 /// The caller bounds `out_len` (at most [`MAX_RATIO`] times the input) before calling.
 pub fn decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
-    // The whole output is reserved at once (no regrowth, no spare capacity kept by the value), except that a
-    // stream claiming more than a MiB reserves only what it could plausibly produce and grows from there:
+    // The output is allocated once, at its exact length (a raw string value keeps the buffer as it is). A
+    // stream claiming more than a MiB and more than four times its size is walked first, without writing:
     // a damaged length then costs no more than the bytes that back it.
-    let mut out = Vec::with_capacity(out_len.min(input.len().saturating_mul(4).saturating_add(64).max(1 << 20)));
-    let mut ip = 0;
-    while ip < input.len() {
-        let ctrl = usize::from(input[ip]);
-        ip += 1;
-        if ctrl < 32 {
-            let run = ctrl + 1;
-            let src = input.get(ip..ip + run)?;
-            if out.len() + run > out_len {
-                return None;
-            }
-            out.extend_from_slice(src);
-            ip += run;
-        } else {
-            let mut len = ctrl >> 5;
-            if len == 7 {
-                len += usize::from(*input.get(ip)?);
-                ip += 1;
-            }
-            let back = ((ctrl & 0x1f) << 8) + usize::from(*input.get(ip)?) + 1;
-            ip += 1;
-            let len = len + 2;
-            if back > out.len() || out.len() + len > out_len {
-                return None;
-            }
-            copy_back(&mut out, back, len);
-        }
+    if out_len > input.len().saturating_mul(4).saturating_add(64).max(1 << 20) && output_len(input)? != out_len {
+        return None;
     }
-    (out.len() == out_len).then_some(out)
+    let mut out = vec![0; out_len];
+    (decompress_into(input, &mut out)? == out_len).then_some(out)
 }
 
-/// Appends `len` bytes, each a copy of the byte `back` places before it (`back <= out.len()`). When the
-/// source overlaps what is being written (`back < len`), the output repeats with period `back`: the bytes from
-/// the source's start are copied in chunks that double, each a whole number of periods, so each chunk reads
-/// only bytes already written.
-fn copy_back(out: &mut Vec<u8>, back: usize, len: usize) {
-    let start = out.len() - back;
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(out.len() - start);
-        out.extend_from_within(start..start + n);
-        left -= n;
+/// One instruction of an LZF stream.
+enum Op {
+    /// Copy `len` bytes of the input, from `at`.
+    Literal { at: usize, len: usize },
+    /// Copy `len` bytes of the output, from `back` bytes before the end.
+    Back { back: usize, len: usize },
+}
+
+/// Reads the instruction at `*ip` (which must be inside `input`) and moves past it; None when the input ends
+/// inside it.
+#[inline(always)]
+fn next_op(input: &[u8], ip: &mut usize) -> Option<Op> {
+    let ctrl = usize::from(input[*ip]);
+    *ip += 1;
+    if ctrl < 32 {
+        let (at, len) = (*ip, ctrl + 1);
+        if at + len > input.len() {
+            return None;
+        }
+        *ip += len;
+        return Some(Op::Literal { at, len });
+    }
+    let mut len = ctrl >> 5;
+    if len == 7 {
+        len += usize::from(*input.get(*ip)?);
+        *ip += 1;
+    }
+    let back = ((ctrl & 0x1f) << 8) + usize::from(*input.get(*ip)?) + 1;
+    *ip += 1;
+    Some(Op::Back { back, len: len + 2 })
+}
+
+/// The length of `input`'s output, None if the stream is malformed.
+fn output_len(input: &[u8]) -> Option<usize> {
+    let (mut ip, mut op) = (0, 0usize);
+    while ip < input.len() {
+        match next_op(input, &mut ip)? {
+            Op::Literal { len, .. } => op += len,
+            Op::Back { back, len } if back <= op => op += len,
+            Op::Back { .. } => return None,
+        }
+    }
+    Some(op)
+}
+
+/// Decompresses `input` into `out` (as long as the whole output must be): the number of bytes written, or
+/// None when the stream is malformed or does not fit.
+///
+/// Copies move fixed-size chunks rather than exactly the bytes asked for, which cost a `memcpy` call per
+/// run: a literal run is copied as 32 bytes where `out` has room for them. The bytes it writes past the end
+/// of the run are overwritten by the runs that follow, and nothing reads them before: a reference only reads
+/// bytes before its start, and no copy writes before its own start.
+fn decompress_into(input: &[u8], out: &mut [u8]) -> Option<usize> {
+    let end = out.len();
+    let (mut ip, mut op) = (0, 0);
+    while ip < input.len() {
+        match next_op(input, &mut ip)? {
+            Op::Literal { at, len } => {
+                if op + len > end {
+                    return None;
+                }
+                if at + MAX_LIT <= input.len() && op + MAX_LIT <= end {
+                    out[op..op + MAX_LIT].copy_from_slice(&input[at..at + MAX_LIT]);
+                } else {
+                    out[op..op + len].copy_from_slice(&input[at..at + len]);
+                }
+                op += len;
+            }
+            Op::Back { back, len } => {
+                if back > op || op + len > end {
+                    return None;
+                }
+                copy_back(out, op, back, len);
+                op += len;
+            }
+        }
+    }
+    Some(op)
+}
+
+/// Writes `out[at..at + len]`, each byte a copy of the one `back` places before it (`back <= at`,
+/// `at + len <= out.len()`); when the source overlaps what is being written (`back < len`) the output repeats
+/// with period `back`. Distances of 8 bytes or more go in chunks; shorter ones (a repeated byte, a short
+/// pattern) and short copies a byte at a time.
+fn copy_back(out: &mut [u8], at: usize, back: usize, len: usize) {
+    let from = at - back;
+    if back >= 16 && len >= 16 {
+        copy_chunks::<16>(out, from, at, len);
+    } else if back >= 8 && len >= 8 {
+        copy_chunks::<8>(out, from, at, len);
+    } else if back == 1 {
+        let b = out[from];
+        out[at..at + len].fill(b);
+    } else {
+        for i in at..at + len {
+            out[i] = out[i - back];
+        }
+    }
+}
+
+/// [`copy_back`] in `K`-byte chunks (`at - from >= K`, `len >= K`): each chunk reads bytes at least `K` places
+/// behind what it writes, so only bytes already final. A last partial chunk is taken as the `K` bytes that
+/// end the copy, which rewrites some bytes with the values they already hold.
+#[inline(always)]
+fn copy_chunks<const K: usize>(out: &mut [u8], from: usize, at: usize, len: usize) {
+    let mut i = 0;
+    while i + K <= len {
+        out.copy_within(from + i..from + i + K, at + i);
+        i += K;
+    }
+    if i < len {
+        let last = len - K;
+        out.copy_within(from + last..from + last + K, at + last);
     }
 }
 
@@ -264,6 +342,8 @@ mod tests {
         roundtrip(&text);
         let long_run = vec![7u8; 100_000];
         roundtrip(&long_run);
+        // Over a MiB and more than 4x: the length is walked before the output is allocated.
+        roundtrip(&vec![3u8; 3 << 20]);
     }
 
     /// What redis-server 7.0 stored for `SET k aaaaaaaaaaaaaaaaaaaaa` (21 bytes): `c3 06 15 01 61 61 e0 0a 00`,
@@ -293,19 +373,54 @@ mod tests {
     }
 
     /// Chunked back references write what copying one byte at a time writes, for every distance and length
-    /// a stream can encode (periods that do and do not divide the length, sources that do not overlap).
+    /// a stream can encode (periods that do and do not divide the length, sources that do not overlap), and
+    /// nothing after the copy.
     #[test]
     fn back_references_match_a_byte_by_byte_copy() {
         let seed: Vec<u8> = (0..300u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
         for back in (1..=300).step_by(7).chain(1..=20) {
             for len in 2..=MAX_REF {
-                let mut want = seed[..back.max(1)].to_vec();
-                let mut got = want.clone();
+                let mut want = seed[..back].to_vec();
                 for _ in 0..len {
                     want.push(want[want.len() - back]);
                 }
-                copy_back(&mut got, back, len);
-                assert_eq!(got, want, "back {back} len {len}");
+                let mut got = seed[..back].to_vec();
+                got.resize(back + len + 16, 0xee);
+                copy_back(&mut got, back, back, len);
+                assert_eq!(got[..back + len], want[..], "back {back} len {len}");
+                assert!(got[back + len..].iter().all(|&b| b == 0xee), "back {back} len {len}: wrote past the end");
+            }
+        }
+    }
+
+    /// The fast path's results equal the walk-first path's on valid and damaged streams alike: every
+    /// prefix and every one-byte change of some compressed inputs.
+    #[test]
+    fn chunked_copies_decode_like_the_length_walk() {
+        let inputs: Vec<Vec<u8>> = vec![
+            (0..3000).flat_map(|i| format!("field:{i} ").into_bytes()).collect(),
+            b"abcdefgh".repeat(40),
+            vec![b'x'; 700],
+            (0..900u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 % 5).collect(),
+        ];
+        for data in &inputs {
+            let c = compress(data, data.len()).expect("compressible");
+            assert_eq!(decompress(&c, data.len()).as_deref(), Some(&data[..]));
+            let mut damaged = c.clone();
+            for i in (0..c.len()).step_by(3) {
+                damaged[i] ^= 0x5a;
+                let want = output_len(&damaged);
+                for claim in [data.len(), want.unwrap_or(0)] {
+                    let got = decompress(&damaged, claim);
+                    assert_eq!(got.is_some(), want == Some(claim), "byte {i} claim {claim}");
+                    if let (Some(got), Some(_)) = (&got, want) {
+                        assert_eq!(got.len(), claim);
+                    }
+                }
+                damaged[i] = c[i];
+            }
+            for n in 0..c.len() {
+                assert_eq!(decompress(&c[..n], data.len()), None, "prefix {n}");
             }
         }
     }
