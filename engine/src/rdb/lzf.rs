@@ -425,6 +425,63 @@ mod tests {
         }
     }
 
+    /// The format decoded one byte at a time, the obvious way: what the chunked copies must agree with.
+    fn reference(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut ip = 0;
+        while ip < input.len() {
+            let ctrl = usize::from(input[ip]);
+            ip += 1;
+            if ctrl < 32 {
+                for _ in 0..=ctrl {
+                    out.push(*input.get(ip)?);
+                    ip += 1;
+                }
+            } else {
+                let mut len = ctrl >> 5;
+                if len == 7 {
+                    len += usize::from(*input.get(ip)?);
+                    ip += 1;
+                }
+                let back = ((ctrl & 0x1f) << 8) + usize::from(*input.get(ip)?) + 1;
+                ip += 1;
+                for _ in 0..len + 2 {
+                    out.push(out[out.len().checked_sub(back)?]);
+                }
+            }
+            if out.len() > out_len {
+                return None;
+            }
+        }
+        (out.len() == out_len).then_some(out)
+    }
+
+    /// Arbitrary bytes as streams (most malformed, some valid, with short and long references at every
+    /// distance), each with the length it decodes to and lengths next to it: the same result as the
+    /// reference decoder, every time.
+    #[test]
+    fn random_streams_decode_like_the_reference() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..20_000 {
+            let n = (next() % 64) as usize + 1;
+            let mut stream: Vec<u8> = (0..n).map(|_| next() as u8).collect();
+            // A valid start (a literal) in most rounds, so references have something to copy.
+            if round % 4 != 0 {
+                stream[0] %= 32;
+            }
+            let len = reference(&stream, usize::MAX).map_or(0, |v| v.len());
+            for claim in [len, len.saturating_sub(1), len + 1, (next() % 300) as usize] {
+                assert_eq!(decompress(&stream, claim), reference(&stream, claim), "{stream:?} claim {claim}");
+            }
+        }
+    }
+
     /// The output is reserved once, to the exact length (a raw string value keeps the buffer as it is).
     #[test]
     fn output_is_reserved_exactly() {
