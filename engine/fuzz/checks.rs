@@ -68,7 +68,7 @@ pub fn rdb_load(data: &[u8]) {
             for (db, d) in seq.dbs.iter().enumerate() {
                 for e in d.table.iter() {
                     let found = shards[route(e.key())].dbs[db].get(e.key()).expect("every key in its shard");
-                    assert!(found.value == e.value && found.expire_at == e.expire_at);
+                    assert!(found.value == e.value && found.expire_at() == e.expire_at());
                     round_trips(&e.value);
                 }
             }

@@ -60,7 +60,7 @@ impl Db {
     /// Whether `key` exists and has expired at `now_ms`.
     pub fn is_expired(&self, key: &[u8], now_ms: i64) -> bool {
         // Most databases hold no key with a TTL: no lookup then.
-        self.expires != 0 && matches!(self.table.get(key), Some(e) if e.expire_at != NO_EXPIRE && e.expire_at <= now_ms)
+        self.expires != 0 && matches!(self.table.get(key), Some(e) if e.has_expire() && e.expire_at() <= now_ms)
     }
 
     /// Deletes `key` if it has expired; returns true when it did.
@@ -85,14 +85,14 @@ impl Db {
 
     /// The expiry of `key` in unix ms, if it has one.
     pub fn expire_of(&self, key: &[u8]) -> Option<i64> {
-        self.table.get(key).and_then(|e| (e.expire_at != NO_EXPIRE).then_some(e.expire_at))
+        self.table.get(key).and_then(|e| e.has_expire().then(|| e.expire_at()))
     }
 
     /// Sets or clears the expiry of an existing key; returns false when the key does not exist.
     pub fn set_expire(&mut self, key: &[u8], expire_at: Option<i64>) -> bool {
         let Some(e) = self.table.get_mut(key) else { return false };
-        let had = e.expire_at != NO_EXPIRE;
-        e.expire_at = encode_expire(expire_at);
+        let had = e.has_expire();
+        e.set_expire_at(encode_expire(expire_at));
         match (had, expire_at.is_some()) {
             (false, true) => self.expires += 1,
             (true, false) => self.expires -= 1,
@@ -151,7 +151,7 @@ impl Db {
     /// Removes `key`, returning its value and expiry.
     pub fn remove(&mut self, key: &[u8]) -> Option<(Value, Option<i64>)> {
         let e = self.table.remove(key)?;
-        let exp = (e.expire_at != NO_EXPIRE).then_some(e.expire_at);
+        let exp = e.has_expire().then(|| e.expire_at());
         if exp.is_some() {
             self.expires -= 1;
         }
@@ -174,7 +174,7 @@ impl Db {
         let mut cursor = self.expire_cursor;
         for _ in 0..budget {
             cursor = self.table.scan(cursor, |e| {
-                if e.expire_at != NO_EXPIRE && e.expire_at <= now_ms {
+                if e.has_expire() && e.expire_at() <= now_ms {
                     dead.push(e.key[..].into());
                 }
             });

@@ -10,16 +10,20 @@
 //! - **A stable SCAN cursor.** [`Table::scan`] is Redis's `dictScan`: the cursor counts with its bits
 //!   reversed, so a key present for the whole scan is returned at least once (maybe more) however the table
 //!   grows or shrinks between calls, including while both arrays are live.
-//! - **Fork-less point-in-time snapshots.** Every entry carries the `version` (table epoch) of its last
-//!   write. [`Table::snapshot_begin`] records `snap = epoch` and bumps the epoch in O(1); from then on an
-//!   entry is *pending* while its `version <= snap`. [`Table::snapshot_step`] walks the table with its own
-//!   SCAN cursor and hands each pending entry to the [`SnapshotSink`].
+//! - **Fork-less point-in-time snapshots.** Every entry carries a 2-bit epoch, the table's epoch at its last
+//!   write (or the last snapshot's visit). With no snapshot running every entry is in the table's epoch;
+//!   [`Table::snapshot_begin`] moves the table to the next epoch (mod 4) in O(1), and from then on an entry
+//!   is *pending* while its epoch differs from the table's. [`Table::snapshot_step`] walks the table with its
+//!   own SCAN cursor, hands each pending entry to the [`SnapshotSink`] and moves it to the current epoch, so
+//!   a finished walk leaves every entry there. A snapshot ended unfinished leaves the entries it did not reach
+//!   in older epochs: up to 2 such endings in a row still leave the next epoch free, and after a third one
+//!   `snapshot_begin` first puts every entry back in one epoch (an O(n) walk, only after such a run).
 //!
 //! **The snapshot rule.** While a snapshot is running, *before any mutation of a pending entry* (through
 //! [`Table::get_mut`], [`Table::insert`] over it, [`Table::remove`], [`Table::clear`]) the table passes the
-//! entry's current contents to the sink and sets its version to the current epoch, so it stops being pending.
-//! Entries written after the snapshot began carry a newer version and are never pending. Together with the
-//! SCAN guarantee this gives the sink exactly the entries present at `snapshot_begin`, as they were then,
+//! entry's current contents to the sink and moves it to the current epoch, so it stops being pending.
+//! Entries written after the snapshot began are in the current epoch and are never pending. Together with
+//! the SCAN guarantee this gives the sink exactly the entries present at `snapshot_begin`, as they were then,
 //! each exactly once, while writes go on. Mutations of single entries apply the rule in [`Kind::touch`];
 //! `clear` emits every pending entry before it frees them.
 //!
@@ -28,11 +32,11 @@
 //! with key and value only, short keys inline, and no snapshot state. Both share the bucket arrays, rehash,
 //! SCAN and random sampling below.
 //!
-//! Memory: a keyspace entry is one allocation, `Entry<V>` (key, value, expiry, version, the low 32 bits of the
-//! key's hash, chain link: 40 bytes + `V`), while its key fits the 15 bytes a [`SmallBuf`] keeps inline (a
-//! longer key takes a second allocation, of its length plus a one- or two-byte header); a member is one
-//! (24-byte key, value, chain link) while its key fits [`INLINE_KEY`]. Plus 8 to 16 bytes of bucket array per
-//! entry, and a 64-byte (members) or 80-byte (keyspace) header.
+//! Memory: a keyspace entry is one allocation, `Entry<V>` (16-byte [`EntryKey`], value, chain link: 24 bytes
+//! and the `V`, so 48 bytes for a `Value`), while its key fits the 15 bytes kept inline and has no TTL; a longer
+//! key, or a key with a TTL, takes a second allocation (its bytes, after the expiry if it has one). A member
+//! is one allocation (24-byte key, value, chain link) while its key fits [`INLINE_KEY`]. Plus 8 to 16 bytes of
+//! bucket array per entry, and a 64-byte (members) or 80-byte (keyspace) header.
 
 use crate::types::small::SmallBuf;
 use std::alloc::{self, Layout};
@@ -40,12 +44,14 @@ use std::fmt;
 use std::mem;
 use std::sync::OnceLock;
 
+mod key;
 mod kind;
 #[cfg(test)]
 mod member_tests;
 #[cfg(test)]
 mod tests;
 
+pub use key::EntryKey;
 pub use kind::{IntoKey, KeyState, Keys, Kind, Member, MemberKey, Members, Node, INLINE_KEY};
 
 /// `Entry::expire_at` of a key with no TTL.
@@ -63,19 +69,14 @@ const NOT_REHASHING: usize = usize::MAX;
 /// A bucket slot, or an entry's link to the next entry of its bucket.
 pub type Link<E> = Option<Box<E>>;
 
-/// One key with its value and expiry.
+/// One key with its value and expiry: 48 bytes, jemalloc's 48-byte class (the expiry and the snapshot epoch
+/// live in the key: see [`EntryKey`]).
 pub struct Entry<V> {
     /// Never change the key through [`Table::get_mut`]: the entry would sit in the wrong bucket. Inline up to
-    /// 15 bytes (most keys): no allocation of its own, and a lookup reads it from the entry's cache line.
-    pub key: SmallBuf,
+    /// 15 bytes when the key has no TTL (most keys): no allocation of its own, and a lookup reads it from
+    /// the entry's cache line.
+    pub key: EntryKey,
     pub value: V,
-    /// Unix time in milliseconds, or [`NO_EXPIRE`].
-    pub expire_at: i64,
-    /// The table epoch of the last write (see the snapshot rule in the module docs).
-    version: u32,
-    /// The low 32 bits of the key's hash (in what was padding): a chain walk compares it before it reads
-    /// the key's bytes (a cache miss each), and a rehash takes the bucket index from it without hashing.
-    hash: u32,
     next: Link<Entry<V>>,
 }
 
@@ -84,20 +85,33 @@ impl<V> Entry<V> {
         &self.key
     }
 
+    /// Unix time in milliseconds, or [`NO_EXPIRE`].
+    #[inline]
+    pub fn expire_at(&self) -> i64 {
+        self.key.expire_at()
+    }
+
     pub fn has_expire(&self) -> bool {
-        self.expire_at != NO_EXPIRE
+        self.key.has_expire()
+    }
+
+    /// Sets the expiry ([`NO_EXPIRE`] removes it). Only through [`Table::get_mut`], which applies the
+    /// snapshot rule first.
+    pub fn set_expire_at(&mut self, expire_at: i64) {
+        self.key.set_expire_at(expire_at);
     }
 
     /// The key, value and expiry, by value.
     pub fn into_parts(self) -> (SmallBuf, V, i64) {
-        (self.key, self.value, self.expire_at)
+        let expire_at = self.expire_at();
+        (SmallBuf::new(&self.key), self.value, expire_at)
     }
 
     /// An entry for [`Table::insert_entry`], built ahead of the insert (a bulk loader builds entries on one
     /// thread and links them into the table on another). `hash` is the key's [`hash_of`].
-    pub fn detached(hash: u64, key: impl IntoKey, value: V, expire_at: i64) -> Box<Entry<V>> {
-        debug_assert_eq!(hash, hash_of(key.bytes()));
-        Box::new(Entry { key: key.into_entry_key(), value, expire_at, version: 0, hash: hash as u32, next: None })
+    pub fn detached(hash: u64, key: &[u8], value: V, expire_at: i64) -> Box<Entry<V>> {
+        debug_assert_eq!(hash, hash_of(key));
+        Box::new(Entry { key: EntryKey::new(key, hash, expire_at), value, next: None })
     }
 }
 
@@ -106,7 +120,7 @@ impl<V: fmt::Debug> fmt::Debug for Entry<V> {
         f.debug_struct("Entry")
             .field("key", &String::from_utf8_lossy(&self.key))
             .field("value", &self.value)
-            .field("expire_at", &self.expire_at)
+            .field("expire_at", &self.expire_at())
             .finish()
     }
 }
@@ -187,10 +201,8 @@ impl<E: Node> Buckets<E> {
     }
 }
 
-/// A running snapshot of a keyspace table.
+/// A running snapshot of a keyspace table. Entries in an epoch other than the table's are pending.
 struct Snapshot<V> {
-    /// Entries with `version <= version` are pending.
-    version: u32,
     cursor: u64,
     done: bool,
     sink: Box<dyn SnapshotSink<V>>,
@@ -603,10 +615,15 @@ impl<V, K: Kind> Table<V, K> {
     }
 
     /// Bytes this table allocated: bucket arrays, entries and keys (not the values' own heap, and not the
-    /// allocator's rounding).
+    /// allocator's rounding; for a keyspace, not the allocations of keys of up to 15 bytes with a TTL).
     pub fn heap_bytes(&self) -> usize {
+        self.heap_bytes_without_keys() + self.key_bytes
+    }
+
+    /// [`Table::heap_bytes`] without the keys' own allocations: bucket arrays and entries.
+    pub fn heap_bytes_without_keys(&self) -> usize {
         let arrays: usize = self.ht.iter().map(|b| b.slots.len() * mem::size_of::<Link<K::Entry<V>>>()).sum();
-        arrays + self.len() * mem::size_of::<K::Entry<V>>() + self.key_bytes
+        arrays + self.len() * mem::size_of::<K::Entry<V>>()
     }
 }
 
@@ -639,9 +656,9 @@ impl<V> Table<V, Keys> {
         self.expand_if_needed();
         let b = &mut self.ht[usize::from(self.rehash_idx != NOT_REHASHING)];
         let i = hash as usize & b.mask();
-        e.version = self.state.epoch;
+        e.key.set_epoch(self.state.epoch);
         e.next = b.slots[i].take();
-        self.key_bytes += e.key.heap_bytes();
+        self.key_bytes += e.key_heap_bytes();
         b.slots[i] = Some(e);
         b.used += 1;
     }
@@ -653,27 +670,28 @@ impl<V> Table<V, Keys> {
         if self.state.snapshot.is_some() {
             return Err(sink);
         }
-        if self.state.epoch == u32::MAX {
-            self.renumber_versions();
+        if self.state.mixed >= 3 {
+            self.settle_epochs();
         }
-        self.state.snapshot = Some(Box::new(Snapshot { version: self.state.epoch, cursor: 0, done: false, sink }));
-        self.state.epoch += 1;
+        self.state.snapshot = Some(Box::new(Snapshot { cursor: 0, done: false, sink }));
+        self.state.epoch = (self.state.epoch + 1) % 4;
         Ok(())
     }
 
-    /// Once every 2^32 snapshots the epoch would wrap: with no snapshot active no version matters, so all
-    /// are reset (an O(n) walk, once in a few centuries of continuous BGSAVEs).
-    fn renumber_versions(&mut self) {
+    /// Puts every entry in the current epoch: after 3 snapshots ended unfinished, entries may be in all 4
+    /// (an O(n) walk, only after such a run of abandoned snapshots).
+    fn settle_epochs(&mut self) {
+        let epoch = self.state.epoch;
         for b in &mut self.ht {
             for slot in &mut b.slots {
                 let mut cur = slot.as_deref_mut();
                 while let Some(e) = cur {
-                    e.version = 0;
+                    e.key.set_epoch(epoch);
                     cur = e.next.as_deref_mut();
                 }
             }
         }
-        self.state.epoch = 1;
+        self.state.mixed = 0;
     }
 
     /// True from `snapshot_begin` until `snapshot_end`, finished or not.
@@ -696,9 +714,9 @@ impl<V> Table<V, Keys> {
                 visited += 1;
                 let mut cur = self.ht[t].slots[i].as_deref_mut();
                 while let Some(e) = cur {
-                    if e.version <= s.version {
+                    if e.key.epoch() != epoch {
                         s.sink.emit(e);
-                        e.version = epoch;
+                        e.key.set_epoch(epoch);
                     }
                     cur = e.next.as_deref_mut();
                 }
@@ -713,7 +731,11 @@ impl<V> Table<V, Keys> {
 
     /// Ends the snapshot (finished, or abandoned) and returns its sink.
     pub fn snapshot_end(&mut self) -> Option<Box<dyn SnapshotSink<V>>> {
-        self.state.snapshot.take().map(|s| s.sink)
+        let s = self.state.snapshot.take()?;
+        // A finished walk left every entry in the current epoch; an abandoned one, those it did not reach
+        // in the previous one.
+        self.state.mixed = if s.done || self.is_empty() { 0 } else { self.state.mixed + 1 };
+        Some(s.sink)
     }
 }
 

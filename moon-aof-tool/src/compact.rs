@@ -85,7 +85,7 @@ pub fn write_base(path: &Path, data: &Loaded, format: BaseFormat) -> Result<u64>
                 }
                 rw.select_db(db, keys as u64, ks.db_expires(db) as u64)?;
                 for e in ks.entries(db) {
-                    rw.write_entry(&e.key, &e.value, e.has_expire().then_some(e.expire_at))?;
+                    rw.write_entry(&e.key, &e.value, e.has_expire().then_some(e.expire_at()))?;
                 }
             }
             rw.finish()?

@@ -415,7 +415,7 @@ pub fn fingerprint_entries(dbs: &[Vec<&Entry<Value>>]) -> Fingerprint {
                 .map(|chunk| {
                     let mut f = Fingerprint::default();
                     for e in chunk {
-                        f.add(db, e.key(), &e.value, e.has_expire().then_some(e.expire_at));
+                        f.add(db, e.key(), &e.value, e.has_expire().then_some(e.expire_at()));
                     }
                     f
                 })
@@ -502,7 +502,7 @@ mod tests {
             if data.db_len(db) > 0 {
                 w.select_db(db, data.db_len(db) as u64, data.db_expires(db) as u64).unwrap();
                 for e in data.entries(db) {
-                    w.write_entry(e.key(), &e.value, e.has_expire().then_some(e.expire_at)).unwrap();
+                    w.write_entry(e.key(), &e.value, e.has_expire().then_some(e.expire_at())).unwrap();
                 }
             }
         }

@@ -197,7 +197,7 @@ pub fn list(files: &[LoadFile], json: bool) -> Result<std::result::Result<Listin
     for (db, d) in lister.ks.dbs.iter().enumerate() {
         for e in d.table.iter() {
             held += 1;
-            let ttl = e.has_expire().then(|| e.expire_at.saturating_sub(now));
+            let ttl = e.has_expire().then(|| e.expire_at().saturating_sub(now));
             key_line(json, db, e.key(), e.value.type_name(), size_of(&e.value), ttl);
         }
     }

@@ -78,15 +78,15 @@ pub fn report(server: &Server) -> MemReport {
             if db.is_empty() {
                 continue;
             }
-            let heap = db.table.heap_bytes() as u64;
+            // The table's own figure leaves out the allocations of short keys with a TTL: the walk counts every key.
+            let main = db.table.heap_bytes_without_keys() as u64;
             let mut kb = 0u64;
             for e in db.table.iter() {
                 kb += e.key.heap_bytes() as u64;
                 values += e.value.heap_bytes() as u64;
             }
-            tables += heap;
+            tables += main + kb;
             keys += db.len() as u64;
-            let main = heap.saturating_sub(kb);
             match dbs.iter_mut().find(|d| d.db == i) {
                 Some(d) => d.main += main,
                 None => dbs.push(DbOverhead { db: i, main }),
@@ -393,10 +393,15 @@ mod tests {
         // A 3-byte key sits inside the entry.
         let want = std::mem::size_of::<Entry<Value>>() + 8 + heap;
         assert!(matches!(usage_in(&db, b"big"), Reply::Int(n) if n as usize == want));
-        // A 20-byte key takes 21 heap bytes (its length first).
+        // A 20-byte key takes 20 heap bytes; with a TTL, 8 more (the expiry is stored before it).
         let long = b"a-key-of-twenty-byte";
         db.insert(long, Value::Str(engine::types::StrValue::from_bytes(&[b'x'; 100])), None);
-        assert!(matches!(usage_in(&db, long), Reply::Int(n) if n as usize == want + 21));
+        assert!(matches!(usage_in(&db, long), Reply::Int(n) if n as usize == want + 20));
+        db.set_expire(long, Some(unix_ms() + 100_000));
+        assert!(matches!(usage_in(&db, long), Reply::Int(n) if n as usize == want + 28));
+        // So does a short key with a TTL.
+        db.set_expire(b"big", Some(unix_ms() + 100_000));
+        assert!(matches!(usage_in(&db, b"big"), Reply::Int(n) if n as usize == want + 11));
         assert!(matches!(usage_in(&db, b"nokey"), Reply::Nil));
         db.insert(b"old", Value::Str(engine::types::StrValue::from_bytes(b"1")), Some(1));
         assert!(matches!(usage_in(&db, b"old"), Reply::Nil));

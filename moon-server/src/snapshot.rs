@@ -204,7 +204,7 @@ impl SnapshotSink<Value> for Sink {
             return;
         }
         self.scratch.clear();
-        let expire = e.has_expire().then_some(e.expire_at);
+        let expire = e.has_expire().then_some(e.expire_at());
         self.shared.encoder.entry(&mut self.scratch, &e.key, &e.value, expire);
         self.shared.append(self.db, &self.scratch);
         self.shared.keys.fetch_add(1, Ordering::Relaxed);

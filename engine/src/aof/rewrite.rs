@@ -103,7 +103,7 @@ pub fn rewrite_store<W: Write>(store: &dyn Store, mut w: W, opts: &RewriteOption
         rewrite_select(&mut out, db);
         for s in 0..shards {
             for e in store.shard_db_ref(s, db).table.iter() {
-                rewrite_key(&mut out, &e.key, &e.value, e.has_expire().then_some(e.expire_at));
+                rewrite_key(&mut out, &e.key, &e.value, e.has_expire().then_some(e.expire_at()));
                 if out.len() >= FLUSH_AT {
                     w.write_all(&out)?;
                     written += out.len() as u64;

@@ -17,7 +17,7 @@ use bytes::Bytes;
 fn key_form(k: &mut Kit, key: &str) -> Vec<u8> {
     let e = k.ks.dbs[k.db].get(key.as_bytes()).expect("key exists");
     let mut out = Vec::new();
-    rewrite_key(&mut out, &e.key, &e.value, e.has_expire().then_some(e.expire_at));
+    rewrite_key(&mut out, &e.key, &e.value, e.has_expire().then_some(e.expire_at()));
     out
 }
 

@@ -409,7 +409,7 @@ impl<'a> Sink<'a> for Scan<'a, '_> {
                 match load::decode_at(inp, &head, self.opts, report.valkey)? {
                     Decoded::Value(v) if !load::expired(head.expire_at, self.opts) => {
                         let exp = encode_expire(head.expire_at);
-                        Payload::Entry(Entry::detached(hash, &*head.key, v, exp))
+                        Payload::Entry(Entry::detached(hash, &head.key, v, exp))
                     }
                     other => return load::store(other, head, None, self.opts, &mut Discard, report),
                 }

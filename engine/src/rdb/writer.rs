@@ -220,7 +220,7 @@ pub fn save_store<W: Write>(store: &dyn Store, out: W, opts: &WriteOptions, aof_
         w.select_db(db, keys as u64, expires as u64)?;
         for part in parts {
             for e in part.table.iter() {
-                let exp = e.has_expire().then_some(e.expire_at);
+                let exp = e.has_expire().then_some(e.expire_at());
                 w.write_entry(&e.key, &e.value, exp)?;
             }
         }

@@ -8,8 +8,7 @@
 //! to [`INLINE_KEY`] bytes inside the entry (no second allocation), and let a small table use a single
 //! bucket: a three-member set costs one 8-byte bucket array and three 32-byte entries.
 
-use super::{Entry, Iter, Link, Snapshot, NO_EXPIRE};
-use crate::types::small::SmallBuf;
+use super::{Entry, EntryKey, Iter, Link, Snapshot, NO_EXPIRE};
 use std::fmt;
 use std::ops::Deref;
 
@@ -46,7 +45,6 @@ pub trait Node: Sized {
 pub trait IntoKey {
     fn bytes(&self) -> &[u8];
     fn into_member_key(self) -> MemberKey;
-    fn into_entry_key(self) -> SmallBuf;
 }
 
 impl IntoKey for Box<[u8]> {
@@ -56,9 +54,6 @@ impl IntoKey for Box<[u8]> {
     fn into_member_key(self) -> MemberKey {
         MemberKey::from(self)
     }
-    fn into_entry_key(self) -> SmallBuf {
-        SmallBuf::new(&self)
-    }
 }
 
 impl IntoKey for &[u8] {
@@ -67,9 +62,6 @@ impl IntoKey for &[u8] {
     }
     fn into_member_key(self) -> MemberKey {
         MemberKey::from(self)
-    }
-    fn into_entry_key(self) -> SmallBuf {
-        SmallBuf::new(self)
     }
 }
 
@@ -110,8 +102,13 @@ pub struct Members;
 
 /// The snapshot state of a keyspace table.
 pub struct KeyState<V> {
-    /// The version new writes get.
-    pub(super) epoch: u32,
+    /// The epoch (0 to 3) new writes get. With no snapshot running, every entry is in this epoch, except
+    /// after snapshots ended unfinished (see `mixed`).
+    pub(super) epoch: u8,
+    /// Snapshots ended unfinished since every entry was last in `epoch`: each leaves the entries it did
+    /// not reach in an older epoch. A new snapshot needs every entry in an epoch other than its own, which
+    /// 2 bits guarantee for up to 2 such endings; after 3 the entries are put back in one epoch first.
+    pub(super) mixed: u8,
     /// Boxed: rare.
     pub(super) snapshot: Option<Box<Snapshot<V>>>,
 }
@@ -123,7 +120,7 @@ impl Kind for Keys {
     const SMALL_MAX: usize = 0;
 
     fn state<V>() -> KeyState<V> {
-        KeyState { epoch: 1, snapshot: None }
+        KeyState { epoch: 0, mixed: 0, snapshot: None }
     }
 
     fn make<V>(
@@ -134,25 +131,27 @@ impl Kind for Keys {
         expire_at: i64,
         next: Link<Entry<V>>,
     ) -> Entry<V> {
-        Entry { key: key.into_entry_key(), value, expire_at, version: state.epoch, hash: h as u32, next }
+        let mut key = EntryKey::new(key.bytes(), h, expire_at);
+        key.set_epoch(state.epoch);
+        Entry { key, value, next }
     }
 
     /// Hands a pending entry's current contents to the snapshot sink, then marks the entry as written in the
     /// current epoch.
     fn touch<V>(state: &mut KeyState<V>, e: &mut Entry<V>) {
         if let Some(s) = &mut state.snapshot {
-            if !s.done && e.version <= s.version {
+            if !s.done && e.key.epoch() != state.epoch {
                 s.sink.emit(e);
             }
         }
-        e.version = state.epoch;
+        e.key.set_epoch(state.epoch);
     }
 
     /// A running snapshot first receives every entry it still needs.
     fn before_clear<V>(state: &mut KeyState<V>, entries: Iter<'_, V, Keys>) {
         if let Some(s) = &mut state.snapshot {
             if !s.done {
-                for e in entries.filter(|e| e.version <= s.version) {
+                for e in entries.filter(|e| e.key.epoch() != state.epoch) {
                     s.sink.emit(e);
                 }
             }
@@ -175,26 +174,29 @@ impl<V> Node for Entry<V> {
         &mut self.next
     }
     fn replace(&mut self, value: V, expire_at: i64) -> (V, i64) {
-        (std::mem::replace(&mut self.value, value), std::mem::replace(&mut self.expire_at, expire_at))
+        let old = self.expire_at();
+        self.key.set_expire_at(expire_at);
+        (std::mem::replace(&mut self.value, value), old)
     }
+    /// A key longer than 15 bytes is always on the heap; a short one only while it has a TTL, so its TTL's
+    /// allocation (which comes and goes behind the table's back, through `get_mut`) is left out.
     fn key_heap_bytes(&self) -> usize {
-        self.key.heap_bytes()
+        if self.key.len() > super::key::INLINE {
+            self.key.len()
+        } else {
+            0
+        }
     }
     #[inline]
     fn is(&self, h: u64, key: &[u8]) -> bool {
-        self.hash == h as u32 && *self.key == *key
+        self.key.matches(h, key)
     }
     fn has_hash(&self) -> bool {
         true
     }
     #[inline]
     fn rehash_index(&self, seed: u64, mask: usize) -> usize {
-        // The stored low 32 bits give the index of any array of up to 2^32 buckets.
-        if mask <= u32::MAX as usize {
-            self.hash as usize & mask
-        } else {
-            super::hash_key(seed, &self.key) as usize & mask
-        }
+        super::hash_key(seed, &self.key) as usize & mask
     }
 }
 

@@ -2,7 +2,7 @@
 //! listpack/intset) and converts to a large form past the configured thresholds, never back, as Redis 7.0 does.
 //! `OBJECT ENCODING` names come from here, and the RDB writer uses them to choose compact encodings.
 //!
-//! Memory: a value lives inside its keyspace entry (24 bytes). The compact forms of sets, hashes and zsets
+//! Memory: a value lives inside its keyspace entry (24 bytes of its 48). The compact forms of sets, hashes and zsets
 //! are a [`small::SmallBuf`] (inline up to 15 bytes, else one exact allocation); the large forms of sets,
 //! hashes and zsets are member tables ([`crate::table::Members`]: key and value only, short keys inline).
 
@@ -89,7 +89,7 @@ impl Value {
 mod tests {
     use super::*;
 
-    /// Every key pays for a `Value` inside its table entry (24 bytes keep the entry in jemalloc's 64-byte
+    /// Every key pays for a `Value` inside its table entry (24 bytes keep the entry in jemalloc's 48-byte
     /// class): the large encodings stay behind a pointer, and the small ones in a 16-byte `SmallBuf`.
     #[test]
     fn values_stay_small() {
@@ -97,6 +97,6 @@ mod tests {
         assert_eq!(std::mem::size_of::<HashValue>(), 16);
         assert_eq!(std::mem::size_of::<SetValue>(), 16);
         assert_eq!(std::mem::size_of::<ZSetValue>(), 16);
-        assert_eq!(std::mem::size_of::<crate::table::Entry<Value>>(), 64);
+        assert_eq!(std::mem::size_of::<crate::table::Entry<Value>>(), 48);
     }
 }

@@ -309,7 +309,7 @@ fn point_in_time(shards: usize, preamble: bool) {
                 assert!(db == 3 && e.has_expire());
                 other += 1;
             } else {
-                written.dbs[db].insert(&e.key, e.value.clone(), e.has_expire().then_some(e.expire_at));
+                written.dbs[db].insert(&e.key, e.value.clone(), e.has_expire().then_some(e.expire_at()));
             }
         }
     }

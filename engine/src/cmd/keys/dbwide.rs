@@ -30,7 +30,7 @@ pub(super) fn keys(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     for shard in 0..ctx.store.shard_count() {
         for e in ctx.store.shard_db_ref(shard, ctx.db).table.iter() {
             // Redis skips expired keys here without deleting them.
-            if !is_dead(ctx, e.expire_at) && (all || glob_match(pattern, &e.key, false)) {
+            if !is_dead(ctx, e.expire_at()) && (all || glob_match(pattern, &e.key, false)) {
                 out.push(Reply::bulk(Bytes::copy_from_slice(&e.key)));
             }
         }
@@ -94,7 +94,7 @@ pub(super) fn scan(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
                     None => true,
                 };
                 if matched {
-                    found.push((e.key[..].into(), e.expire_at, e.value.type_name()));
+                    found.push((e.key[..].into(), e.expire_at(), e.value.type_name()));
                 }
             });
             if table_cursor == 0 {
@@ -164,7 +164,7 @@ fn random_entry(ctx: &Ctx) -> Option<(Box<[u8]>, i64)> {
         }
     })?;
     let e = ctx.store.shard_db_ref(shard, ctx.db).table.random_entry()?;
-    Some((e.key[..].into(), e.expire_at))
+    Some((e.key[..].into(), e.expire_at()))
 }
 
 /// DBSIZE: every key of the selected database, including expired ones not yet reclaimed (as Redis).

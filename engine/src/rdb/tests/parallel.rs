@@ -32,7 +32,7 @@ fn merged(shards: &[Keyspace], databases: usize) -> Keyspace {
     for ks in shards {
         for (db, d) in ks.dbs.iter().enumerate() {
             for e in d.table.iter() {
-                let exp = (e.expire_at != NO_EXPIRE).then_some(e.expire_at);
+                let exp = (e.expire_at() != NO_EXPIRE).then_some(e.expire_at());
                 assert!(all.dbs[db].insert(e.key(), e.value.clone(), exp).is_none(), "a key in two shards");
             }
         }
@@ -86,7 +86,7 @@ fn agree(bytes: &[u8], opts: &LoadOptions, n: usize, what: &str) {
                     let found = found.unwrap_or_else(|| panic!("{what}: {:?} not in its shard", e.key()));
                     assert_eq!(found.value, e.value, "{what}: {:?}", e.key());
                     assert_eq!(found.value.encoding_name(), e.value.encoding_name(), "{what}: {:?}", e.key());
-                    assert_eq!(found.expire_at, e.expire_at, "{what}: {:?}", e.key());
+                    assert_eq!(found.expire_at(), e.expire_at(), "{what}: {:?}", e.key());
                 }
             }
         }
@@ -379,7 +379,7 @@ fn entries_built_by_the_scan_keep_expiry_and_counts() {
     assert_eq!(shards.iter().map(|s| s.dbs[0].expires_count()).sum::<usize>(), seq.dbs[0].expires_count());
     for e in seq.dbs[0].table.iter() {
         let found = shards[route_for(2)(e.key())].dbs[0].get(e.key()).expect("key in its shard");
-        assert_eq!((found.expire_at, &found.value), (e.expire_at, &e.value));
+        assert_eq!((found.expire_at(), &found.value), (e.expire_at(), &e.value));
     }
 }
 
