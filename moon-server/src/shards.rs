@@ -49,9 +49,15 @@ const CRC16_TABLES: [[u16; 256]; 8] = {
 /// CRC16/XMODEM, as Redis Cluster's `keyHashSlot` uses.
 fn crc16(data: &[u8]) -> u16 {
     let t = &CRC16_TABLES;
-    let mut chunks = data.chunks_exact(8);
+    // XMODEM starts from 0 with no final xor, so zero bytes in front leave the CRC unchanged: the first
+    // `len % 8` bytes are read as the end of a zero-padded 8-byte chunk (independent lookups, where a
+    // remainder taken a byte at a time at the end was a chain of dependent ones).
+    let head = data.len() % 8;
     let mut crc = 0u16;
-    for c in &mut chunks {
+    for (j, &b) in data[..head].iter().enumerate() {
+        crc ^= t[head - 1 - j][usize::from(b)];
+    }
+    for c in data[head..].chunks_exact(8) {
         // The register's two bytes fold into the first two data bytes.
         let [hi, lo] = crc.to_be_bytes();
         crc = t[7][usize::from(c[0] ^ hi)]
@@ -63,7 +69,7 @@ fn crc16(data: &[u8]) -> u16 {
             ^ t[1][usize::from(c[6])]
             ^ t[0][usize::from(c[7])];
     }
-    chunks.remainder().iter().fold(crc, |crc, &b| (crc << 8) ^ t[0][usize::from((crc >> 8) as u8 ^ b)])
+    crc
 }
 
 /// The cluster slot of a key, honouring `{hash tags}` exactly as Redis does.
