@@ -28,7 +28,7 @@
 //! `clear` emits every pending entry before it frees them.
 //!
 //! **Two kinds of table** ([`Kind`]): the keyspace's ([`Keys`], the default) stores [`Entry`]s with an expiry
-//! and a snapshot version; a collection's ([`Members`]: big sets, hashes and zset dicts) stores [`Member`]s
+//! and a snapshot epoch; a collection's ([`Members`]: big sets, hashes and zset dicts) stores [`Member`]s
 //! with key and value only, short keys inline, and no snapshot state. Both share the bucket arrays, rehash,
 //! SCAN and random sampling below.
 //!

@@ -11,6 +11,12 @@
 //! The metadata byte (the last of the 16, in both forms) holds: heap or inline, whether the allocation
 //! starts with an expiry, the entry's 2-bit snapshot epoch (see the snapshot rule in `table.rs`), and an
 //! inline key's length.
+//!
+//! Measured against the 64-byte entry (expiry, 32-bit version and 32-bit hash in the entry), on the 1M-key
+//! `dump.rdb` loads of `tests/bench/compare.sh` (paired rounds): memory per key 75 -> 59 B for small
+//! strings and 139 -> 127 B for the mixed dataset; load time -9% (strings) and -4% (mixed). The price is
+//! paid by keys with a TTL: an allocation of their own (8 + key bytes) and, on a lookup, one more cache
+//! miss to read the key and the expiry (Redis pays one too, for its `expires` dict).
 
 use super::NO_EXPIRE;
 use crate::util::padded_word;

@@ -1,5 +1,5 @@
-//! What a [`Table`](super::Table)'s entries are: the keyspace's [`Entry`] (expiry and snapshot version) or a
-//! collection's [`Member`] (key and value only).
+//! What a [`Table`](super::Table)'s entries are: the keyspace's [`Entry`] (expiry and snapshot epoch, kept
+//! by its [`EntryKey`]) or a collection's [`Member`] (key and value only).
 //!
 //! A set's members, a big hash's fields and a big zset's dict never expire and are never snapshotted on
 //! their own (a snapshot of the keyspace copies the whole collection when it emits its key), so carrying an
@@ -92,7 +92,7 @@ pub trait Kind: Sized {
     fn before_clear<V>(state: &mut Self::State<V>, entries: Iter<'_, V, Self>);
 }
 
-/// The keyspace: entries with an expiry and a snapshot version ([`Entry`]).
+/// The keyspace: entries with an expiry and a snapshot epoch ([`Entry`]).
 #[derive(Debug)]
 pub struct Keys;
 
