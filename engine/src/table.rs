@@ -857,10 +857,16 @@ pub fn hash_of(key: &[u8]) -> u64 {
     hash_key(process_seed(), key)
 }
 
-/// The hash seed, random per process so clients cannot aim keys at one bucket.
+/// The hash seed, random per process so clients cannot aim keys at one bucket, already mixed as [`hash_key`]
+/// takes it.
 fn process_seed() -> u64 {
     static SEED: OnceLock<u64> = OnceLock::new();
-    *SEED.get_or_init(|| fastrand::u64(..))
+    *SEED.get_or_init(|| mix_seed(fastrand::u64(..)))
+}
+
+/// wyhash's first step, which depends on the seed alone: done once per process instead of once per key.
+fn mix_seed(seed: u64) -> u64 {
+    seed ^ mum(seed ^ P0, P1)
 }
 
 const P0: u64 = 0xa076_1d64_78bd_642f;
@@ -885,11 +891,11 @@ fn read4(b: &[u8], i: usize) -> u64 {
     u64::from(u32::from_le_bytes(w))
 }
 
-/// wyhash (final version 4, Wang Yi, public domain): fast on short binary keys, well mixed in the low bits
-/// the bucket index uses.
-pub(crate) fn hash_key(seed: u64, key: &[u8]) -> u64 {
+/// wyhash (final version 4, Wang Yi, public domain) of `key` with a seed `s`, given as `mix_seed(s)`: fast on
+/// short binary keys, well mixed in the low bits the bucket index uses.
+pub(crate) fn hash_key(mixed_seed: u64, key: &[u8]) -> u64 {
     let len = key.len();
-    let mut seed = seed ^ mum(seed ^ P0, P1);
+    let mut seed = mixed_seed;
     let (a, b);
     if len <= 16 {
         if len >= 4 {
