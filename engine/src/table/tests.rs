@@ -135,11 +135,19 @@ fn random_operations_match_a_hash_map() {
                 assert_eq!(t.insert(k.clone(), round, exp), model.insert(k.to_vec(), (round, exp)));
             }
             6 => {
+                // A new value, and a new TTL, none, or the same (a key moves between its inline and heap
+                // forms while it sits in the table).
+                let exp = match rng.u32(0..3) {
+                    0 => NO_EXPIRE,
+                    1 => round as i64 + 1,
+                    _ => model.get(&*k).map_or(NO_EXPIRE, |m| m.1),
+                };
                 if let Some(e) = t.get_mut(&k) {
                     e.value += 1;
+                    e.set_expire_at(exp);
                 }
                 if let Some(m) = model.get_mut(&*k) {
-                    m.0 += 1;
+                    *m = (m.0 + 1, exp);
                 }
             }
             7 => assert_eq!(t.get(&k).map(|e| (e.value, e.expire_at())), model.get(&*k).copied()),
