@@ -82,34 +82,30 @@ impl EntryKey {
             inline[15] = key.len() as u8;
             return EntryKey(Raw { inline });
         }
-        EntryKey::heap(key, hash_tag(hash), expire_at, 0)
+        EntryKey::heap(key, hash_tag(hash), expire_at)
     }
 
-    /// The heap form of `key`, timed unless `expire_at` is [`NO_EXPIRE`], with metadata bits `epoch`.
-    fn heap(key: &[u8], hash: [u8; 2], expire_at: i64, epoch: u8) -> EntryKey {
+    /// The heap form of `key`, timed unless `expire_at` is [`NO_EXPIRE`], in epoch 0. Only for a key with a
+    /// TTL or longer than [`INLINE`]: never an empty allocation.
+    fn heap(key: &[u8], hash: [u8; 2], expire_at: i64) -> EntryKey {
         let timed = expire_at != NO_EXPIRE;
+        debug_assert!(timed || key.len() > INLINE);
         assert!((key.len() as u64) < 1 << (8 * LEN_BYTES), "key of {} bytes", key.len());
         let layout = layout(key.len(), timed);
-        let ptr = if layout.size() == 0 {
-            // An empty key without a TTL: no allocation (a dangling, aligned pointer, never read).
-            NonNull::<u64>::dangling().cast()
-        } else {
-            // SAFETY: the layout's size is non-zero.
-            let p = unsafe { alloc::alloc(layout) };
-            let Some(p) = NonNull::new(p) else { alloc::handle_alloc_error(layout) };
-            let at = if timed { EXPIRY } else { 0 };
-            // SAFETY: the allocation holds `at + key.len()` bytes, aligned to 8 for the expiry.
-            unsafe {
-                if timed {
-                    p.as_ptr().cast::<i64>().write(expire_at);
-                }
-                std::ptr::copy_nonoverlapping(key.as_ptr(), p.as_ptr().add(at), key.len());
+        // SAFETY: the layout's size is non-zero (an expiry, or more than 15 bytes of key).
+        let p = unsafe { alloc::alloc(layout) };
+        let Some(ptr) = NonNull::new(p) else { alloc::handle_alloc_error(layout) };
+        let at = if timed { EXPIRY } else { 0 };
+        // SAFETY: the allocation holds `at + key.len()` bytes, aligned to 8 for the expiry.
+        unsafe {
+            if timed {
+                ptr.as_ptr().cast::<i64>().write(expire_at);
             }
-            p
-        };
+            std::ptr::copy_nonoverlapping(key.as_ptr(), ptr.as_ptr().add(at), key.len());
+        }
         let mut len = [0; LEN_BYTES];
         len.copy_from_slice(&(key.len() as u64).to_le_bytes()[..LEN_BYTES]);
-        let meta = HEAP | if timed { TIMED } else { 0 } | (epoch & EPOCH);
+        let meta = HEAP | if timed { TIMED } else { 0 };
         EntryKey(Raw { heap: Heap { ptr, len, hash, meta } })
     }
 
@@ -175,7 +171,7 @@ impl EntryKey {
         let mut fresh = if expire_at == NO_EXPIRE && self.len() <= INLINE {
             EntryKey::new(self, 0, NO_EXPIRE)
         } else {
-            EntryKey::heap(self, hash, expire_at, 0)
+            EntryKey::heap(self, hash, expire_at)
         };
         fresh.set_epoch(epoch >> EPOCH_SHIFT);
         *self = fresh;
@@ -234,8 +230,7 @@ impl Deref for EntryKey {
         }
         let (ptr, len, _) = self.heap_parts();
         let at = if self.is_timed() { EXPIRY } else { 0 };
-        // SAFETY: the allocation holds the key's `len` bytes after the expiry, if any (an empty untimed key
-        // has a dangling pointer and a length of 0, which a slice allows).
+        // SAFETY: the allocation holds the key's `len` bytes after the expiry, if any.
         unsafe { std::slice::from_raw_parts(ptr.as_ptr().add(at), len) }
     }
 }
@@ -244,11 +239,8 @@ impl Drop for EntryKey {
     fn drop(&mut self) {
         if self.is_heap() {
             let (ptr, len, _) = self.heap_parts();
-            let layout = layout(len, self.is_timed());
-            if layout.size() != 0 {
-                // SAFETY: allocated by `heap` with this layout, and owned by `self`.
-                unsafe { alloc::dealloc(ptr.as_ptr(), layout) };
-            }
+            // SAFETY: allocated by `heap` with this layout, and owned by `self`.
+            unsafe { alloc::dealloc(ptr.as_ptr(), layout(len, self.is_timed())) };
         }
     }
 }
